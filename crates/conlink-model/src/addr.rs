@@ -1,0 +1,233 @@
+//! IPv4 prefixes and MAC addresses, with the replica offsets of spec §4.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// Why an address string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseAddrError {
+    #[error("{0:?} is not an IPv4 address with prefix length (like 10.0.0.1/24)")]
+    Cidr(String),
+    #[error("{0:?}: prefix length must be 0..=32")]
+    Prefix(String),
+    #[error("{0:?} is not a MAC address (like c2:00:00:00:00:01)")]
+    Mac(String),
+    #[error("offset {offset} takes {base} past the end of its address space")]
+    Overflow { base: String, offset: u64 },
+}
+
+/// An IPv4 address with its prefix length, as `ip addr add` takes it
+/// (`10.0.1.1/24`: the host address is kept, not masked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv4Net {
+    /// The interface address.
+    pub addr: Ipv4Addr,
+    /// Prefix length, 0..=32.
+    pub prefix: u8,
+}
+
+impl Ipv4Net {
+    /// Builds a prefix, refusing a length over 32.
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Self, ParseAddrError> {
+        if prefix > 32 {
+            return Err(ParseAddrError::Prefix(format!("{addr}/{prefix}")));
+        }
+        Ok(Self { addr, prefix })
+    }
+
+    /// The address plus `offset` as a 32-bit integer, same prefix length
+    /// (replica i gets offset i-1).
+    pub fn offset(&self, offset: u32) -> Result<Self, ParseAddrError> {
+        let n =
+            u32::from(self.addr)
+                .checked_add(offset)
+                .ok_or_else(|| ParseAddrError::Overflow {
+                    base: self.to_string(),
+                    offset: offset.into(),
+                })?;
+        Ok(Self {
+            addr: Ipv4Addr::from(n),
+            prefix: self.prefix,
+        })
+    }
+
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// The netmask as an integer.
+    pub fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+
+    /// Whether `ip` lies inside this prefix.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+
+    /// The broadcast address of the prefix (what `ip addr add ... brd +` sets).
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network()) | !self.mask())
+    }
+}
+
+impl FromStr for Ipv4Net {
+    type Err = ParseAddrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| ParseAddrError::Cidr(s.into()))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| ParseAddrError::Cidr(s.into()))?;
+        if p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseAddrError::Cidr(s.into()));
+        }
+        let prefix: u8 = p.parse().map_err(|_| ParseAddrError::Cidr(s.into()))?;
+        if prefix > 32 {
+            return Err(ParseAddrError::Prefix(s.into()));
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+crate::serde_via_str!(Ipv4Net);
+
+/// A 48-bit Ethernet MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// A random locally administered unicast MAC whose first octet is `c2`,
+    /// the default for links that do not set one. `seed` mixes in caller
+    /// entropy; the rest comes from the clock and a process-wide counter, so
+    /// two calls never return the same address in one run.
+    pub fn random_c2(seed: u64) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let c = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // splitmix64: cheap, well-distributed, no dependency on a rand crate.
+        let mut z =
+            seed ^ nanos ^ c.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let b = z.to_be_bytes();
+        MacAddr([0xc2, b[0], b[1], b[2], b[3], b[4]])
+    }
+
+    /// The MAC plus `offset` as a 48-bit integer (replica i gets offset i-1).
+    pub fn offset(&self, offset: u64) -> Result<Self, ParseAddrError> {
+        let mut buf = [0u8; 8];
+        buf[2..].copy_from_slice(&self.0);
+        let n = u64::from_be_bytes(buf)
+            .checked_add(offset)
+            .filter(|n| *n < (1 << 48))
+            .ok_or_else(|| ParseAddrError::Overflow {
+                base: self.to_string(),
+                offset,
+            })?;
+        let b = n.to_be_bytes();
+        let mut out = [0u8; 6];
+        out.copy_from_slice(&b[2..]);
+        Ok(MacAddr(out))
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = ParseAddrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split(':');
+        for o in out.iter_mut() {
+            let p = parts.next().ok_or_else(|| ParseAddrError::Mac(s.into()))?;
+            if p.len() != 2 {
+                return Err(ParseAddrError::Mac(s.into()));
+            }
+            *o = u8::from_str_radix(p, 16).map_err(|_| ParseAddrError::Mac(s.into()))?;
+        }
+        if parts.next().is_some() {
+            return Err(ParseAddrError::Mac(s.into()));
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+crate::serde_via_str!(MacAddr);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_round_trip_and_offset() {
+        let n: Ipv4Net = "10.0.1.255/24".parse().unwrap();
+        assert_eq!(n.offset(1).unwrap().to_string(), "10.0.2.0/24");
+        assert_eq!(n.network().to_string(), "10.0.1.0");
+        assert!(n.contains("10.0.1.7".parse().unwrap()));
+        assert!(!n.contains("10.0.2.7".parse().unwrap()));
+        assert!("255.255.255.255/32"
+            .parse::<Ipv4Net>()
+            .unwrap()
+            .offset(1)
+            .is_err());
+    }
+
+    #[test]
+    fn cidr_rejects_junk() {
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.256/24",
+            "10.0.0.1/33",
+            "10.0.0.1/",
+            "x/24",
+            "10.0.0.1/+3",
+        ] {
+            assert!(bad.parse::<Ipv4Net>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mac_offset_carries_across_octets() {
+        let m: MacAddr = "00:0a:00:00:00:ff".parse().unwrap();
+        assert_eq!(m.offset(1).unwrap().to_string(), "00:0a:00:00:01:00");
+        assert!("ff:ff:ff:ff:ff:ff"
+            .parse::<MacAddr>()
+            .unwrap()
+            .offset(1)
+            .is_err());
+        assert!("00:0a:00:00:00".parse::<MacAddr>().is_err());
+        assert!("00:0a:00:00:00:0g".parse::<MacAddr>().is_err());
+    }
+
+    #[test]
+    fn random_mac_is_c2_and_distinct() {
+        let a = MacAddr::random_c2(1);
+        let b = MacAddr::random_c2(1);
+        assert_eq!(a.0[0], 0xc2);
+        assert_ne!(a, b);
+    }
+}
