@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+pub mod netns;
+
 /// A running container (or, in the netns runtime, a named namespace playing one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
