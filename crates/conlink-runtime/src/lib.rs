@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+pub mod docker;
 pub mod netns;
 
 /// A running container (or, in the netns runtime, a named namespace playing one).

@@ -151,6 +151,11 @@ impl<N: Network, E: Exec> Daemon<N, E> {
             }
         };
         let mut st = self.state();
+        // The engine may report a container twice (listed at subscription
+        // and seen in the stream): the same instance is not set up again.
+        if st.entries.get(&c.id).is_some_and(|e| e.container == *c) {
+            return None;
+        }
         st.announced = false;
         let lock = st
             .entries
@@ -411,6 +416,8 @@ mod tests {
         for i in 1..=3 {
             tx.send(Event::Start(node(i))).await.unwrap();
         }
+        // A duplicate report of a running instance changes nothing.
+        tx.send(Event::Start(node(1))).await.unwrap();
         wait_connected(&mut rx, 1).await;
         assert_eq!(d.net.setups.load(Ordering::SeqCst), 3);
         // A container of another project is ignored.
