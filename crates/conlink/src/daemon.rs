@@ -86,12 +86,12 @@ pub struct Daemon<N: Network, E: Exec> {
 
 impl<N: Network, E: Exec> Daemon<N, E> {
     /// A daemon for `cfg`; `project` scopes `service:` matching (None: any).
-    pub fn new(cfg: NetworkConfig, project: Option<String>, net: N, exec: E) -> Arc<Self> {
+    pub fn new(cfg: NetworkConfig, project: Option<String>, net: Arc<N>, exec: E) -> Arc<Self> {
         let (connected_tx, _) = tokio::sync::watch::channel(0);
         Arc::new(Self {
             cfg: Arc::new(cfg),
             project,
-            net: Arc::new(net),
+            net,
             exec: Arc::new(exec),
             state: Mutex::new(State::default()),
             connected_tx,
@@ -113,6 +113,15 @@ impl<N: Network, E: Exec> Daemon<N, E> {
         // A poisoned lock means a panic elsewhere already; the state itself
         // is plain data and still consistent enough to keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The containers with links right now and their plans (for shutdown).
+    pub fn remaining(&self) -> Vec<(Container, Arc<ContainerPlan>)> {
+        self.state()
+            .entries
+            .values()
+            .map(|e| (e.container.clone(), e.plan.clone()))
+            .collect()
     }
 
     /// Consumes runtime events until the channel closes.
@@ -442,7 +451,12 @@ mod tests {
             ..Default::default()
         };
         let cmds = Arc::new(Mutex::new(vec![]));
-        let d = Daemon::new(cfg(), Some("p".into()), net, FakeExec(cmds.clone()));
+        let d = Daemon::new(
+            cfg(),
+            Some("p".into()),
+            Arc::new(net),
+            FakeExec(cmds.clone()),
+        );
         let rx = d.connected();
         let (tx, erx) = mpsc::channel(16);
         tx.send(Event::Start(node(1))).await.unwrap();
