@@ -415,7 +415,7 @@ mod tests {
         let d = Daemon::new(
             cfg(),
             Some("p".into()),
-            FakeNet::default(),
+            Arc::new(FakeNet::default()),
             FakeExec(cmds.clone()),
         );
         let mut rx = d.connected();
