@@ -332,7 +332,7 @@ impl Nft {
                 format!("flush chain {chain}"),
                 wire::NFT_MSG_DELRULE,
                 0,
-                wire::chain_ref(TABLE, chain),
+                wire::rules_of(TABLE, chain),
             ));
         }
         for (chain, rules) in [(pre, pre_rules), (post, post_rules)] {

@@ -251,8 +251,17 @@ pub fn nat_base_chain(table: &str, name: &str, hook: Hook) -> Vec<Attr> {
     ]
 }
 
-/// A chain by name (for `NFT_MSG_DELCHAIN`, and `NFT_MSG_DELRULE` without a
-/// handle, which flushes the chain).
+/// All rules of one chain, for `NFT_MSG_DELRULE` without a handle (= `flush
+/// chain`). Careful: these are `NFTA_RULE_*` attributes, not `NFTA_CHAIN_*`;
+/// a DELRULE without `NFTA_RULE_CHAIN` flushes every chain of the table.
+pub fn rules_of(table: &str, chain: &str) -> Vec<Attr> {
+    vec![
+        Attr::Str(NFTA_RULE_TABLE, table.into()),
+        Attr::Str(NFTA_RULE_CHAIN, chain.into()),
+    ]
+}
+
+/// A chain by name (for `NFT_MSG_DELCHAIN`).
 pub fn chain_ref(table: &str, name: &str) -> Vec<Attr> {
     vec![
         Attr::Str(NFTA_CHAIN_TABLE, table.into()),
