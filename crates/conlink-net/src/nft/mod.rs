@@ -413,19 +413,18 @@ impl Nft {
             .map_err(io_err)?;
 
         // The kernel handles a netfilter batch synchronously inside sendmsg,
-        // so every reply is queued by now. Read until the ack of the last
-        // message or an error turns up; a blocking read is bounded by the
-        // fact that the kernel always answers NLM_F_ACK or an error.
+        // so every reply is queued by now. Block until the ack of the last
+        // message or an error shows up (bounded by the socket's receive
+        // timeout), then drain what else is queued without blocking.
         let mut first_err: Option<(u32, i32)> = None;
+        let mut acked = false;
         loop {
             self.buf.clear();
-            let flags = if first_err.is_some() {
-                libc::MSG_DONTWAIT
-            } else {
-                0
-            };
+            let settled = acked || first_err.is_some();
+            let flags = if settled { libc::MSG_DONTWAIT } else { 0 };
             match self.sock.recv(&mut self.buf, flags) {
                 Ok(_) => {}
+                // Drained, or (not settled) the receive timeout expired.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     return Err(NftError::Io {
@@ -436,7 +435,6 @@ impl Nft {
                 }
             }
             let mut off = 0;
-            let mut acked = false;
             while off + 16 <= self.buf.len() {
                 let len = u32::from_ne_bytes([
                     self.buf[off],
@@ -451,7 +449,10 @@ impl Nft {
                     .map_err(|e| self.reply_err(op, e.to_string()))?;
                 off += (len + 3) & !3;
                 let seq = msg.header.sequence_number;
-                if let NetlinkPayload::Error(err) = msg.payload {
+                // Replies to an earlier batch (only possible after a timeout)
+                // are not ours to judge.
+                let ours = seq.wrapping_sub(begin) <= end.wrapping_sub(begin);
+                if let (true, NetlinkPayload::Error(err)) = (ours, msg.payload) {
                     match err.code {
                         None if seq == last => acked = true,
                         None => {}
@@ -464,9 +465,9 @@ impl Nft {
                     }
                 }
             }
-            if acked && first_err.is_none() {
-                return Ok(());
-            }
+        }
+        if acked && first_err.is_none() {
+            return Ok(());
         }
         match first_err {
             Some((seq, errno)) => {
