@@ -83,6 +83,13 @@ fn nat_dnat_and_snat_carry_tcp() {
     assert_eq!(local.to_string(), "10.81.0.1:5002");
     assert_eq!(peer.ip().to_string(), "10.81.0.2");
 
+    // The container's own connection out of eth0 (from ip) is not hijacked
+    // by the DNAT on its replies: conntrack knows they are replies. This is
+    // why `nat` is stateful (docs/nat-and-forward.md).
+    let (local, peer) = tcp_roundtrip(&t.ctr, "10.81.0.1:5002", &cli_l).expect("own connection");
+    assert_eq!(local.to_string(), "10.81.0.1:5002");
+    assert_eq!(peer.ip().to_string(), "10.81.0.2");
+
     // The listing shows exactly the two rules, also after re-applying.
     nft.apply_nat(&rule()).unwrap();
     let table = t.ctr.nft_table().expect("table ip conlink exists");
