@@ -9,11 +9,11 @@
 //! change is one `NFNL_MSG_BATCH_BEGIN … END` transaction, so it applies
 //! completely or not at all. See `docs/nat-and-forward.md` for the why.
 //!
-//! No `nft` binary is run: the messages are built in [`wire`] and sent on a
+//! No `nft` binary is run: the messages are built in `wire.rs` and sent on a
 //! `NETLINK_NETFILTER` socket opened inside the target namespace.
 
 mod netns;
-pub mod wire;
+mod wire;
 
 use conlink_model::Forward;
 use netlink_packet_core::{

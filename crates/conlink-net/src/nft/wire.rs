@@ -464,6 +464,20 @@ mod tests {
     }
 
     #[test]
+    fn flush_names_the_chain_with_rule_attributes() {
+        // Regression: a DELRULE carrying NFTA_CHAIN_NAME (3 = NFTA_RULE_HANDLE
+        // for rules) has no NFTA_RULE_CHAIN and flushes the whole table.
+        assert_eq!(
+            rules_of("conlink", "fwd-a-pre"),
+            vec![
+                Attr::Str(NFTA_RULE_TABLE, "conlink".into()),
+                Attr::Str(NFTA_RULE_CHAIN, "fwd-a-pre".into()),
+            ]
+        );
+        assert_eq!((NFTA_RULE_TABLE, NFTA_RULE_CHAIN), (1, 2));
+    }
+
+    #[test]
     fn nfgenmsg_header() {
         let m = NfMsg::batch(NFNL_MSG_BATCH_BEGIN);
         let mut b = vec![0u8; NetlinkSerializable::buffer_len(&m)];
