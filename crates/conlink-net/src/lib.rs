@@ -1,1 +1,2 @@
 //! conlink-net
+pub mod nft;
