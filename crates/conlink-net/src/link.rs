@@ -720,26 +720,36 @@ impl Handle {
 
     /// Moves a link into `into`'s namespace, optionally renaming it there
     /// (`ip link set dev NAME netns NS [name NEW]`). If the name is taken
-    /// there, it moves under a temporary name and renames inside; if that
-    /// rename fails, the link is deleted and the error returned.
+    /// there, the link moves under a temporary name and is renamed inside;
+    /// if that rename fails too, the link is deleted and EEXIST returned,
+    /// so nothing is left half-moved.
     pub fn move_to(&self, name: &str, into: &Handle, new_name: Option<&str>) -> Result<()> {
         let target = new_name.unwrap_or(name);
         check_ifname(target)?;
         let idx = self.ifindex(name)?;
+        let op = || format!("move {name} to {} as {target}", into.netns().path());
+        // The kernel moves first (keeping the old name unless it clashes,
+        // then using IFLA_IFNAME as the new name) and renames afterwards:
+        // with a taken target name, the move can succeed and the rename
+        // fail, leaving the link in `into` under its old name.
         let mv = |to: &str| {
             let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, idx as i32, 0, 0));
             m.attr_u32(IFLA_NET_NS_FD, into.netns().as_raw_fd() as u32);
             m.attr_str(IFLA_IFNAME, to);
             self.raw_request(&m)
         };
-        let op = || format!("move {name} to {} as {target}", into.netns().path());
         match mv(target) {
             Ok(()) => Ok(()),
             Err(e) if e.errno == libc::EEXIST => {
-                let tmp = temp_name();
-                mv(&tmp).map_err(nl::op_err(op()))?;
-                into.rename(&tmp, target).inspect_err(|_| {
-                    let _ = into.delete_link(&tmp);
+                let moved_as = if self.link(name)?.is_some_and(|l| l.index == idx) {
+                    let tmp = temp_name();
+                    mv(&tmp).map_err(nl::op_err(op()))?;
+                    tmp
+                } else {
+                    name.to_string()
+                };
+                into.rename(&moved_as, target).inspect_err(|_| {
+                    let _ = into.delete_link(&moved_as);
                 })
             }
             Err(e) => Err(nl::op_err(op())(e)),
