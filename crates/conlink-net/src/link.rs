@@ -444,7 +444,8 @@ pub fn create_msg(
     };
     put_common(&mut m, a, name, dev_ns, parent);
     m.nest(IFLA_LINKINFO, |m| {
-        m.attr_str(IFLA_INFO_KIND, kind.kind());
+        // iproute2 sends the kind without its NUL (strlen); so do we.
+        m.attr(IFLA_INFO_KIND, kind.kind().as_bytes());
         match kind {
             LinkKind::Veth { peer } => {
                 m.nest(IFLA_INFO_DATA, |m| {
