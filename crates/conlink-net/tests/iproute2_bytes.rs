@@ -120,6 +120,10 @@ fn setup() -> (Ns, Ns) {
     (n, other)
 }
 
+/// (what, iproute2 arguments, attributes, kind, placed in another netns,
+/// parent ifindex).
+type Case = (&'static str, String, LinkAttrs, LinkKind, bool, Option<u32>);
+
 #[test]
 fn link_requests_match_iproute2() {
     require_root();
@@ -129,7 +133,7 @@ fn link_requests_match_iproute2() {
         .mtu(1400)
         .mac("02:00:00:00:00:01".parse().unwrap())
         .group(5);
-    let cases: Vec<(&str, String, LinkAttrs, LinkKind, bool, Option<u32>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "dummy",
             format!(
