@@ -1,0 +1,128 @@
+//! IPv4 addresses and routes.
+
+use conlink_model::{Ipv4Net, Route};
+
+use crate::error::Result;
+use crate::handle::Handle;
+use crate::nl::{Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_PREFSRC: u16 = 7;
+const RTA_METRICS: u16 = 8;
+const RTA_TABLE: u16 = 15;
+const RTAX_MTU: u16 = 2;
+const RTPROT_BOOT: u8 = 3;
+const RTN_UNICAST: u8 = 1;
+const RTNH_F_ONLINK: u32 = 4;
+const RT_TABLE_MAIN: u32 = 254;
+
+fn ifaddrmsg(prefix: u8, index: u32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[0] = libc::AF_INET as u8;
+    b[1] = prefix;
+    b[4..8].copy_from_slice(&index.to_ne_bytes());
+    b
+}
+
+/// The RTM_NEWADDR/DELADDR message for `addr` on `index`, with the
+/// broadcast address `ip addr add ADDR brd + dev DEV` computes (none for
+/// /31 and /32, as iproute2).
+pub fn addr_msg(ty: u16, flags: u16, index: u32, addr: Ipv4Net) -> Msg {
+    let mut m = Msg::new(ty, flags, &ifaddrmsg(addr.prefix, index));
+    m.attr(IFA_LOCAL, &addr.addr.octets());
+    m.attr(IFA_ADDRESS, &addr.addr.octets());
+    if addr.prefix < 31 {
+        m.attr(IFA_BROADCAST, &addr.broadcast().octets());
+    }
+    m
+}
+
+/// The RTM_NEWROUTE/DELROUTE message for `r` out of interface `index`.
+pub fn route_msg(ty: u16, flags: u16, index: u32, r: &Route) -> Msg {
+    let dst = r.dst_net();
+    let table = r.table.unwrap_or(RT_TABLE_MAIN);
+    let mut fixed = [0u8; 12];
+    fixed[0] = libc::AF_INET as u8;
+    fixed[1] = dst.prefix;
+    // Tables above 255 travel in RTA_TABLE with rtm_table = RT_TABLE_UNSPEC.
+    fixed[4] = if table < 256 { table as u8 } else { 0 };
+    fixed[5] = RTPROT_BOOT;
+    fixed[6] = r.effective_scope();
+    fixed[7] = RTN_UNICAST;
+    let rflags = if r.onlink { RTNH_F_ONLINK } else { 0 };
+    fixed[8..12].copy_from_slice(&rflags.to_ne_bytes());
+    let mut m = Msg::new(ty, flags, &fixed);
+    if dst.prefix > 0 {
+        m.attr(RTA_DST, &dst.network().octets());
+    }
+    if let Some(g) = r.via {
+        m.attr(RTA_GATEWAY, &g.octets());
+    }
+    if let Some(s) = r.src {
+        m.attr(RTA_PREFSRC, &s.octets());
+    }
+    if let Some(p) = r.metric {
+        m.attr_u32(RTA_PRIORITY, p);
+    }
+    if let Some(mtu) = r.mtu {
+        m.nest(RTA_METRICS, |m| {
+            m.attr_u32(RTAX_MTU, mtu);
+        });
+    }
+    if table >= 256 {
+        m.attr_u32(RTA_TABLE, table);
+    }
+    m.attr_u32(RTA_OIF, index);
+    m
+}
+
+impl Handle {
+    /// Adds (or re-applies) an address with its broadcast
+    /// (`ip addr replace ADDR/LEN brd + dev DEV`).
+    pub fn add_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
+        let idx = self.ifindex(dev)?;
+        let m = addr_msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, idx, addr);
+        self.request(&m, || format!("add address {addr} on {dev}"))
+    }
+
+    /// Removes an address (`ip addr del ADDR/LEN dev DEV`).
+    pub fn del_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
+        let idx = self.ifindex(dev)?;
+        let m = addr_msg(RTM_DELADDR, 0, idx, addr);
+        self.request(&m, || format!("delete address {addr} on {dev}"))
+    }
+
+    /// Adds (or re-applies) a route out of `dev` with every field of the
+    /// model (`ip route replace ROUTE dev DEV`).
+    pub fn add_route(&self, dev: &str, r: &Route) -> Result<()> {
+        let idx = self.ifindex(dev)?;
+        let m = route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, idx, r);
+        self.request(&m, || format!("add route {r} dev {dev}"))
+    }
+
+    /// Adds a route, failing with EEXIST if it exists (`ip route add ROUTE dev DEV`).
+    pub fn add_route_excl(&self, dev: &str, r: &Route) -> Result<()> {
+        let idx = self.ifindex(dev)?;
+        let m = route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, idx, r);
+        self.request(&m, || format!("add route {r} dev {dev}"))
+    }
+
+    /// Deletes a route (`ip route del ROUTE dev DEV`).
+    pub fn del_route(&self, dev: &str, r: &Route) -> Result<()> {
+        let idx = self.ifindex(dev)?;
+        let m = route_msg(RTM_DELROUTE, 0, idx, r);
+        self.request(&m, || format!("delete route {r} dev {dev}"))
+    }
+}
