@@ -212,10 +212,36 @@ pub fn enrich(
             modes.push((name, ptr, opts.default_bridge_mode));
         }
     }
-    for (name, _, setting) in modes {
-        let mode = resolve_mode(&name, setting, opts.ovs_loaded);
-        cfg.bridges
-            .insert(name.clone(), Bridge { bridge: name, mode });
+    let mut auto: Vec<&str> = Vec::new();
+    for (name, _, setting) in &modes {
+        if *setting == BridgeModeSetting::Auto {
+            auto.push(name);
+        }
+        let mode = resolve_mode(*setting, opts.ovs_loaded);
+        cfg.bridges.insert(
+            name.clone(),
+            Bridge {
+                bridge: name.clone(),
+                mode,
+            },
+        );
+    }
+    if !auto.is_empty() {
+        let mode = resolve_mode(BridgeModeSetting::Auto, opts.ovs_loaded);
+        let why = if opts.ovs_loaded {
+            "openvswitch module loaded"
+        } else {
+            "openvswitch module not loaded"
+        };
+        let mode = match mode {
+            BridgeMode::Ovs => "ovs",
+            _ => "linux",
+        };
+        tracing::info!(
+            "bridge mode auto -> {mode} ({why}) for bridge{} {}",
+            if auto.len() == 1 { "" } else { "s" },
+            auto.join(", ")
+        );
     }
 
     // Tunnels.
@@ -291,26 +317,14 @@ fn group<'a>(cfg: &'a mut NetworkConfig, t: &Target) -> &'a mut Group {
     }
 }
 
-/// Resolves `auto` (spec §5) and logs the choice.
-fn resolve_mode(name: &str, setting: BridgeModeSetting, ovs_loaded: bool) -> BridgeMode {
+/// Resolves `auto` (spec §5): ovs if the openvswitch module is loaded.
+fn resolve_mode(setting: BridgeModeSetting, ovs_loaded: bool) -> BridgeMode {
     match setting {
         BridgeModeSetting::Linux => BridgeMode::Linux,
         BridgeModeSetting::Ovs => BridgeMode::Ovs,
         BridgeModeSetting::Patch => BridgeMode::Patch,
-        BridgeModeSetting::Auto if ovs_loaded => {
-            tracing::info!(
-                bridge = name,
-                "bridge mode auto: openvswitch module loaded, using ovs"
-            );
-            BridgeMode::Ovs
-        }
-        BridgeModeSetting::Auto => {
-            tracing::info!(
-                bridge = name,
-                "bridge mode auto: openvswitch module not loaded, using linux"
-            );
-            BridgeMode::Linux
-        }
+        BridgeModeSetting::Auto if ovs_loaded => BridgeMode::Ovs,
+        BridgeModeSetting::Auto => BridgeMode::Linux,
     }
 }
 

@@ -173,7 +173,13 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
     let fragments = source::read_all(opts, &mut files, &mut errs);
     let merged = source::merge(fragments, &mut errs);
     let value = merged.to_value();
-    let schema_errs = validate::validate(&value);
+    let source_failed = !errs.is_empty();
+    let mut schema_errs = validate::validate(&value);
+    if source_failed {
+        // A file that could not be read or parsed explains missing links
+        // better than "no links configured" would.
+        schema_errs.retain(|e| !e.ptr.is_empty());
+    }
     for e in &schema_errs {
         errs.push(RawError {
             loc: merged.locate(&e.ptr),
