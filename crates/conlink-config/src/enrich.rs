@@ -154,6 +154,18 @@ impl Ctx<'_> {
     }
 }
 
+/// An IPv4 address whose parse error names the value.
+struct Addr(Ipv4Addr);
+
+impl std::str::FromStr for Addr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse()
+            .map(Addr)
+            .map_err(|_| format!("{s:?} is not an IPv4 address"))
+    }
+}
+
 fn target(service: Option<String>, container: Option<String>) -> Option<Target> {
     match (service, container) {
         (Some(s), None) => Some(Target::Service(s)),
@@ -247,7 +259,9 @@ pub fn enrich(
     // Tunnels.
     let mut tunnel_names: HashSet<String> = HashSet::new();
     for (ptr, t) in raw_tunnels {
-        let remote = cx.parse::<Ipv4Addr>(&format!("{ptr}/remote"), &t.remote);
+        let remote = cx
+            .parse::<Addr>(&format!("{ptr}/remote"), &t.remote)
+            .map(|a| a.0);
         let netem = t
             .netem
             .as_ref()
@@ -406,7 +420,8 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
     let nat = raw
         .nat
         .as_deref()
-        .and_then(|s| cx.parse::<Ipv4Addr>(&p("nat"), s));
+        .and_then(|s| cx.parse::<Addr>(&p("nat"), s))
+        .map(|a| a.0);
     let netem = raw
         .netem
         .as_ref()
@@ -478,7 +493,7 @@ fn cross_checks(cx: &mut Ctx, cfg: &NetworkConfig, links: &[(String, Link)]) {
                 cx.err(
                     format!("{ptr}/bridge"),
                     format!(
-                        "patch bridge {b:?} already joins two links (a patch joins exactly two)"
+                        "patch bridge {b:?} already has two ends (a patch joins exactly two links or tunnels)"
                     ),
                 );
             }

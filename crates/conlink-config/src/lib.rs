@@ -174,6 +174,9 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
     let merged = source::merge(fragments, &mut errs);
     let value = merged.to_value();
     let source_failed = !errs.is_empty();
+    // A value that failed to interpolate is still the raw string; do not
+    // report it a second time as, say, a malformed address.
+    let source_locs: Vec<tree::Loc> = errs.iter().map(|e| e.loc.clone()).collect();
     let mut schema_errs = validate::validate(&value);
     if source_failed {
         // A file that could not be read or parsed explains missing links
@@ -199,6 +202,12 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
             }
         }
     }
+    let n = source_locs.len();
+    let mut i = 0;
+    errs.retain(|e| {
+        i += 1;
+        i <= n || !source_locs.contains(&e.loc)
+    });
     Err(ConfigErrors(
         errs.into_iter()
             .map(|e| ConfigError {

@@ -86,14 +86,19 @@ fn parse_file(path: &Path, idx: usize, errs: &mut Vec<RawError>) -> Option<Value
 
 /// Parses a document. YAML goes through serde-saphyr, which applies merge keys
 /// (also lists of aliases and chained merges) and ignores compose's
-/// `!reset`/`!override` tags; duplicate keys are an error.
+/// `!reset`/`!override` tags; duplicate keys are an error. Booleans are
+/// YAML 1.2's `true`/`false` only, as in compose: a service called `n` or
+/// `on` stays a string.
 pub fn parse_text(text: &str, json: bool) -> Result<Value, String> {
     if json {
         serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))
     } else {
-        serde_saphyr::from_str::<Value>(text).map_err(|e| {
+        let opts = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_str_with_options::<Value>(text, opts).map_err(|e| {
             let msg = e.without_snippet().to_string();
-            let msg = msg.strip_prefix("error: ").unwrap_or(&msg).to_string();
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            // the library's hint is for programmers, not for users
+            let msg = msg.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
             format!("invalid YAML: {}", msg.lines().next().unwrap_or_default())
         })
     }
@@ -549,6 +554,15 @@ mod tests {
         );
         assert_eq!(v["services"]["a"]["ports"], json!(["80:80"]));
         assert_eq!(v["services"]["a"]["x-network"]["links"][0]["bridge"], "s1");
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let v = yaml("a: n\nb: yes\nc: off\nd: true\ne: False\n");
+        assert_eq!(
+            v,
+            json!({"a": "n", "b": "yes", "c": "off", "d": true, "e": false})
+        );
     }
 
     #[test]
