@@ -103,15 +103,27 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Records an error, unless the schema already reported one at (or
+    /// above) the same property: one clear error per mistake is enough.
     fn err(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
-        self.errs.push(PathError {
-            ptr: ptr.into(),
-            message: message.into(),
+        let ptr = ptr.into();
+        let dup = self.bad.iter().any(|b| {
+            // `/links/3` (a whole item) does not hide errors in other
+            // properties of that item; `/links/3/ip` hides `/links/3/ip/…`.
+            b.matches('/').count() > 2
+                && ptr
+                    .strip_prefix(b.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         });
+        if !dup {
+            self.errs.push(PathError {
+                ptr,
+                message: message.into(),
+            });
+        }
     }
 
-    /// Whether the schema already rejected the item at `ptr` (then it is
-    /// skipped here: one clear error per mistake is enough).
+    /// Whether the schema rejected something inside the item at `ptr`.
     fn rejected(&self, ptr: &str) -> bool {
         self.bad.iter().any(|b| {
             b.strip_prefix(ptr)
@@ -119,7 +131,9 @@ impl Ctx<'_> {
         })
     }
 
-    /// Deserializes item `i` of list `key`, unless the schema rejected it.
+    /// Deserializes every item of list `key`. Items the schema rejected are
+    /// still enriched when they deserialize, so their other mistakes are
+    /// reported too; if they do not, the schema error says why.
     fn items<T: for<'de> Deserialize<'de>>(&mut self, root: &Value, key: &str) -> Vec<(String, T)> {
         let Some(list) = root.get(key).and_then(Value::as_array) else {
             return Vec::new();
@@ -127,11 +141,9 @@ impl Ctx<'_> {
         let mut out = Vec::with_capacity(list.len());
         for (i, v) in list.iter().enumerate() {
             let ptr = format!("/{key}/{i}");
-            if self.rejected(&ptr) {
-                continue;
-            }
             match T::deserialize(v) {
                 Ok(t) => out.push((ptr, t)),
+                Err(_) if self.rejected(&ptr) => {}
                 // The schema should have caught this; say what serde saw.
                 Err(e) => self.err(ptr, e.to_string()),
             }
@@ -302,10 +314,7 @@ pub fn enrich(
     // Commands.
     for (ptr, c) in cx.items::<RawCommand>(root, "commands") {
         let Some(t) = target(c.service, c.container) else {
-            cx.err(
-                ptr,
-                "missing service or container (exactly one is required)",
-            );
+            // the schema reports the missing or doubled target
             continue;
         };
         let command = match c.command {
@@ -354,13 +363,9 @@ fn parse_netem(cx: &mut Ctx, ptr: &str, n: &OneOrMany) -> Option<Netem> {
 /// Enriches one link; `None` if it had errors (already recorded).
 fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) -> Option<Link> {
     let before = cx.errs.len();
-    let Some(target) = target(raw.service, raw.container) else {
-        cx.err(
-            ptr,
-            "missing service or container (exactly one is required)",
-        );
-        return None;
-    };
+    // A missing or doubled target is the schema's to report; the other
+    // properties are still checked.
+    let target = target(raw.service, raw.container);
     let link_type = raw.link_type.unwrap_or(LinkType::Veth);
     let p = |k: &str| format!("{ptr}/{k}");
 
@@ -451,6 +456,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
     if cx.errs.len() > before {
         return None;
     }
+    let target = target?;
     Some(Link {
         link_type,
         target,
