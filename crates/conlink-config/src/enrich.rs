@@ -312,7 +312,7 @@ pub fn enrich(
     }
 
     // Commands.
-    for (ptr, c) in cx.items::<RawCommand>(root, "commands") {
+    for (_, c) in cx.items::<RawCommand>(root, "commands") {
         let Some(t) = target(c.service, c.container) else {
             // the schema reports the missing or doubled target
             continue;
