@@ -15,7 +15,7 @@ async fn prepares_replicas_runs_commands_and_cleans_up() {
     let tag = format!("crt{}", std::process::id());
     let svc = format!("{tag}s");
     let ctr = format!("{tag}c");
-    let mut rt = NetnsRuntime::prepare(&[ctr.clone()], &[(svc.clone(), 3)]).unwrap();
+    let mut rt = NetnsRuntime::prepare(std::slice::from_ref(&ctr), &[(svc.clone(), 3)]).unwrap();
     let names: Vec<_> = rt
         .instances()
         .iter()

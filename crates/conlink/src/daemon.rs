@@ -70,6 +70,22 @@ impl Timings {
     pub fn samples(&self) -> Vec<Duration> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
+
+    /// `p50 X ms, p99 Y ms over N containers`, or None without samples.
+    pub fn summary(&self) -> Option<String> {
+        let mut v = self.samples();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort();
+        let pick = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+        Some(format!(
+            "setup latency p50 {:.3} ms, p99 {:.3} ms over {} container(s)",
+            pick(0.50).as_secs_f64() * 1e3,
+            pick(0.99).as_secs_f64() * 1e3,
+            v.len()
+        ))
+    }
 }
 
 /// The daemon's shared core.
@@ -105,6 +121,7 @@ impl<N: Network, E: Exec> Daemon<N, E> {
     }
 
     /// A receiver that changes each time everything has converged.
+    #[cfg(test)]
     pub fn connected(&self) -> tokio::sync::watch::Receiver<u64> {
         self.connected_tx.subscribe()
     }
@@ -232,10 +249,12 @@ impl<N: Network, E: Exec> Daemon<N, E> {
             }
         }
         drop(_guard);
+        // Convergence is about links; commands (which may run for long)
+        // start after and do not hold the announcement back.
+        self.check_connected();
         if status == Status::Ready {
             self.run_commands(&c, &plan).await;
         }
-        self.check_connected();
     }
 
     async fn run_commands(&self, c: &Container, plan: &ContainerPlan) {
@@ -343,7 +362,9 @@ mod tests {
             vec![]
         }
     }
-    struct FakeExec(Arc<Mutex<Vec<(String, Vec<String>)>>>);
+    /// (container name, argv) of every command run.
+    type Ran = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+    struct FakeExec(Ran);
     impl Exec for FakeExec {
         async fn exec(&self, c: &Container, argv: Vec<String>) -> anyhow::Result<i64> {
             self.0.lock().unwrap().push((c.name.clone(), argv));
