@@ -1,0 +1,98 @@
+//! Topology pictures of a conlink network configuration (spec §11).
+//!
+//! [`render`] draws a [`NetworkConfig`] (the `--show-config` JSON, read back
+//! with serde) as GraphViz DOT, a Mermaid flowchart, an SVG laid out by this
+//! crate, or a self-contained HTML page around that SVG with the link
+//! properties on hover. All four show the same structure, built once by
+//! [`topo::Topology::build`]: the host namespace with the parents of
+//! *vlan/*vtap links, conlink's namespace with one box per bridge holding the
+//! outer veth ends and tunnel interfaces, one box per service and container
+//! holding its inner interfaces, and the remote hosts tunnels reach.
+
+use std::fmt;
+use std::str::FromStr;
+
+use conlink_model::NetworkConfig;
+
+pub mod dot;
+pub mod html;
+pub mod mermaid;
+pub mod svg;
+pub mod topo;
+
+/// Output format of [`render`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// GraphViz DOT (`dot -Tsvg` draws it).
+    Dot,
+    /// Mermaid flowchart (GitHub/GitLab markdown render it).
+    Mermaid,
+    /// SVG laid out by conlink itself.
+    Svg,
+    /// One self-contained HTML page showing the SVG, properties on hover.
+    Html,
+}
+
+impl Format {
+    /// Every format, in the order the CLI lists them.
+    pub const ALL: [Format; 4] = [Format::Dot, Format::Mermaid, Format::Svg, Format::Html];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Dot => "dot",
+            Format::Mermaid => "mermaid",
+            Format::Svg => "svg",
+            Format::Html => "html",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown format name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseFormatError(pub String);
+
+impl fmt::Display for ParseFormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown graph format {:?} (expected dot, mermaid, svg or html)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseFormatError {}
+
+impl FromStr for Format {
+    type Err = ParseFormatError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| ParseFormatError(s.to_string()))
+    }
+}
+
+/// Draws `cfg` in `format`. Never fails: any name is escaped for the format.
+pub fn render(cfg: &NetworkConfig, format: Format) -> String {
+    let t = topo::Topology::build(cfg);
+    match format {
+        Format::Dot => dot::render(&t),
+        Format::Mermaid => mermaid::render(&t),
+        Format::Svg => svg::render(&t),
+        Format::Html => html::render(&t),
+    }
+}
+
+/// Reads `--show-config` JSON and draws it.
+pub fn render_json(json: &str, format: Format) -> Result<String, serde_json::Error> {
+    let cfg: NetworkConfig = serde_json::from_str(json)?;
+    Ok(render(&cfg, format))
+}
