@@ -148,7 +148,8 @@ pub fn outer_name(link: &Link) -> (String, bool) {
         Target::Service(s) => format!("{s}_1-{}", link.dev),
         Target::Container(c) => format!("{c}-{}", link.dev),
     };
-    if name.chars().count() <= IFNAME_MAX {
+    // IFNAMSIZ counts bytes, not characters.
+    if name.len() <= IFNAME_MAX {
         (name, true)
     } else {
         let dev5: String = link.dev.chars().take(5).collect();
