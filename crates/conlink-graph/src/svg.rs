@@ -116,6 +116,8 @@ struct Layout {
     boxes: Vec<(Rect, String, &'static str, String)>,
     /// Which side each node is on, for edges leaving it: -1 left, 1 right.
     group_side: Vec<i8>,
+    /// x of the vertical lane of each host or tunnel edge.
+    lane: Vec<f64>,
     width: f64,
     height: f64,
     /// x of the centre column's left and right edges.
@@ -144,6 +146,7 @@ fn layout(t: &Topology) -> Layout {
         node: vec![Rect::default(); nn],
         boxes: Vec::new(),
         group_side: vec![0; nn],
+        lane: vec![0.0; t.edges.len()],
         width: 0.0,
         height: 0.0,
         centre: (0.0, 0.0),
@@ -421,6 +424,48 @@ fn layout(t: &Topology) -> Layout {
         l.boxes
             .push((r, host.title.clone(), "host", host.title.clone()));
     }
+    // Host parents and remote hosts ordered by the mean height of the
+    // interfaces that reach them, so their lanes cross less.
+    let mut ysum = vec![0.0; nn];
+    let mut ycnt = vec![0.0f64; nn];
+    for e in &t.edges {
+        ysum[e.to] += l.node[e.from].cy();
+        ycnt[e.to] += 1.0;
+    }
+    for list in [&t.host, &t.remotes] {
+        let mut slots: Vec<Rect> = list.iter().map(|&n| l.node[n]).collect();
+        slots.sort_by(|a, b| a.y.total_cmp(&b.y));
+        let mut sorted = list.clone();
+        let mean = |n: NodeId| ysum[n] / ycnt[n].max(1.0);
+        sorted.sort_by(|&a, &b| mean(a).total_cmp(&mean(b)));
+        for (n, r) in sorted.into_iter().zip(slots) {
+            l.node[n] = r;
+        }
+    }
+    // Lanes, from the centre column outwards: on each side, edges leaving
+    // higher get the inner lanes; on the right tunnels (going up) come
+    // before host edges (going down), so the two kinds never cross.
+    let mut lane_edges: Vec<(i8, u8, f64, usize)> = t
+        .edges
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.kind {
+            EdgeKind::Veth => None,
+            EdgeKind::Tunnel => Some((1, 0, l.node[e.from].cy(), i)),
+            EdgeKind::Host => Some((l.group_side[e.from], 1, l.node[e.from].cy(), i)),
+        })
+        .collect();
+    lane_edges.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    let (mut nl, mut nr) = (0.0, 0.0);
+    for (side, _, _, i) in lane_edges {
+        l.lane[i] = if side < 0 {
+            nl += 1.0;
+            l.centre.0 - 12.0 - nl * LANE
+        } else {
+            nr += 1.0;
+            l.centre.1 + 12.0 + nr * LANE
+        };
+    }
     l.width = if right.is_empty() {
         x_right
     } else {
@@ -470,12 +515,10 @@ pub fn render(t: &Topology) -> String {
             esc(title)
         );
     }
-    // Lanes are handed out from the centre column outwards.
-    let (mut lane_l, mut lane_r) = (0.0, 0.0);
-    let (cl, cr) = l.centre;
     for (i, e) in t.edges.iter().enumerate() {
         let a = l.node[e.from];
         let b = l.node[e.to];
+        let x = l.lane[i];
         let d = match e.kind {
             EdgeKind::Veth => {
                 let (x1, x2) = if l.group_side[e.from] < 0 {
@@ -487,27 +530,16 @@ pub fn render(t: &Topology) -> String {
                 let xm = (x1 + x2) / 2.0;
                 format!("M{x1:.1} {y1:.1} C{xm:.1} {y1:.1} {xm:.1} {y2:.1} {x2:.1} {y2:.1}")
             }
-            EdgeKind::Host => {
-                if l.group_side[e.from] < 0 {
-                    lane_l += LANE;
-                    let x = cl - 12.0 - lane_l;
-                    poly(&[(a.right(), a.cy()), (x, a.cy()), (x, b.cy()), (b.x, b.cy())])
-                } else {
-                    lane_r += LANE;
-                    let x = cr + 12.0 + lane_r;
-                    poly(&[(a.x, a.cy()), (x, a.cy()), (x, b.cy()), (b.right(), b.cy())])
-                }
+            EdgeKind::Host if l.group_side[e.from] < 0 => {
+                poly(&[(a.right(), a.cy()), (x, a.cy()), (x, b.cy()), (b.x, b.cy())])
             }
-            EdgeKind::Tunnel => {
-                lane_r += LANE;
-                let x = cr + 12.0 + lane_r;
-                poly(&[
-                    (a.right(), a.cy()),
-                    (x, a.cy()),
-                    (x, b.cy()),
-                    (b.right(), b.cy()),
-                ])
-            }
+            EdgeKind::Host => poly(&[(a.x, a.cy()), (x, a.cy()), (x, b.cy()), (b.right(), b.cy())]),
+            EdgeKind::Tunnel => poly(&[
+                (a.right(), a.cy()),
+                (x, a.cy()),
+                (x, b.cy()),
+                (b.right(), b.cy()),
+            ]),
         };
         let class = match e.kind {
             EdgeKind::Veth => "veth",
