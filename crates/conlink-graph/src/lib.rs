@@ -96,3 +96,51 @@ pub fn render_json(json: &str, format: Format) -> Result<String, serde_json::Err
     let cfg: NetworkConfig = serde_json::from_str(json)?;
     Ok(render(&cfg, format))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip_and_unknown_is_refused() {
+        for f in Format::ALL {
+            assert_eq!(f.as_str().parse::<Format>(), Ok(f));
+        }
+        let e = "png".parse::<Format>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown graph format \"png\" (expected dot, mermaid, svg or html)"
+        );
+    }
+
+    #[test]
+    fn empty_config_renders_in_every_format() {
+        let cfg = NetworkConfig::default();
+        assert_eq!(render(&cfg, Format::Dot).lines().last(), Some("}"));
+        assert_eq!(render(&cfg, Format::Mermaid), "flowchart LR\n");
+        let svg = render(&cfg, Format::Svg);
+        assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        assert!(render(&cfg, Format::Html).contains(&svg));
+    }
+
+    #[test]
+    fn bad_json_is_an_error_naming_the_problem() {
+        let e = render_json(
+            r#"{"bridges": {"s1": {"bridge": "s1", "mode": "hub"}}}"#,
+            Format::Dot,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("hub"), "{e}");
+    }
+
+    #[test]
+    fn escaping_helpers() {
+        assert_eq!(dot::quote("a\"b\\c\nd\u{7}"), r#""a\"b\\c\nd ""#);
+        assert_eq!(mermaid::label("a\"#<b>"), "\"a#34;#35;#60;b#62;\"");
+        assert_eq!(
+            svg::esc("<a&'\"\u{1}>"),
+            "&lt;a&amp;&#39;&quot;\u{FFFD}&gt;"
+        );
+    }
+}

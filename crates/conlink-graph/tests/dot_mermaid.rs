@@ -224,3 +224,12 @@ fn mermaid_structure_and_escaping() {
     assert!(m.contains("subgraph c"), "{m}");
     assert!(!m.contains("<&>"), "raw special characters leaked: {m}");
 }
+
+#[test]
+fn graphviz_accepts_an_empty_config() {
+    let svg = dot_svg(
+        "empty",
+        &render(&conlink_model::NetworkConfig::default(), Format::Dot),
+    );
+    assert!(svg.contains("<svg"), "{svg}");
+}
