@@ -64,3 +64,16 @@ fn rendering_is_deterministic() {
         }
     }
 }
+
+#[test]
+fn readme_picture_is_current() {
+    // docs/graph-example.svg is the SVG of the all-types fixture.
+    let cfg = common::load(&common::crate_dir().join("tests/fixtures/all-types.json"));
+    let got = render(&cfg, Format::Svg);
+    let path = common::crate_dir().join("../../docs/graph-example.svg");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(want == got, "docs/graph-example.svg is stale: run with UPDATE_GOLDEN=1");
+}
