@@ -326,8 +326,15 @@ fn layout(t: &Topology) -> Layout {
             })
             .count() as f64
     };
-    let gap_l = GAP_BASE + lanes(-1) * LANE;
-    let gap_r = GAP_BASE + lanes(1) * LANE;
+    // Many veth edges through one gap need room to stay apart.
+    let veths = |s: i8| {
+        t.edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Veth && l.group_side[e.from] == s)
+            .count() as f64
+    };
+    let gap_l = GAP_BASE + lanes(-1) * LANE + (veths(-1) * 1.5).min(120.0);
+    let gap_r = GAP_BASE + lanes(1) * LANE + (veths(1) * 1.5).min(120.0);
 
     let total_h = side_h(&left).max(side_h(&right)).max(centre_h);
     let x_left = MARGIN;

@@ -75,5 +75,8 @@ fn readme_picture_is_current() {
         std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(want == got, "docs/graph-example.svg is stale: run with UPDATE_GOLDEN=1");
+    assert!(
+        want == got,
+        "docs/graph-example.svg is stale: run with UPDATE_GOLDEN=1"
+    );
 }
