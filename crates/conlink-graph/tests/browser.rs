@@ -213,8 +213,14 @@ fn check(name: &str, format: Format) -> Value {
                 b["texts"][0]["s"]
             );
         }
-        // Labels fit inside their node.
+        // Labels fit inside their node and are drawn at a readable size
+        // (10 px text has a glyph box about 12 px high) even at 50 containers.
         for t in a["texts"].as_array().unwrap() {
+            assert!(
+                r(t).h >= 11.0,
+                "{name}.{ext}: text {} too small: {t}",
+                t["s"]
+            );
             assert!(
                 contains(ra, r(t)),
                 "{name}.{ext}: text {} sticks out of its node box",
