@@ -390,8 +390,29 @@ fn layout(t: &Topology) -> Layout {
             .iter()
             .map(|p| p.map_or(f64::NEG_INFINITY, |p| l.node[p].cy()))
             .collect();
+        // Bridges ordered by the mean height of the interfaces joining them
+        // (groups are placed already), tunnel-only bridges first (nearest
+        // the remote hosts), empty ones last.
+        let bridge_key = |b: &crate::topo::BridgeBox| -> f64 {
+            let ys: Vec<f64> = b
+                .nodes
+                .iter()
+                .filter(|&&n| peer[n].is_some())
+                .map(|&n| peer_y[n])
+                .collect();
+            if !ys.is_empty() {
+                ys.iter().sum::<f64>() / ys.len() as f64
+            } else if b.nodes.iter().any(|&n| t.nodes[n].kind == NodeKind::Tunnel) {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            }
+        };
+        let mut border: Vec<usize> = (0..t.bridges.len()).collect();
+        border.sort_by(|&a, &b| bridge_key(&t.bridges[a]).total_cmp(&bridge_key(&t.bridges[b])));
         let mut by = y + TITLE_H + PAD;
-        for (i, b) in t.bridges.iter().enumerate() {
+        for i in border {
+            let b = &t.bridges[i];
             let bx = nx + PAD;
             let r = Rect {
                 x: bx,

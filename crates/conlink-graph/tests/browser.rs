@@ -151,7 +151,9 @@ fn contains(outer: R, inner: R) -> bool {
 
 /// Opens `name` rendered as `format`, checks the geometry, takes a screenshot.
 fn check(name: &str, format: Format) -> Value {
-    let cfg = common::load(&common::crate_dir().join(format!("tests/fixtures/{name}.json")));
+    let fixture = common::crate_dir().join(format!("tests/fixtures/{name}.json"));
+    let golden = common::crate_dir().join(format!("tests/golden/{name}.json"));
+    let cfg = common::load(if fixture.exists() { &fixture } else { &golden });
     let doc = render(&cfg, format);
     let (w, h) = svg_size(&doc);
     let dir = common::artifact_dir();
@@ -185,7 +187,10 @@ fn check(name: &str, format: Format) -> Value {
         .map(|t| t.as_str().unwrap())
         .collect();
     let expected = common::expected_texts(&cfg);
-    assert!(expected.len() > 5);
+    assert!(
+        expected.len() >= 3,
+        "{name}: too few names to check: {expected:?}"
+    );
     for want in &expected {
         assert!(
             texts.contains(&want.as_str()),
@@ -320,4 +325,18 @@ fn all_link_types_and_hostile_names_in_chromium() {
     check("weird-names", Format::Svg);
     check("weird-names", Format::Html);
     check("basic", Format::Svg);
+}
+
+#[test]
+fn every_example_svg_in_chromium() {
+    // The example projects' `--show-config` output (tests/golden/example-*).
+    let examples: Vec<String> = common::fixtures()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|n| n.starts_with("example-"))
+        .collect();
+    assert!(!examples.is_empty(), "no tests/golden/example-*.json");
+    for name in examples {
+        check(&name, Format::Svg);
+    }
 }
