@@ -118,6 +118,8 @@ struct Layout {
     group_side: Vec<i8>,
     /// x of the vertical lane of each host or tunnel edge.
     lane: Vec<f64>,
+    /// y where each host or tunnel edge enters its target node.
+    entry: Vec<f64>,
     width: f64,
     height: f64,
     /// x of the centre column's left and right edges.
@@ -147,6 +149,7 @@ fn layout(t: &Topology) -> Layout {
         boxes: Vec::new(),
         group_side: vec![0; nn],
         lane: vec![0.0; t.edges.len()],
+        entry: vec![0.0; t.edges.len()],
         width: 0.0,
         height: 0.0,
         centre: (0.0, 0.0),
@@ -494,6 +497,35 @@ fn layout(t: &Topology) -> Layout {
             l.centre.1 + 12.0 + nr * LANE
         };
     }
+    // Several lanes into one node enter it at spread-out heights, ordered
+    // so their last segments cross no other lane: host edges come down, so
+    // the outer the lane the lower it enters; tunnels go up, the reverse.
+    let mut into: std::collections::BTreeMap<(NodeId, bool), Vec<usize>> = Default::default();
+    for (i, e) in t.edges.iter().enumerate() {
+        if e.kind != EdgeKind::Veth {
+            into.entry((e.to, l.lane[i] < l.centre.0))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((to, _), mut es) in into {
+        let dist = |i: usize| {
+            if l.lane[i] < l.centre.0 {
+                l.centre.0 - l.lane[i]
+            } else {
+                l.lane[i] - l.centre.1
+            }
+        };
+        es.sort_by(|&a, &b| dist(a).total_cmp(&dist(b)));
+        if t.edges[es[0]].kind == EdgeKind::Tunnel {
+            es.reverse();
+        }
+        let r = l.node[to];
+        let m = es.len() as f64;
+        for (k, i) in es.into_iter().enumerate() {
+            l.entry[i] = r.y + r.h * (k as f64 + 1.0) / (m + 1.0);
+        }
+    }
     l.width = if right.is_empty() {
         x_right
     } else {
@@ -558,15 +590,23 @@ pub fn render(t: &Topology) -> String {
                 let xm = (x1 + x2) / 2.0;
                 format!("M{x1:.1} {y1:.1} C{xm:.1} {y1:.1} {xm:.1} {y2:.1} {x2:.1} {y2:.1}")
             }
-            EdgeKind::Host if l.group_side[e.from] < 0 => {
-                poly(&[(a.right(), a.cy()), (x, a.cy()), (x, b.cy()), (b.x, b.cy())])
-            }
-            EdgeKind::Host => poly(&[(a.x, a.cy()), (x, a.cy()), (x, b.cy()), (b.right(), b.cy())]),
+            EdgeKind::Host if l.group_side[e.from] < 0 => poly(&[
+                (a.right(), a.cy()),
+                (x, a.cy()),
+                (x, l.entry[i]),
+                (b.x, l.entry[i]),
+            ]),
+            EdgeKind::Host => poly(&[
+                (a.x, a.cy()),
+                (x, a.cy()),
+                (x, l.entry[i]),
+                (b.right(), l.entry[i]),
+            ]),
             EdgeKind::Tunnel => poly(&[
                 (a.right(), a.cy()),
                 (x, a.cy()),
-                (x, b.cy()),
-                (b.right(), b.cy()),
+                (x, l.entry[i]),
+                (b.right(), l.entry[i]),
             ]),
         };
         let class = match e.kind {
