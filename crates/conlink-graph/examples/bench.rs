@@ -118,11 +118,16 @@ fn main() {
     let text = generate(n).to_string();
     let runs = 51;
     let parse = median(runs, || {
-        let c: NetworkConfig =
-            serde_json::from_str(black_box(&text)).expect("generated config parses");
-        black_box(c);
+        let c: Result<NetworkConfig, _> = serde_json::from_str(black_box(&text));
+        let _ = black_box(c);
     });
-    let cfg: NetworkConfig = serde_json::from_str(&text).expect("generated config parses");
+    let cfg: NetworkConfig = match serde_json::from_str(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bench: generated config does not parse: {e}");
+            std::process::exit(1);
+        }
+    };
     println!(
         "conlink graph benchmark: {n} services/containers, {} bytes of JSON, median of {runs} runs",
         text.len()
