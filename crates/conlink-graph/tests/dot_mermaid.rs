@@ -29,10 +29,7 @@ fn dot_svg(name: &str, src: &str) -> String {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{name}: dot -Tsvg failed: {stderr}");
-    assert!(
-        !stderr.contains("Error") && !stderr.contains("syntax"),
-        "{name}: dot complained: {stderr}"
-    );
+    assert!(stderr.trim().is_empty(), "{name}: dot warned: {stderr}");
     String::from_utf8(out.stdout).unwrap()
 }
 
