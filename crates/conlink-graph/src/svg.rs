@@ -4,20 +4,21 @@
 //! instead of by a general graph layout engine (layout-rs flattens clusters):
 //!
 //! ```text
-//!   [service A]                 [remote hosts]                 [service C]
-//!   [container B]  ──────  [conlink namespace      ]  ──────   [service D]
-//!        ...               [  bridge s1: ends      ]              ...
-//!                          [  bridge s2: ends      ]
-//!                          [host (root namespace)  ]
+//!                          [remote hosts            ]
+//!   [service A]            [conlink namespace       ]            [service C]
+//!   [container B] ──────── [ bridge s1: L ends R ends] ─────────  [service D]
+//!        ...               [ bridge s2: L ends R ends]      |        ...
+//!                          [host (root namespace)   ] ---- lanes
 //! ```
 //!
-//! Services and containers sit in two side columns, ordered by the bridges
-//! they join so their veth edges run roughly horizontally; the centre column
-//! stacks remote hosts, conlink's namespace (one box per bridge) and the host
-//! namespace. Edges to host parents and remote hosts run in vertical lanes
-//! beside the centre column so they never cross a box. Every box's size comes
-//! from its text, boxes in a column never overlap by construction, and the
-//! browser test checks that from the rendered geometry.
+//! Services and containers sit in two side columns, balanced by height and
+//! ordered by the bridges they join; bridges are then ordered by the height
+//! of the interfaces joining them, and each bridge has a left and a right
+//! port column for ends whose peer is on that side, sorted by the peer's
+//! height, so veth edges run across one gap and cross no box. Edges to host
+//! parents and remote hosts run in vertical lanes beside the centre column.
+//! Every box's size comes from its text, boxes never overlap by
+//! construction, and the browser test checks that from the rendered geometry.
 
 use std::fmt::Write;
 
@@ -25,7 +26,7 @@ use crate::topo::{EdgeKind, NodeId, NodeKind, Topology};
 
 /// Font size of node names (monospace, so width is predictable).
 const FONT: f64 = 12.0;
-/// Font size of detail lines and box titles' second part.
+/// Font size of the detail line under a node name.
 const SMALL: f64 = 10.0;
 /// Advance width of one monospace character, as a fraction of the font size
 /// (DejaVu Sans Mono / Liberation Mono: 0.602), with some margin.
