@@ -109,10 +109,44 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Subcommands. None exist yet besides the default (the daemon); later
-/// issues add `graph` and others here.
+/// Subcommands (none: the daemon).
 #[derive(Debug, Clone, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Draw the topology: from the config options, or with none given from
+    /// `--show-config` JSON on stdin
+    Graph {
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write to FILE instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `graph --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// GraphViz DOT
+    Dot,
+    /// Mermaid flowchart (renders in GitHub/GitLab markdown)
+    Mermaid,
+    /// SVG drawn by conlink (no GraphViz needed)
+    Svg,
+    /// Self-contained HTML page with the SVG and link details on hover
+    Html,
+}
+
+impl From<GraphFormat> for conlink_graph::Format {
+    fn from(f: GraphFormat) -> Self {
+        match f {
+            GraphFormat::Dot => conlink_graph::Format::Dot,
+            GraphFormat::Mermaid => conlink_graph::Format::Mermaid,
+            GraphFormat::Svg => conlink_graph::Format::Svg,
+            GraphFormat::Html => conlink_graph::Format::Html,
+        }
+    }
+}
 
 /// `--default-bridge-mode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

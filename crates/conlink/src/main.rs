@@ -18,10 +18,10 @@ use cli::Cli;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let result = if cli.show_config {
-        show_config(&cli)
-    } else {
-        daemon(&cli)
+    let result = match &cli.command {
+        Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),
+        None if cli.show_config => show_config(&cli),
+        None => daemon(&cli),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,6 +79,32 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         .build()
         .context("start async runtime")?;
     rt.block_on(run::run(cfg, opts))
+}
+
+/// `conlink graph`: draws the topology of the config options, or of
+/// `--show-config` JSON on stdin when none are given.
+fn graph(
+    cli: &Cli,
+    format: cli::GraphFormat,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let text = if cli.network_file.is_empty() && cli.compose_file.is_empty() {
+        let mut json = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut json)
+            .context("read --show-config JSON from stdin")?;
+        conlink_graph::render_json(&json, format.into())
+            .context("stdin is not conlink --show-config JSON")?
+    } else {
+        conlink_graph::render(&load(cli)?, format.into())
+    };
+    match output {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("write {}", p.display()))?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("write graph")?,
+    }
+    Ok(())
 }
 
 /// `--show-config`: load, validate and enrich, print the result as JSON.
