@@ -208,6 +208,8 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
         i += 1;
         i <= n || !source_locs.contains(&e.loc)
     });
+    // Report in file order, then in document order within a file.
+    errs.sort_by(|a, b| (a.loc.file, ptr_key(&a.loc.ptr)).cmp(&(b.loc.file, ptr_key(&b.loc.ptr))));
     Err(ConfigErrors(
         errs.into_iter()
             .map(|e| ConfigError {
@@ -217,4 +219,14 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
             })
             .collect(),
     ))
+}
+
+/// Sort key of a JSON pointer: list indexes compare as numbers.
+fn ptr_key(ptr: &str) -> Vec<(u64, &str)> {
+    ptr.split('/')
+        .map(|t| match t.parse::<u64>() {
+            Ok(n) => (n, ""),
+            Err(_) => (u64::MAX, t),
+        })
+        .collect()
 }

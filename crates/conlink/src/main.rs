@@ -111,8 +111,12 @@ fn graph(
 /// A config error prints every problem (one per line) and fails.
 fn show_config(cli: &Cli) -> anyhow::Result<()> {
     let cfg = load(cli)?;
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &cfg).context("write config")?;
-    writeln!(out).context("write config")?;
+    // One write: stdout is line-buffered, and a large config has many lines.
+    let mut json = serde_json::to_string_pretty(&cfg).context("serialize config")?;
+    json.push('\n');
+    std::io::stdout()
+        .lock()
+        .write_all(json.as_bytes())
+        .context("write config")?;
     Ok(())
 }
