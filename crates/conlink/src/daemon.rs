@@ -50,8 +50,6 @@ struct Entry {
     container: Container,
     plan: Arc<ContainerPlan>,
     status: Status,
-    /// Serializes setup and teardown of this one container.
-    lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -59,6 +57,45 @@ struct State {
     entries: HashMap<String, Entry>,
     /// Whether `All links connected` was logged for the current state.
     announced: bool,
+}
+
+/// Runs the operations on one container name strictly in event order:
+/// each waits for the previous one on the same name to finish. Keyed by
+/// name, not id: outer interface names derive from the container name, so
+/// the teardown of a removed replica and the setup of its successor (same
+/// name, new id, e.g. `--scale x=0` then `=1`) touch the same interfaces;
+/// a restart keeps id and name. A lock taken inside the spawned tasks would
+/// not do: tasks start in any order on a multi-threaded runtime.
+#[derive(Default)]
+struct Queues(HashMap<String, tokio::sync::oneshot::Receiver<()>>);
+
+impl Queues {
+    /// Wraps `op` so it runs after the last queued operation on `name`.
+    fn chain<F>(&mut self, name: &str, op: F) -> impl std::future::Future<Output = ()> + Send
+    where
+        F: std::future::Future<Output = ()> + Send,
+    {
+        let (done, rx) = tokio::sync::oneshot::channel::<()>();
+        let prev = self.0.insert(name.to_string(), rx);
+        async move {
+            if let Some(prev) = prev {
+                // Err: the previous operation finished (its sender dropped).
+                let _ = prev.await;
+            }
+            op.await;
+            drop(done);
+        }
+    }
+
+    /// Forgets names whose last operation has finished.
+    fn prune(&mut self) {
+        self.0.retain(|_, rx| {
+            matches!(
+                rx.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            )
+        });
+    }
 }
 
 /// Per-container setup latency samples (start event → links configured).
@@ -98,6 +135,9 @@ pub struct Daemon<N: Network, E: Exec> {
     /// Notified each time `All links connected` is logged.
     connected_tx: tokio::sync::watch::Sender<u64>,
     timings: Timings,
+    /// Running `commands`: outside the per-name queues, so a long command
+    /// never holds back the teardown of its container.
+    commands: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl<N: Network, E: Exec> Daemon<N, E> {
@@ -112,6 +152,7 @@ impl<N: Network, E: Exec> Daemon<N, E> {
             state: Mutex::new(State::default()),
             connected_tx,
             timings: Timings::default(),
+            commands: Mutex::new(Vec::new()),
         })
     }
 
@@ -144,75 +185,79 @@ impl<N: Network, E: Exec> Daemon<N, E> {
     /// Consumes runtime events until the channel closes.
     pub async fn run(self: &Arc<Self>, mut rx: mpsc::Receiver<Event>) {
         let mut tasks = tokio::task::JoinSet::new();
+        let mut queues = Queues::default();
         self.check_connected();
         while let Some(ev) = rx.recv().await {
             let me = self.clone();
             match ev {
                 Event::Start(c) => {
                     let t0 = Instant::now();
-                    if let Some(lock) = self.on_start(&c) {
-                        tasks.spawn(async move { me.setup(c, lock, t0).await });
+                    if self.on_start(&c) {
+                        let name = c.name.clone();
+                        tasks.spawn(queues.chain(&name, async move { me.setup(c, t0).await }));
                     }
                 }
                 Event::Die(id) => {
-                    if let Some((c, plan, lock)) = self.on_die(&id) {
-                        tasks.spawn(async move { me.teardown(c, plan, lock).await });
+                    if let Some((c, plan)) = self.on_die(&id) {
+                        let name = c.name.clone();
+                        tasks.spawn(queues.chain(&name, async move { me.teardown(c, plan).await }));
                     }
                 }
             }
             // Reap finished tasks so the set does not grow without bound.
             while tasks.try_join_next().is_some() {}
+            queues.prune();
         }
         while tasks.join_next().await.is_some() {}
+        // Commands still running: wait for them (callers bound this wait).
+        let cmds: Vec<_> = self
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for h in cmds {
+            h.await.ok();
+        }
     }
 
-    /// Records a start; returns the container's lock when there is work.
-    fn on_start(&self, c: &Container) -> Option<Arc<tokio::sync::Mutex<()>>> {
+    /// Records a start; true when there is work.
+    fn on_start(&self, c: &Container) -> bool {
         let plan = match plan_container(&self.cfg, c, self.project.as_deref()) {
-            Ok(p) if p.is_empty() => return None,
+            Ok(p) if p.is_empty() => return false,
             Ok(p) => p,
             Err(e) => {
                 error!("{}: cannot plan links: {e}", c.name);
-                return None;
+                return false;
             }
         };
         let mut st = self.state();
         // The engine may report a container twice (listed at subscription
         // and seen in the stream): the same instance is not set up again.
         if st.entries.get(&c.id).is_some_and(|e| e.container == *c) {
-            return None;
+            return false;
         }
         st.announced = false;
-        let lock = st
-            .entries
-            .get(&c.id)
-            .map(|e| e.lock.clone())
-            .unwrap_or_default();
         st.entries.insert(
             c.id.clone(),
             Entry {
                 container: c.clone(),
                 plan: Arc::new(plan),
                 status: Status::Pending,
-                lock: lock.clone(),
             },
         );
-        Some(lock)
+        true
     }
 
-    fn on_die(
-        &self,
-        id: &str,
-    ) -> Option<(Container, Arc<ContainerPlan>, Arc<tokio::sync::Mutex<()>>)> {
+    fn on_die(&self, id: &str) -> Option<(Container, Arc<ContainerPlan>)> {
         let mut st = self.state();
         let e = st.entries.remove(id)?;
         st.announced = false;
-        Some((e.container, e.plan, e.lock))
+        Some((e.container, e.plan))
     }
 
-    async fn setup(self: Arc<Self>, c: Container, lock: Arc<tokio::sync::Mutex<()>>, t0: Instant) {
-        let _guard = lock.lock().await;
-        // The container may have died while we waited for the lock.
+    async fn setup(self: Arc<Self>, c: Container, t0: Instant) {
+        // The container may have died while earlier operations ran.
         let plan = match self.state().entries.get(&c.id) {
             Some(e) if e.container == c => e.plan.clone(),
             _ => return,
@@ -248,12 +293,15 @@ impl<N: Network, E: Exec> Daemon<N, E> {
                 _ => return,
             }
         }
-        drop(_guard);
         // Convergence is about links; commands (which may run for long)
         // start after and do not hold the announcement back.
         self.check_connected();
-        if status == Status::Ready {
-            self.run_commands(&c, &plan).await;
+        if status == Status::Ready && !plan.commands.is_empty() {
+            let me = self.clone();
+            let h = tokio::spawn(async move { me.run_commands(&c, &plan).await });
+            let mut cmds = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+            cmds.retain(|h| !h.is_finished());
+            cmds.push(h);
         }
     }
 
@@ -273,13 +321,7 @@ impl<N: Network, E: Exec> Daemon<N, E> {
         futures_join_all(runs).await;
     }
 
-    async fn teardown(
-        self: Arc<Self>,
-        c: Container,
-        plan: Arc<ContainerPlan>,
-        lock: Arc<tokio::sync::Mutex<()>>,
-    ) {
-        let _guard = lock.lock().await;
+    async fn teardown(self: Arc<Self>, c: Container, plan: Arc<ContainerPlan>) {
         let net = self.net.clone();
         let name = c.name.clone();
         let errs = tokio::task::spawn_blocking(move || net.teardown(&c, &plan))
@@ -289,7 +331,6 @@ impl<N: Network, E: Exec> Daemon<N, E> {
             warn!("{name}: teardown: {e:#}");
         }
         info!("{name}: links removed");
-        drop(_guard);
         self.check_connected();
     }
 
@@ -487,5 +528,49 @@ mod tests {
         assert_eq!(*rx.borrow(), 0, "must not announce with a failed replica");
         // The healthy replica still got its commands.
         assert_eq!(cmds.lock().unwrap().len(), 1);
+    }
+
+    /// Records setup/teardown order; teardown is slow.
+    #[derive(Default)]
+    struct OrderNet(Mutex<Vec<String>>);
+    impl Network for OrderNet {
+        fn setup(&self, c: &Container, _p: &ContainerPlan) -> anyhow::Result<()> {
+            self.0.lock().unwrap().push(format!("setup {}", c.id));
+            Ok(())
+        }
+        fn teardown(&self, c: &Container, _p: &ContainerPlan) -> Vec<anyhow::Error> {
+            std::thread::sleep(Duration::from_millis(100));
+            self.0.lock().unwrap().push(format!("teardown {}", c.id));
+            vec![]
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_successor_with_the_same_name_waits_for_the_teardown() {
+        let net = Arc::new(OrderNet::default());
+        let d = Daemon::new(
+            cfg(),
+            Some("p".into()),
+            net.clone(),
+            FakeExec(Ran::default()),
+        );
+        let (tx, erx) = mpsc::channel(16);
+        let old = node(1);
+        // `--scale node=0` then `=1`: same name, new id.
+        let mut new = node(1);
+        new.id = "fresh".into();
+        let d2 = d.clone();
+        let run = tokio::spawn(async move { d2.run(erx).await });
+        tx.send(Event::Start(old)).await.unwrap();
+        let mut rx = d.connected();
+        wait_connected(&mut rx, 1).await;
+        tx.send(Event::Die("id1".into())).await.unwrap();
+        tx.send(Event::Start(new)).await.unwrap();
+        drop(tx);
+        run.await.unwrap();
+        assert_eq!(
+            *net.0.lock().unwrap(),
+            ["setup id1", "teardown id1", "setup fresh"]
+        );
     }
 }

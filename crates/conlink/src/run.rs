@@ -173,6 +173,9 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long shutdown waits for in-flight setups and running commands.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Commands through the engine's exec API (the first engine that knows the
 /// container runs it).
 struct DockerExec(Vec<DockerRuntime>);
@@ -222,7 +225,17 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     let mut project = opts.compose_project.clone();
     let (own, conlink_ns, host_ns) = match &own_id {
         Some(id) => {
-            let me = engines[0].inspect(id).await.ok().flatten();
+            // Whichever engine runs us knows us (docker or podman).
+            let mut me = None;
+            for rt in &engines {
+                if let Ok(Some(c)) = rt.inspect(id).await {
+                    me = Some(c);
+                    break;
+                }
+            }
+            if me.is_none() {
+                warn!("own container {} not found in any engine", &id[..12]);
+            }
             if project.is_none() {
                 project = me.as_ref().and_then(|c| c.project.clone());
             }
@@ -250,7 +263,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     let daemon = Daemon::new(cfg, project, exec.clone(), DockerExec(engines.clone()));
     let (tx, rx) = mpsc::channel(1024);
     let d = daemon.clone();
-    let looped = tokio::spawn(async move { d.run(rx).await });
+    let mut looped = tokio::spawn(async move { d.run(rx).await });
     let mut watchers = tokio::task::JoinSet::new();
     for rt in engines {
         let tx = tx.clone();
@@ -264,7 +277,16 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     }
     watchers.abort_all();
     while watchers.join_next().await.is_some() {}
-    looped.await.ok();
+    // In-flight setups finish before the teardown; commands still running
+    // after a grace period are abandoned (their containers keep running).
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut looped)
+        .await
+        .is_err()
+    {
+        warn!("commands still running after {SHUTDOWN_GRACE:?}; not waiting for them");
+        looped.abort();
+        looped.await.ok();
+    }
     if let Some(t) = daemon.timings().summary() {
         info!("{t}");
     }

@@ -1,0 +1,678 @@
+//! End-to-end tests with real `docker compose`: conlink runs as the
+//! `network` service of a compose project (the image built by
+//! `scripts/build-images`), the other services are `FROM scratch` busybox
+//! containers, and every assertion is real traffic (`docker exec … ping`,
+//! HTTP through a published port) or the kernel's own view (`ip -j`, `tc -j`
+//! inside the containers' namespaces).
+//!
+//! Each test uses its own compose project (`-p cle2e-TAG-PID`), bounds every
+//! wait, and runs `docker compose down -v --timeout 1` for its own project
+//! only when it ends (a Drop guard, also on failure; the conlink log is
+//! printed then). Needs root, a docker daemon, compose v2 and the images:
+//! `scripts/install-deps && scripts/build-images` (the test command runs
+//! both). Image names come from CONLINK_IMAGE / CONLINK_TEST_IMAGE as in
+//! `scripts/lib/common.sh`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{require_root, tempdir};
+
+fn conlink_image() -> String {
+    std::env::var("CONLINK_IMAGE").unwrap_or_else(|_| "conlink:latest".into())
+}
+
+fn test_image() -> String {
+    std::env::var("CONLINK_TEST_IMAGE").unwrap_or_else(|_| "conlink-test-busybox:latest".into())
+}
+
+/// Fails loudly unless root, docker, compose v2 and both images are there.
+fn require_docker() {
+    require_root();
+    let ok = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(
+        ok(&["version"]),
+        "no docker daemon answers: run scripts/install-deps (as root)"
+    );
+    assert!(
+        ok(&["compose", "version"]),
+        "docker compose v2 missing: run scripts/install-deps (as root)"
+    );
+    for img in [conlink_image(), test_image()] {
+        assert!(
+            ok(&["image", "inspect", &img]),
+            "image {img} missing: run scripts/build-images (as root)"
+        );
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// One compose project, brought down (only it) on drop.
+struct Project {
+    name: String,
+    files: Vec<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl Project {
+    /// `docker compose -p cle2e-TAG-PID -f FILES… up -d ARGS`; waits for
+    /// the first `All links connected`.
+    fn up(tag: &str, files: &[PathBuf], env: &[(&str, &str)], args: &[&str]) -> Project {
+        require_docker();
+        let p = Project {
+            name: format!("cle2e-{tag}-{}", std::process::id()),
+            files: files.to_vec(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain([
+                    ("CONLINK_IMAGE".to_string(), conlink_image()),
+                    ("CONLINK_TEST_IMAGE".to_string(), test_image()),
+                ])
+                .collect(),
+        };
+        // A leftover of an earlier run with the same pid: remove it first.
+        p.compose(&["down", "-v", "--timeout", "1"]);
+        p.compose_ok(&[&["up", "-d"][..], args].concat());
+        p.wait_log("All links connected", 1, Duration::from_secs(60));
+        p
+    }
+
+    fn compose(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("docker");
+        cmd.arg("compose").args(["-p", &self.name]);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        run(&mut cmd)
+    }
+
+    fn compose_ok(&self, args: &[&str]) {
+        let out = self.compose(args);
+        assert!(
+            out.status.success(),
+            "docker compose {args:?} failed: {}",
+            text(&out.stderr)
+        );
+    }
+
+    /// Container name of replica `n` of `service`.
+    fn ctr(&self, service: &str, n: u32) -> String {
+        format!("{}-{service}-{n}", self.name)
+    }
+
+    fn network(&self) -> String {
+        self.ctr("network", 1)
+    }
+
+    /// conlink's log (it logs to stderr; `docker logs` keeps both streams).
+    fn logs(&self) -> String {
+        let out = run(Command::new("docker").args(["logs", &self.network()]));
+        text(&out.stdout) + &text(&out.stderr)
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.logs().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `needle` appears in at least `n` log lines.
+    fn wait_log(&self, needle: &str, n: usize, timeout: Duration) {
+        let t0 = Instant::now();
+        while self.count(needle) < n {
+            assert!(
+                t0.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {n}x {needle:?} in conlink's log"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits for the `n`th `CONTAINER: K link(s) ready` line of `ctr`.
+    fn wait_ready(&self, ctr: &str, n: usize) {
+        let t0 = Instant::now();
+        let count = || {
+            self.logs()
+                .lines()
+                .filter(|l| l.contains(&format!(" {ctr}: ")) && l.contains("link(s) ready"))
+                .count()
+        };
+        while count() < n {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {ctr}'s links (ready #{n})"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `docker exec CTR ARGV`.
+    fn exec(&self, ctr: &str, argv: &[&str]) -> Output {
+        run(Command::new("docker").arg("exec").arg(ctr).args(argv))
+    }
+
+    /// Pings `addr` from `ctr`: up to 5 one-second tries (ARP, a link that
+    /// just came up).
+    fn ping(&self, ctr: &str, addr: &str) -> bool {
+        (0..5).any(|_| {
+            self.exec(ctr, &["ping", "-c", "1", "-W", "1", addr])
+                .status
+                .success()
+        })
+    }
+
+    fn assert_ping(&self, from: &str, addr: &str) {
+        assert!(self.ping(from, addr), "{from} cannot ping {addr}");
+    }
+
+    /// Main PID of a running container.
+    fn pid(&self, ctr: &str) -> u32 {
+        let out = run(Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", ctr]));
+        text(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no pid for {ctr}: {}", text(&out.stderr)))
+    }
+
+    /// `ip -j ARGS` in the network namespace of `ctr` (host's iproute2:
+    /// busybox `ip` has no JSON).
+    fn ip_json(&self, ctr: &str, args: &[&str]) -> serde_json::Value {
+        let pid = self.pid(ctr).to_string();
+        let out = run(Command::new("nsenter")
+            .args(["-t", &pid, "-n", "ip", "-j"])
+            .args(args));
+        assert!(
+            out.status.success(),
+            "ip -j {args:?} in {ctr}: {}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("ip -j output is JSON")
+    }
+
+    /// Interface names in `ctr`'s namespace.
+    fn ifnames(&self, ctr: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .ip_json(ctr, &["link", "show"])
+            .as_array()
+            .expect("ip -j link: a list")
+            .iter()
+            .filter_map(|l| l["ifname"].as_str().map(String::from))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// IPv4 addresses (`A/LEN`) of `dev` in `ctr`.
+    fn addrs(&self, ctr: &str, dev: &str) -> Vec<String> {
+        self.ip_json(ctr, &["-4", "addr", "show", "dev", dev])
+            .as_array()
+            .expect("ip -j addr: a list")
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefixlen"]))
+            .collect()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- conlink log of {} ----\n{}", self.name, self.logs());
+        }
+        self.compose(&["down", "-v", "--timeout", "1"]);
+    }
+}
+
+/// The router example: three hosts on three switches reach each other
+/// through the router; its command ran; then SIGTERM to conlink (`docker
+/// compose stop network`) removes every interface conlink made, in every
+/// container that is still running and in the host.
+#[test]
+fn router_three_switches_then_sigterm_leaves_nothing() {
+    let ex = examples().join("router");
+    let p = Project::up(
+        "router",
+        &[
+            ex.join("compose.yaml"),
+            fixtures().join("override/images.yaml"),
+        ],
+        &[],
+        &[],
+    );
+    let hosts = [("h1", "10.0.1.1"), ("h2", "10.0.2.1"), ("h3", "10.0.3.1")];
+    for (from, _) in hosts {
+        for (to, addr) in hosts {
+            if from != to {
+                assert!(
+                    p.ping(&p.ctr(from, 1), addr),
+                    "{from} cannot reach {to} ({addr}) through the router"
+                );
+            }
+        }
+    }
+    // The router's command ran (after its links were up) and succeeded.
+    p.wait_log("exited 0", 1, Duration::from_secs(10));
+    // Three bridges in conlink's namespace; the router has e1..e3.
+    let bridges: Vec<String> = p
+        .ip_json(&p.network(), &["link", "show", "type", "bridge"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str().map(String::from))
+        .collect();
+    assert_eq!(bridges.len(), 3, "{bridges:?}");
+    let router = p.ctr("router", 1);
+    assert_eq!(p.ifnames(&router), ["e1", "e2", "e3", "lo"]);
+    assert_eq!(p.addrs(&router, "e2"), ["10.0.2.254/24"]);
+
+    let host_before = host_conlink_ifaces();
+    p.compose_ok(&["stop", "--timeout", "20", "network"]);
+    let logs = p.logs();
+    assert!(
+        logs.contains("SIGTERM"),
+        "no SIGTERM handling logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("cleanup done"),
+        "cleanup did not finish:\n{logs}"
+    );
+    let code =
+        run(Command::new("docker").args(["inspect", "-f", "{{.State.ExitCode}}", &p.network()]));
+    assert_eq!(text(&code.stdout).trim(), "0", "conlink's exit code");
+    for c in ["router", "h1", "h2", "h3"] {
+        assert_eq!(
+            p.ifnames(&p.ctr(c, 1)),
+            ["lo"],
+            "{c} keeps links after SIGTERM"
+        );
+    }
+    assert!(
+        !p.ping(&p.ctr("h1", 1), "10.0.1.254"),
+        "h1 still reaches the router"
+    );
+    // Nothing of conlink's appeared in the host namespace either.
+    assert_eq!(host_conlink_ifaces(), host_before);
+}
+
+/// Interfaces in the host namespace marked as conlink's (alias `conlink:…`).
+fn host_conlink_ifaces() -> Vec<String> {
+    let out = run(Command::new("ip").args(["-j", "link", "show"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| {
+            l["ifalias"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("conlink"))
+        })
+        .filter_map(|l| l["ifname"].as_str().map(String::from))
+        .collect()
+}
+
+/// Outer interface names in conlink's namespace (its veth ends).
+fn outer_ifaces(p: &Project) -> Vec<String> {
+    let mut v: Vec<String> = p
+        .ip_json(&p.network(), &["link", "show", "type", "veth"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str().map(String::from))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Scaling 2 → 5 → 3, `docker restart` of a replica, and `--scale node=0`
+/// then `=1`: addresses follow the replica index, links come and go with
+/// the replicas, pings work after each step.
+#[test]
+fn scale_up_down_restart() {
+    let dir = fixtures().join("scale");
+    let p = Project::up(
+        "scale",
+        &[dir.join("compose.yaml")],
+        &[],
+        &["--scale", "node=2"],
+    );
+    let srv = p.ctr("server", 1);
+    for i in 1..=2 {
+        p.assert_ping(&p.ctr("node", i), "10.1.0.100");
+    }
+
+    // 2 -> 5: the 5th replica has .5 and MAC ...:05.
+    p.compose_ok(&["up", "-d", "--scale", "node=5"]);
+    for i in 3..=5 {
+        p.wait_ready(&p.ctr("node", i), 1);
+    }
+    let n5 = p.ctr("node", 5);
+    assert_eq!(p.addrs(&n5, "eth0"), ["10.1.0.5/24"]);
+    let link = p.ip_json(&n5, &["link", "show", "dev", "eth0"]);
+    assert_eq!(link[0]["address"], "02:00:0a:01:00:05");
+    p.assert_ping(&n5, "10.1.0.1");
+    p.assert_ping(&srv, "10.1.0.5");
+    assert_eq!(
+        outer_ifaces(&p),
+        [
+            "node_1-eth0",
+            "node_2-eth0",
+            "node_3-eth0",
+            "node_4-eth0",
+            "node_5-eth0",
+            "server_1-eth0"
+        ]
+    );
+
+    // 5 -> 3: only replicas 4 and 5 lose their links.
+    p.compose_ok(&["up", "-d", "--scale", "node=3"]);
+    let removed = |n: u32| format!("{}: links removed", p.ctr("node", n));
+    p.wait_log(&removed(4), 1, Duration::from_secs(30));
+    p.wait_log(&removed(5), 1, Duration::from_secs(30));
+    assert_eq!(
+        outer_ifaces(&p),
+        ["node_1-eth0", "node_2-eth0", "node_3-eth0", "server_1-eth0"]
+    );
+    for i in 1..=3 {
+        p.assert_ping(&srv, &format!("10.1.0.{i}"));
+    }
+    assert!(!p.ping(&srv, "10.1.0.5"), "removed replica 5 still answers");
+
+    // docker restart: the same links come back (same address and MAC).
+    let n2 = p.ctr("node", 2);
+    let st = run(Command::new("docker").args(["restart", "-t", "1", &n2]));
+    assert!(st.status.success(), "docker restart: {}", text(&st.stderr));
+    p.wait_ready(&n2, 2);
+    assert_eq!(p.addrs(&n2, "eth0"), ["10.1.0.2/24"]);
+    let link = p.ip_json(&n2, &["link", "show", "dev", "eth0"]);
+    assert_eq!(link[0]["address"], "02:00:0a:01:00:02");
+    p.assert_ping(&n2, "10.1.0.100");
+
+    // --scale node=0 then =1: a new container with the old name.
+    p.compose_ok(&["up", "-d", "--scale", "node=0"]);
+    p.wait_log(&removed(1), 1, Duration::from_secs(30));
+    assert_eq!(outer_ifaces(&p), ["server_1-eth0"]);
+    p.compose_ok(&["up", "-d", "--scale", "node=1"]);
+    let n1 = p.ctr("node", 1);
+    p.wait_ready(&n1, 2);
+    p.assert_ping(&n1, "10.1.0.100");
+    assert_eq!(outer_ifaces(&p), ["node_1-eth0", "server_1-eth0"]);
+}
+
+/// Bridge modes linux, patch and auto (linux here: no openvswitch module):
+/// pings over each; the patch is tc ingress + u32 + mirred in conlink's
+/// namespace, and is re-made when one end restarts.
+#[test]
+fn bridge_modes_linux_patch_auto() {
+    let ex = examples().join("bridge-modes");
+    let p = Project::up(
+        "modes",
+        &[
+            ex.join("compose.yaml"),
+            fixtures().join("override/images.yaml"),
+        ],
+        &[],
+        &[],
+    );
+    let left = p.ctr("left", 1);
+    for addr in ["10.2.0.2", "10.2.1.2", "10.2.2.2", "10.2.3.2"] {
+        p.assert_ping(&left, addr);
+    }
+    let kinds = p.ip_json(&p.network(), &["-d", "link", "show", "type", "bridge"]);
+    let mut bridges: Vec<&str> = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .collect();
+    bridges.sort();
+    assert_eq!(
+        bridges,
+        ["core", "lan", "spare"],
+        "wire is a patch: no bridge"
+    );
+    assert!(p.logs().contains("core"), "auto mode choice not logged");
+    let mirred = |dev: &str| {
+        let out = p.exec(
+            &p.network(),
+            &["tc", "-j", "filter", "show", "dev", dev, "ingress"],
+        );
+        assert!(
+            out.status.success(),
+            "tc filter show: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    for (dev, to) in [
+        ("left_1-wire0", "right_1-wire0"),
+        ("right_1-wire0", "left_1-wire0"),
+    ] {
+        let f = mirred(dev);
+        assert!(
+            f.contains("mirred") && f.contains(to),
+            "{dev}: no mirred to {to}: {f}"
+        );
+    }
+    // One end restarts: the patch is re-made and carries traffic again.
+    let st = run(Command::new("docker").args(["restart", "-t", "1", &p.ctr("right", 1)]));
+    assert!(st.status.success(), "docker restart: {}", text(&st.stderr));
+    p.wait_ready(&p.ctr("right", 1), 2);
+    assert!(mirred("left_1-wire0").contains("right_1-wire0"));
+    p.assert_ping(&left, "10.2.1.2");
+    p.assert_ping(&left, "10.2.0.2");
+}
+
+/// Two compose files plus a network file, links declared in each, merged;
+/// commands (one argv, one shell string) run once links are up.
+#[test]
+fn two_compose_files_and_a_network_file() {
+    let dir = fixtures().join("multi");
+    let p = Project::up(
+        "multi",
+        &[dir.join("compose.yaml"), dir.join("compose.extra.yaml")],
+        &[],
+        &[],
+    );
+    let (n1, n2, n3) = (p.ctr("n1", 1), p.ctr("n2", 1), p.ctr("n3", 1));
+    assert_eq!(p.ifnames(&n1), ["eth0", "eth1", "lo"]);
+    assert_eq!(p.ifnames(&n2), ["eth0", "eth2", "lo"]);
+    assert_eq!(p.ifnames(&n3), ["eth0", "eth2", "lo"]);
+    // The top-level entry of the second file set n2 eth0's MTU.
+    let l = p.ip_json(&n2, &["link", "show", "dev", "eth0"]);
+    assert_eq!(l[0]["mtu"], 1500);
+    p.assert_ping(&n1, "10.7.0.2");
+    p.assert_ping(&n1, "10.7.1.3");
+    p.assert_ping(&n2, "10.7.2.3");
+    // Both commands pinged over links that exist only once conlink made
+    // them: they succeeding shows they ran after the links were up.
+    p.wait_log("exited 0", 2, Duration::from_secs(15));
+    let logs = p.logs();
+    assert!(logs.contains(&format!("{n2}: n2-reached-n3")), "{logs}");
+    assert!(!logs.contains("exited 1"), "{logs}");
+}
+
+/// A unix-socket proxy in front of docker's socket that the test can cut:
+/// cutting closes every open connection and refuses new ones until restored.
+struct Proxy {
+    cut: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<UnixStream>>>,
+    _dir: tempdir::Dir,
+    dir: PathBuf,
+}
+
+impl Proxy {
+    fn start(tag: &str) -> Proxy {
+        let dir = tempdir::Dir::new(tag);
+        let path = dir.0.join("docker.sock");
+        let listener = UnixListener::bind(&path).expect("bind proxy socket");
+        let cut = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let (cut2, conns2) = (cut.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if cut2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(upstream) = UnixStream::connect("/var/run/docker.sock") else {
+                    continue;
+                };
+                let mut list = conns2.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(upstream.try_clone().unwrap());
+                drop(list);
+                pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                pipe(upstream, client);
+            }
+        });
+        let d = dir.0.clone();
+        Proxy {
+            cut,
+            conns,
+            _dir: dir,
+            dir: d,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to` on a thread until either side closes.
+fn pipe(mut from: UnixStream, mut to: UnixStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+/// The event stream breaks (the proxy conlink talks to docker through is
+/// cut) while replicas start: after reconnecting, conlink gives them links.
+#[test]
+fn event_stream_break_then_resync() {
+    let proxy = Proxy::start("proxy");
+    let dir = fixtures().join("proxy");
+    let pdir = proxy.dir.display().to_string();
+    let p = Project::up(
+        "proxy",
+        &[dir.join("compose.yaml")],
+        &[("PROXY_DIR", &pdir)],
+        &[],
+    );
+    p.assert_ping(&p.ctr("node", 1), "10.8.0.1");
+
+    proxy.cut();
+    p.wait_log("reconnecting", 1, Duration::from_secs(15));
+    // Replicas 2 and 3 start while conlink cannot hear docker.
+    p.compose_ok(&["up", "-d", "--scale", "node=3"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(p.count("node-2: "), 0, "conlink heard the start while cut");
+    proxy.restore();
+    p.wait_ready(&p.ctr("node", 2), 1);
+    p.wait_ready(&p.ctr("node", 3), 1);
+    p.assert_ping(&p.ctr("node", 3), "10.8.0.1");
+    p.assert_ping(&p.ctr("node", 1), "10.8.0.2");
+    // And live events flow again after the reconnect.
+    let st = run(Command::new("docker").args(["restart", "-t", "1", &p.ctr("node", 1)]));
+    assert!(st.status.success());
+    p.wait_ready(&p.ctr("node", 1), 2);
+    p.assert_ping(&p.ctr("node", 1), "10.8.0.3");
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a
+/// test that publishes it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// HTTP GET through a port published by the conlink service, forwarded to
+/// busybox httpd in each of two replicas (conlink ports 8080 and 8081).
+#[test]
+fn forward_published_ports_to_two_replicas() {
+    let dir = fixtures().join("forward");
+    let (a, b) = (free_port().to_string(), free_port().to_string());
+    let p = Project::up(
+        "fwd",
+        &[dir.join("compose.yaml")],
+        &[("HOST_PORT_1", &a), ("HOST_PORT_2", &b)],
+        &[],
+    );
+    for (i, port) in [(1, &a), (2, &b)] {
+        let ctr = p.ctr("web", i);
+        let host =
+            run(Command::new("docker").args(["inspect", "-f", "{{.Config.Hostname}}", &ctr]));
+        let want = text(&host.stdout).trim().to_string();
+        let t0 = Instant::now();
+        loop {
+            let out = run(Command::new("curl").args([
+                "-sS",
+                "--max-time",
+                "2",
+                &format!("http://127.0.0.1:{port}/hostname"),
+            ]));
+            if text(&out.stdout).trim() == want {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "port {port} does not reach {ctr} ({want}): {} {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    // conlink's docker eth0 was renamed.
+    assert!(p.ifnames(&p.network()).contains(&"DOCKER-ETH0".to_string()));
+}
