@@ -213,11 +213,24 @@ impl Executor {
                 if let Some(m) = mac {
                     peer = peer.mac(*m);
                 }
-                // A leftover outer end of ours (conlink restarted while the
-                // container kept running) is replaced, not an EEXIST failure.
+                // A leftover of ours (conlink restarted while the container
+                // kept running) is replaced, not an EEXIST failure: the
+                // outer end in our namespace, or the container end (after a
+                // SIGKILL the old namespace of conlink is destroyed
+                // asynchronously, so its veths' peers can still be there
+                // when the new conlink starts).
                 match self.conlink.create_veth(&local, &peer, ctr) {
                     Err(e) if e.is_exists() => {
-                        self.conlink.delete_link(outer)?;
+                        match self.conlink.delete_link(outer) {
+                            Err(e) if e.is_no_device() => {}
+                            r => r?,
+                        }
+                        if ctr.link(dev)?.is_some_and(|l| l.owner() == Some(OWNER)) {
+                            match ctr.delete_link(dev) {
+                                Err(e) if e.is_no_device() => {}
+                                r => r?,
+                            }
+                        }
                         self.conlink.create_veth(&local, &peer, ctr)?;
                     }
                     r => r?,

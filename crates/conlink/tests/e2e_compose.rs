@@ -518,6 +518,18 @@ fn two_compose_files_and_a_network_file() {
     let logs = p.logs();
     assert!(logs.contains(&format!("{n2}: n2-reached-n3")), "{logs}");
     assert!(!logs.contains("exited 1"), "{logs}");
+
+    // conlink killed (no cleanup) and started again while the containers
+    // keep running: it converges again, no EEXIST failure.
+    let net = p.network();
+    for args in [&["kill", "-s", "KILL", &net][..], &["start", &net][..]] {
+        let st = run(Command::new("docker").args(args));
+        assert!(st.status.success(), "docker {args:?}: {}", text(&st.stderr));
+    }
+    p.wait_log("All links connected", 2, Duration::from_secs(60));
+    assert!(!p.logs().contains("failed"), "{}", p.logs());
+    p.assert_ping(&n1, "10.7.1.3");
+    p.assert_ping(&n2, "10.7.2.3");
 }
 
 /// A unix-socket proxy in front of docker's socket that the test can cut:
