@@ -107,13 +107,21 @@ impl Project {
         p
     }
 
-    fn compose(&self, args: &[&str]) -> Output {
+    /// The docker CLI with the project's environment (DOCKER_HOST for a
+    /// podman run).
+    fn docker(&self) -> Command {
         let mut cmd = Command::new("docker");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn compose(&self, args: &[&str]) -> Output {
+        let mut cmd = self.docker();
         cmd.arg("compose").args(["-p", &self.name]);
         for f in &self.files {
             cmd.arg("-f").arg(f);
         }
-        cmd.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(args);
         run(&mut cmd)
     }
 
@@ -137,7 +145,7 @@ impl Project {
 
     /// conlink's log (it logs to stderr; `docker logs` keeps both streams).
     fn logs(&self) -> String {
-        let out = run(Command::new("docker").args(["logs", &self.network()]));
+        let out = run(self.docker().args(["logs", &self.network()]));
         text(&out.stdout) + &text(&out.stderr)
     }
 
@@ -177,7 +185,7 @@ impl Project {
 
     /// `docker exec CTR ARGV`.
     fn exec(&self, ctr: &str, argv: &[&str]) -> Output {
-        run(Command::new("docker").arg("exec").arg(ctr).args(argv))
+        run(self.docker().arg("exec").arg(ctr).args(argv))
     }
 
     /// Pings `addr` from `ctr`: up to 5 one-second tries (ARP, a link that
@@ -196,7 +204,7 @@ impl Project {
 
     /// Main PID of a running container.
     fn pid(&self, ctr: &str) -> u32 {
-        let out = run(Command::new("docker").args(["inspect", "-f", "{{.State.Pid}}", ctr]));
+        let out = run(self.docker().args(["inspect", "-f", "{{.State.Pid}}", ctr]));
         text(&out.stdout)
             .trim()
             .parse()
@@ -305,8 +313,9 @@ fn router_three_switches_then_sigterm_leaves_nothing() {
         logs.contains("cleanup done"),
         "cleanup did not finish:\n{logs}"
     );
-    let code =
-        run(Command::new("docker").args(["inspect", "-f", "{{.State.ExitCode}}", &p.network()]));
+    let code = run(p
+        .docker()
+        .args(["inspect", "-f", "{{.State.ExitCode}}", &p.network()]));
     assert_eq!(text(&code.stdout).trim(), "0", "conlink's exit code");
     for c in ["router", "h1", "h2", "h3"] {
         assert_eq!(
@@ -687,4 +696,125 @@ fn forward_published_ports_to_two_replicas() {
     }
     // conlink's docker eth0 was renamed.
     assert!(p.ifnames(&p.network()).contains(&"DOCKER-ETH0".to_string()));
+}
+
+/// A podman API service on a private socket, stopped (by PID) on drop.
+struct PodmanService {
+    child: std::process::Child,
+    sock: PathBuf,
+    _dir: tempdir::Dir,
+}
+
+impl PodmanService {
+    fn start() -> PodmanService {
+        let dir = tempdir::Dir::new("podman");
+        let sock = dir.0.join("podman.sock");
+        let child = Command::new("podman")
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", sock.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("podman missing: run scripts/install-deps (as root)");
+        let svc = PodmanService {
+            child,
+            sock,
+            _dir: dir,
+        };
+        let t0 = Instant::now();
+        while !UnixStream::connect(&svc.sock).is_ok() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "podman service does not answer on {}",
+                svc.sock.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        svc
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies `img` from docker into podman's store unless podman has that
+/// very image (same id) already.
+fn image_to_podman(img: &str) {
+    let id = |cmd: &str| {
+        let out = run(Command::new(cmd).args(["image", "inspect", "--format", "{{.Id}}", img]));
+        text(&out.stdout)
+            .trim()
+            .trim_start_matches("sha256:")
+            .to_string()
+    };
+    let want = id("docker");
+    assert!(
+        !want.is_empty(),
+        "image {img} missing: run scripts/build-images"
+    );
+    if id("podman") == want {
+        return;
+    }
+    let st = Command::new("sh")
+        .args(["-c", "docker save \"$1\" | podman load -q", "sh", img])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run docker save | podman load");
+    assert!(st.success(), "docker save {img} | podman load failed");
+}
+
+/// The router example against podman (its docker-compatible API on a
+/// private socket; compose and conlink both talk to it): every host pings
+/// the others, and SIGTERM removes conlink's interfaces. Pings run from
+/// the host in the containers' namespaces: podman's default capabilities
+/// lack NET_RAW, which busybox ping needs.
+#[test]
+fn podman_router() {
+    require_docker();
+    let svc = PodmanService::start();
+    image_to_podman(&conlink_image());
+    image_to_podman(&test_image());
+    let sock = svc.sock.display().to_string();
+    let host = format!("unix://{sock}");
+    let ex = examples().join("router");
+    let p = Project::up(
+        "podman",
+        &[
+            ex.join("compose.yaml"),
+            fixtures().join("override/images.yaml"),
+            fixtures().join("override/podman.yaml"),
+        ],
+        &[("DOCKER_HOST", &host), ("PODMAN_SOCK", &sock)],
+        &[],
+    );
+    let ping = |from: &str, addr: &str| {
+        let pid = p.pid(&p.ctr(from, 1)).to_string();
+        (0..5).any(|_| {
+            Command::new("nsenter")
+                .args(["-t", &pid, "-n", "ping", "-c", "1", "-W", "1", addr])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    };
+    let hosts = [("h1", "10.0.1.1"), ("h2", "10.0.2.1"), ("h3", "10.0.3.1")];
+    for (from, _) in hosts {
+        for (_, addr) in hosts {
+            assert!(ping(from, addr), "{from} cannot reach {addr} (podman)");
+        }
+    }
+    // podman 4.3 treats a stop without a timeout as SIGKILL: give one.
+    p.compose_ok(&["stop", "--timeout", "20", "network"]);
+    assert!(p.logs().contains("cleanup done"), "{}", p.logs());
+    for c in ["router", "h1", "h2", "h3"] {
+        assert_eq!(p.ifnames(&p.ctr(c, 1)), ["lo"], "{c} keeps links (podman)");
+    }
+    drop(p);
 }
