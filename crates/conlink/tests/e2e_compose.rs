@@ -722,7 +722,7 @@ impl PodmanService {
             _dir: dir,
         };
         let t0 = Instant::now();
-        while !UnixStream::connect(&svc.sock).is_ok() {
+        while UnixStream::connect(&svc.sock).is_err() {
             assert!(
                 t0.elapsed() < Duration::from_secs(20),
                 "podman service does not answer on {}",
