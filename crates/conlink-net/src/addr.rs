@@ -92,37 +92,61 @@ impl Handle {
     /// Adds (or re-applies) an address with its broadcast
     /// (`ip addr replace ADDR/LEN brd + dev DEV`).
     pub fn add_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
-        let idx = self.ifindex(dev)?;
-        let m = addr_msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, idx, addr);
-        self.request(&m, || format!("add address {addr} on {dev}"))
+        self.request_on(
+            dev,
+            |idx| {
+                Ok(addr_msg(
+                    RTM_NEWADDR,
+                    NLM_F_CREATE | NLM_F_REPLACE,
+                    idx,
+                    addr,
+                ))
+            },
+            || format!("add address {addr} on {dev}"),
+        )
     }
 
     /// Removes an address (`ip addr del ADDR/LEN dev DEV`).
     pub fn del_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
-        let idx = self.ifindex(dev)?;
-        let m = addr_msg(RTM_DELADDR, 0, idx, addr);
-        self.request(&m, || format!("delete address {addr} on {dev}"))
+        self.request_on(
+            dev,
+            |idx| Ok(addr_msg(RTM_DELADDR, 0, idx, addr)),
+            || format!("delete address {addr} on {dev}"),
+        )
     }
 
     /// Adds (or re-applies) a route out of `dev` with every field of the
     /// model (`ip route replace ROUTE dev DEV`).
     pub fn add_route(&self, dev: &str, r: &Route) -> Result<()> {
-        let idx = self.ifindex(dev)?;
-        let m = route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, idx, r);
-        self.request(&m, || format!("add route {r} dev {dev}"))
+        self.request_on(
+            dev,
+            |idx| {
+                Ok(route_msg(
+                    RTM_NEWROUTE,
+                    NLM_F_CREATE | NLM_F_REPLACE,
+                    idx,
+                    r,
+                ))
+            },
+            || format!("add route {r} dev {dev}"),
+        )
     }
 
     /// Adds a route, failing with EEXIST if it exists (`ip route add ROUTE dev DEV`).
     pub fn add_route_excl(&self, dev: &str, r: &Route) -> Result<()> {
-        let idx = self.ifindex(dev)?;
-        let m = route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, idx, r);
-        self.request(&m, || format!("add route {r} dev {dev}"))
+        self.request_on(
+            dev,
+            |idx| Ok(route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, idx, r)),
+            || format!("add route {r} dev {dev}"),
+        )
     }
 
     /// Deletes a route (`ip route del ROUTE dev DEV`).
     pub fn del_route(&self, dev: &str, r: &Route) -> Result<()> {
-        let idx = self.ifindex(dev)?;
-        let m = route_msg(RTM_DELROUTE, 0, idx, r);
-        self.request(&m, || format!("delete route {r} dev {dev}"))
+        self.request_on(
+            dev,
+            |idx| Ok(route_msg(RTM_DELROUTE, 0, idx, r)),
+            || format!("delete route {r} dev {dev}"),
+        )
     }
 }

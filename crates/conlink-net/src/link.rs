@@ -571,6 +571,12 @@ impl Handle {
             (None, _, _) => None,
         };
         let ns_fd = into.map(|h| h.netns().as_raw_fd());
+        self.forget(Some(&a.name));
+        if let (Some(h), LinkKind::Veth { peer }) = (into, kind) {
+            h.forget(Some(&peer.name));
+        } else if let Some(h) = into {
+            h.forget(Some(&a.name));
+        }
         let msg = create_msg(a, &a.name, kind, ns_fd, parent, underlay, master);
         let mut tmp_name = None;
         match self.raw_request(&msg) {
@@ -714,6 +720,8 @@ impl Handle {
     pub fn rename(&self, old: &str, new: &str) -> Result<()> {
         check_ifname(new)?;
         let idx = self.ifindex(old)?;
+        self.forget(Some(old));
+        self.forget(Some(new));
         let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, idx as i32, 0, 0));
         m.attr_str(IFLA_IFNAME, new);
         self.request(&m, || format!("rename {old} to {new}"))
@@ -728,6 +736,8 @@ impl Handle {
         let target = new_name.unwrap_or(name);
         check_ifname(target)?;
         let idx = self.ifindex(name)?;
+        self.forget(Some(name));
+        into.forget(Some(target));
         let op = || format!("move {name} to {} as {target}", into.netns().path());
         // The kernel moves first (keeping the old name unless it clashes,
         // then using IFLA_IFNAME as the new name) and renames afterwards:
@@ -759,6 +769,7 @@ impl Handle {
 
     /// Deletes a link by name (`ip link delete dev NAME`).
     pub fn delete_link(&self, name: &str) -> Result<()> {
+        self.forget(Some(name));
         let mut m = Msg::new(RTM_DELLINK, 0, &ifinfomsg(0, 0, 0, 0));
         m.attr_str(IFLA_IFNAME, name);
         self.request(&m, || format!("delete link {name}"))
@@ -774,6 +785,7 @@ impl Handle {
                 "refusing to delete group 0 (the default group of every interface)".into(),
             ));
         }
+        self.forget(None);
         let mut m = Msg::new(RTM_DELLINK, 0, &ifinfomsg(0, 0, 0, 0));
         m.attr_u32(IFLA_GROUP, group);
         self.request(&m, || format!("delete link group {group}"))

@@ -285,45 +285,45 @@ impl Handle {
     /// Removes a patch end: the ingress qdisc with its filters
     /// (`tc qdisc del dev DEV ingress`).
     pub fn unpatch(&self, dev: &str) -> Result<()> {
-        let i = self.ifindex(dev)?;
-        let mut m = Msg::new(
-            RTM_DELQDISC,
-            0,
-            &tcmsg(i as i32, INGRESS_HANDLE, TC_H_INGRESS, 0),
-        );
-        m.attr_str(TCA_KIND, "ingress");
-        self.request(&m, || format!("delete ingress qdisc on {dev}"))
+        let build = |i: u32| {
+            let mut m = Msg::new(
+                RTM_DELQDISC,
+                0,
+                &tcmsg(i as i32, INGRESS_HANDLE, TC_H_INGRESS, 0),
+            );
+            m.attr_str(TCA_KIND, "ingress");
+            Ok(m)
+        };
+        self.request_on(dev, build, || format!("delete ingress qdisc on {dev}"))
     }
 
     /// Sets netem as the root qdisc (`tc qdisc replace dev DEV root netem
     /// …`), replacing any previous root qdisc so re-applying is safe. On a
     /// kernel without sch_netem: [`Error::MissingFeature`].
     pub fn set_netem(&self, dev: &str, n: &Netem) -> Result<()> {
-        let i = self.ifindex(dev)?;
-        let m = netem_msg(i, n)?;
         let op = format!("set netem {n} on {dev}");
-        self.raw_request(&m).map_err(|e| {
-            // qdisc_create: ENOENT "Specified qdisc kind is unknown" when no
-            // module provides the kind.
-            if e.errno == libc::ENOENT {
-                Error::MissingFeature {
-                    op,
+        self.request_on(dev, |i| netem_msg(i, n), || op.clone())
+            .map_err(|e| match e {
+                // qdisc_create: ENOENT "Specified qdisc kind is unknown"
+                // when no module provides the kind.
+                Error::Netlink { errno, .. } if errno == libc::ENOENT => Error::MissingFeature {
+                    op: op.clone(),
                     feature: "netem",
                     module: "sch_netem",
-                    errno: e.errno,
-                }
-            } else {
-                nl::op_err(op)(e)
-            }
-        })
+                    errno,
+                },
+                e => e,
+            })
     }
 
     /// Removes the root qdisc, restoring the default
     /// (`tc qdisc del dev DEV root`).
     pub fn clear_root_qdisc(&self, dev: &str) -> Result<()> {
-        let i = self.ifindex(dev)?;
-        let m = Msg::new(RTM_DELQDISC, 0, &tcmsg(i as i32, 0, TC_H_ROOT, 0));
-        self.request(&m, || format!("delete root qdisc on {dev}"))
+        self.request_on(
+            dev,
+            |i| Ok(Msg::new(RTM_DELQDISC, 0, &tcmsg(i as i32, 0, TC_H_ROOT, 0))),
+            || format!("delete root qdisc on {dev}"),
+        )
     }
 }
 

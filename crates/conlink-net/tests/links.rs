@@ -310,3 +310,46 @@ fn netns_create_run_delete() {
     assert!(Netns::delete_named(&name).is_err());
     assert!(Netns::create_named("../etc").is_err());
 }
+
+#[test]
+fn stale_cached_index_is_looked_up_again() {
+    require_root();
+    let name = format!("clt-cache-{}", uniq());
+    let h = Handle::create_netns(&name).unwrap();
+    let _guard = NsName(name.clone());
+    h.create_veth(&LinkAttrs::new("s0").up(), &LinkAttrs::new("s1").up(), &h)
+        .unwrap();
+    h.add_addr("s0", net("10.81.0.1/24")).unwrap();
+    // Delete and recreate s0 behind the handle's back (new ifindex).
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args([&["-n", name.as_str()][..], args].concat())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    ip(&["link", "del", "s0"]);
+    ip(&["link", "add", "s0", "type", "veth", "peer", "name", "s1"]);
+    h.add_addr("s0", net("10.81.0.2/24")).unwrap();
+    let v = common::json_cmd("ip", &["-n", &name, "-j", "addr", "show", "dev", "s0"]);
+    let addrs: Vec<_> = v[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["family"] == "inet")
+        .map(|a| a["local"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(addrs, vec!["10.81.0.2".to_string()]);
+    // A link that is really gone: a clear error naming it.
+    ip(&["link", "del", "s0"]);
+    let e = h.add_addr("s0", net("10.81.0.3/24")).unwrap_err();
+    assert!(e.is_no_device() && e.to_string().contains("s0"), "{e}");
+}
+
+/// Deletes a named namespace on drop.
+struct NsName(String);
+impl Drop for NsName {
+    fn drop(&mut self) {
+        let _ = Netns::delete_named(&self.0);
+    }
+}
