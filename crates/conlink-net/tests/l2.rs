@@ -202,6 +202,20 @@ fn patch_carries_bpdu_and_lldp_bridge_does_not() {
     send(&tx_b, &lldp(&marker(4)));
     assert!(arrives(&rx_a, &marker(4), wait), "lldp did not cross back");
 
+    // One end goes away and comes back (new ifindex): re-patching makes
+    // frames flow again.
+    drop((tx_b, rx));
+    sw.h.delete_link("pb").unwrap();
+    sw.h.create_veth(&LinkAttrs::new("pb").up(), &LinkAttrs::new("e0").up(), &b.h)
+        .unwrap();
+    let rx = packet_socket(&b, "e0");
+    sw.h.patch("pa", "pb").unwrap();
+    send(&tx, &lldp(&marker(10)));
+    assert!(
+        arrives(&rx, &marker(10), wait),
+        "lldp did not cross the re-made patch"
+    );
+
     // The same ends on a Linux bridge instead.
     sw.h.unpatch("pa").unwrap();
     sw.h.unpatch("pb").unwrap();
