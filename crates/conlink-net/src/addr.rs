@@ -4,10 +4,11 @@ use conlink_model::{Ipv4Net, Route};
 
 use crate::error::Result;
 use crate::handle::Handle;
-use crate::nl::{Msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use crate::nl::{self, Msg, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE};
 
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
 
@@ -89,6 +90,43 @@ pub fn route_msg(ty: u16, flags: u16, index: u32, r: &Route) -> Msg {
 }
 
 impl Handle {
+    /// The IPv4 addresses of `dev` (`ip -4 addr show dev DEV`).
+    pub fn addrs(&self, dev: &str) -> Result<Vec<Ipv4Net>> {
+        let idx = self.ifindex(dev)?;
+        let m = Msg::new(RTM_GETADDR, NLM_F_DUMP, &ifaddrmsg(0, 0));
+        let mut out = Vec::new();
+        for r in self.dump(&m, &format!("list addresses of {dev}"))? {
+            let p = &r.payload;
+            if r.ty != RTM_NEWADDR || p.len() < 8 || p[0] != libc::AF_INET as u8 {
+                continue;
+            }
+            if u32::from_ne_bytes([p[4], p[5], p[6], p[7]]) != idx {
+                continue;
+            }
+            // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the
+            // peer's on point-to-point links).
+            let mut local = None;
+            let mut address = None;
+            for (ty, d) in nl::attrs(&p[8..]) {
+                if d.len() == 4 {
+                    let a = std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]);
+                    match ty {
+                        IFA_LOCAL => local = Some(a),
+                        IFA_ADDRESS => address = Some(a),
+                        _ => {}
+                    }
+                }
+            }
+            if let Some(a) = local.or(address) {
+                out.push(Ipv4Net {
+                    addr: a,
+                    prefix: p[1],
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds (or re-applies) an address with its broadcast
     /// (`ip addr replace ADDR/LEN brd + dev DEV`).
     pub fn add_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
