@@ -11,6 +11,12 @@ use crate::nl::{self, Msg, NlError, Reply, Socket};
 
 /// Network operations on one namespace. All methods take `&self` and may be
 /// called from any thread (requests are serialised on the socket).
+///
+/// Interface indexes used by address, route and tc requests are cached by
+/// name; a stale entry (link deleted and re-created elsewhere) is detected
+/// by the kernel's ENODEV and looked up again. Links renamed by another
+/// handle or tool while a new link takes the old name are the one case the
+/// cache cannot see: rename through the handle you keep using.
 #[derive(Debug)]
 pub struct Handle {
     ns: Netns,

@@ -802,9 +802,10 @@ impl Handle {
 
     /// Deletes every link of interface group `group` in one request
     /// (`ip link delete group N`): the kernel unregisters them as one batch,
-    /// far faster than one by one. Group 0 (the default group, every
-    /// interface not put elsewhere) is refused.
-    pub fn delete_group(&self, group: u32) -> Result<()> {
+    /// far faster than one by one. Returns false if the group had no link
+    /// (the kernel's ENODEV). Group 0 (the default group, every interface
+    /// not put elsewhere) is refused.
+    pub fn delete_group(&self, group: u32) -> Result<bool> {
         if group == 0 {
             return Err(Error::Invalid(
                 "refusing to delete group 0 (the default group of every interface)".into(),
@@ -813,7 +814,11 @@ impl Handle {
         self.forget(None);
         let mut m = Msg::new(RTM_DELLINK, 0, &ifinfomsg(0, 0, 0, 0));
         m.attr_u32(IFLA_GROUP, group);
-        self.request(&m, || format!("delete link group {group}"))
+        match self.raw_request(&m) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno == libc::ENODEV => Ok(false),
+            Err(e) => Err(nl::op_err(format!("delete link group {group}"))(e)),
+        }
     }
 
     /// The links carrying conlink's mark; with `owner`, only that owner's.

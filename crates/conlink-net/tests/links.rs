@@ -84,8 +84,9 @@ fn veth_into_namespaces_bridge_and_ping() {
             .map(|l| l.name)
             .collect();
     assert_eq!(marked.len(), 3, "{marked:?}");
-    sw.h.delete_group(group).unwrap();
+    assert!(sw.h.delete_group(group).unwrap());
     assert!(!sw.has_link("a-eth0") && !sw.has_link("b-eth0"));
+    assert!(!sw.h.delete_group(group).unwrap(), "empty group: false");
     assert!(!a.has_link("eth0") && !b.has_link("eth0"));
     assert!(sw.has_link("br0"));
     let gone = sw.h.delete_marked(Some(&owner)).unwrap();
