@@ -855,3 +855,81 @@ impl Handle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (type, payload) of the attributes after a 16-byte header + fixed part.
+    fn top(b: &[u8], fixed: usize) -> Vec<(u16, Vec<u8>)> {
+        nl::attrs(&b[16 + fixed..])
+            .map(|(t, d)| (t, d.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn veth_peer_goes_to_the_namespace_fd() {
+        let local = LinkAttrs::new("o0").mtu(1400).group(9).up();
+        let peer = LinkAttrs::new("eth0")
+            .mtu(9000)
+            .mac("c2:00:00:00:00:07".parse().unwrap());
+        let m = create_msg(
+            &local,
+            "o0",
+            &LinkKind::Veth { peer },
+            Some(42),
+            None,
+            None,
+            Some(3),
+        );
+        let b = m.bytes();
+        // ifinfomsg asks for up.
+        assert_eq!(u32::from_ne_bytes([b[24], b[25], b[26], b[27]]), IFF_UP);
+        let a = top(&b, 16);
+        let types: Vec<u16> = a.iter().map(|x| x.0).collect();
+        // No NET_NS_FD at the top: the local end stays here.
+        assert_eq!(
+            types,
+            vec![
+                IFLA_MTU,
+                IFLA_GROUP,
+                IFLA_IFNAME,
+                IFLA_LINKINFO,
+                IFLA_MASTER
+            ]
+        );
+        let info: Vec<_> = nl::attrs(&a[3].1).map(|(t, d)| (t, d.to_vec())).collect();
+        assert_eq!(info[0], (IFLA_INFO_KIND, b"veth".to_vec()));
+        let data: Vec<_> = nl::attrs(&info[1].1)
+            .map(|(t, d)| (t, d.to_vec()))
+            .collect();
+        assert_eq!(data[0].0, VETH_INFO_PEER);
+        // The peer: its own ifinfomsg, then MTU, MAC, NET_NS_FD, name.
+        let p: Vec<_> = nl::attrs(&data[0].1[16..])
+            .map(|(t, d)| (t, d.to_vec()))
+            .collect();
+        assert_eq!(p[0], (IFLA_MTU, 9000u32.to_ne_bytes().to_vec()));
+        assert_eq!(p[1], (IFLA_ADDRESS, vec![0xc2, 0, 0, 0, 0, 7]));
+        assert_eq!(p[2], (IFLA_NET_NS_FD, 42u32.to_ne_bytes().to_vec()));
+        assert_eq!(p[3], (IFLA_IFNAME, b"eth0\0".to_vec()));
+    }
+
+    #[test]
+    fn names_and_modes_are_checked() {
+        assert!(check_ifname("eth0").is_ok());
+        for bad in ["", "a/b", "a b", "sixteen-chars-xx", ".", "a:b"] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            "bridge".parse::<MacvlanMode>().unwrap(),
+            MacvlanMode::Bridge
+        );
+        assert!("l2".parse::<MacvlanMode>().is_err());
+        assert_eq!(
+            "l3s vepa".parse::<IpvlanMode>().unwrap(),
+            IpvlanMode { mode: 2, flags: 2 }
+        );
+        assert!("bridge-ish".parse::<IpvlanMode>().is_err());
+        assert!(temp_name().len() <= IFNAME_MAX);
+    }
+}
