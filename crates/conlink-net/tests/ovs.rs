@@ -17,6 +17,14 @@ fn missing_ovs_is_a_clear_error() {
         "{e}"
     );
     assert!(!ovs::available());
+    assert!(matches!(
+        ovs::bridge_exists("cltovs0"),
+        Err(Error::OvsUnavailable(_))
+    ));
+    assert!(matches!(
+        ovs::add_bridge_userspace("cltovs0"),
+        Err(Error::OvsUnavailable(_))
+    ));
     std::env::remove_var("CONLINK_OVS_VSCTL");
 
     // The real tool: either absent/not running (clear error) or working.
