@@ -4,7 +4,8 @@
 //! side, one `ip -n NS -batch` per namespace: the iproute2 floor), and
 //! prints both. Teardown is timed too (group delete + namespace delete).
 //!
-//! Run as root: `cargo run --release -p conlink-net --example bench_links [N [ROUNDS]]`
+//! Run as root: `cargo run --release -p conlink-net --example bench_links [N [ROUNDS [THREADS]]]`
+//! (THREADS: conlink-net workers wiring namespaces concurrently, default 1).
 //! (`BENCH_DETAIL=1` adds conlink-net's per-step averages on stderr).
 
 use std::io::Write;
@@ -49,7 +50,46 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn conlink(n: usize) -> Result<(Duration, Duration, Duration, Duration), conlink_net::Error> {
+/// Wires namespace `i`: create it, veth into it on the bridge, tx checksum
+/// off, address, route. Returns the cumulative time after each step.
+fn wire_one(
+    sw: &Handle,
+    i: usize,
+    name: &str,
+    route: &Route,
+) -> Result<[Duration; 5], conlink_net::Error> {
+    let t = Instant::now();
+    let mut step = [Duration::ZERO; 5];
+    let c = Handle::create_netns(name)?;
+    step[0] = t.elapsed();
+    sw.create_veth(
+        &LinkAttrs::new(format!("v{i}"))
+            .master("br0")
+            .group(GROUP)
+            .owner("bench")
+            .up(),
+        &LinkAttrs::new("eth0")
+            .mtu(1400)
+            .group(GROUP)
+            .owner("bench")
+            .up(),
+        &c,
+    )?;
+    step[1] = t.elapsed();
+    c.set_tx_checksum("eth0", false)?;
+    step[2] = t.elapsed();
+    c.add_addr("eth0", ip_of(i))?;
+    step[3] = t.elapsed();
+    c.add_route("eth0", route)?;
+    step[4] = t.elapsed();
+    Ok(step)
+}
+
+/// conlink-net run with `threads` workers (1: strictly sequential).
+fn conlink(
+    n: usize,
+    threads: usize,
+) -> Result<(Duration, Duration, Duration, Duration), conlink_net::Error> {
     let (sw_name, ns_names) = names("c", n);
     let mut guard = Cleanup(vec![sw_name.clone()]);
     guard.0.extend(ns_names.iter().cloned());
@@ -57,51 +97,46 @@ fn conlink(n: usize) -> Result<(Duration, Duration, Duration, Duration), conlink
     let t0 = Instant::now();
     let sw = Handle::create_netns(&sw_name)?;
     sw.create_bridge(&LinkAttrs::new("br0").owner("bench").up())?;
-    let mut per = Vec::with_capacity(n);
-    let mut step = [Duration::ZERO; 6];
-    for (i, name) in ns_names.iter().enumerate() {
-        let t = Instant::now();
-        let c = Handle::create_netns(name)?;
-        step[0] += t.elapsed();
-        step[1] += t.elapsed();
-        sw.create_veth(
-            &LinkAttrs::new(format!("v{i}"))
-                .master("br0")
-                .group(GROUP)
-                .owner("bench")
-                .up(),
-            &LinkAttrs::new("eth0")
-                .mtu(1400)
-                .group(GROUP)
-                .owner("bench")
-                .up(),
-            &c,
-        )?;
-        step[2] += t.elapsed();
-        c.set_tx_checksum("eth0", false)?;
-        step[3] += t.elapsed();
-        c.add_addr("eth0", ip_of(i))?;
-        step[4] += t.elapsed();
-        c.add_route("eth0", &route)?;
-        step[5] += t.elapsed();
-        per.push(t.elapsed());
-    }
+    let steps: Vec<[Duration; 5]> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|w| {
+                let (sw, route, ns_names) = (&sw, &route, &ns_names);
+                s.spawn(move || -> Result<Vec<[Duration; 5]>, conlink_net::Error> {
+                    let mut out = Vec::new();
+                    for (i, name) in ns_names.iter().enumerate().skip(w).step_by(threads) {
+                        out.push(wire_one(sw, i, name, route)?);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in workers {
+            match h.join() {
+                Ok(r) => all.extend(r?),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        Ok::<_, conlink_net::Error>(all)
+    })?;
     let setup = t0.elapsed();
     if std::env::var_os("BENCH_DETAIL").is_some() {
-        let mut prev = Duration::ZERO;
-        for (name, d) in ["netns+handle", "-", "veth", "ethtool", "addr", "route"]
+        let mut prev = 0.0;
+        for (k, name) in ["netns+handle", "veth", "ethtool", "addr", "route"]
             .iter()
-            .zip(step)
+            .enumerate()
         {
-            eprintln!(
-                "  {name:8} {:.3} ms avg",
-                (d - prev).as_secs_f64() * 1e3 / n as f64
-            );
-            prev = d;
+            let cum: f64 = steps.iter().map(|s| s[k].as_secs_f64()).sum::<f64>() / n as f64;
+            eprintln!("  {name:12} {:.3} ms avg", (cum - prev) * 1e3);
+            prev = cum;
         }
     }
+    let mut per: Vec<Duration> = steps.iter().map(|s| s[4]).collect();
     let t1 = Instant::now();
     sw.delete_group(GROUP)?;
+    if std::env::var_os("BENCH_DETAIL").is_some() {
+        eprintln!("  group delete {:.1} ms", t1.elapsed().as_secs_f64() * 1e3);
+    }
     for name in &ns_names {
         Netns::delete_named(name)?;
     }
@@ -165,6 +200,12 @@ fn iproute2(n: usize) -> Result<(Duration, Duration), String> {
     let setup = t0.elapsed();
     let t1 = Instant::now();
     batch(&["-n", &sw_name], &format!("link delete group {GROUP}\n"))?;
+    if std::env::var_os("BENCH_DETAIL").is_some() {
+        eprintln!(
+            "  ip group delete {:.1} ms",
+            t1.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let mut td = String::new();
     for name in &ns_names {
         td += &format!("netns del {name}\n");
@@ -189,6 +230,11 @@ fn main() {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(3);
+    let threads: usize = std::env::args()
+        .nth(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     // The kernel frees deleted namespaces asynchronously (cleanup_net), so
     // one phase's teardown can slow the next phase down: let it settle
     // before each phase, alternate the two tools, and report medians.
@@ -206,7 +252,7 @@ fn main() {
                     }
                 }
             } else {
-                match conlink(n) {
+                match conlink(n, threads) {
                     Ok(v) => ci.push(v),
                     Err(e) => {
                         eprintln!("conlink-net run failed: {e}");
@@ -223,7 +269,9 @@ fn main() {
     let c_td = med(ci.iter().map(|v| v.3).collect());
     let i_setup = med(ii.iter().map(|v| v.0).collect());
     let i_td = med(ii.iter().map(|v| v.1).collect());
-    println!("rounds: {rounds} (medians; tools alternate, 3 s settle before each phase)");
+    println!(
+        "rounds: {rounds} (medians; tools alternate, 3 s settle before each phase); conlink-net threads: {threads}"
+    );
     println!("namespaces wired: {n} (netns + veth into it on one bridge + MTU + IP + route)");
     println!(
         "conlink-net : setup {:8.1} ms  ({:.2} ms/link, {:.0} links/s)  per-namespace p50 {:.2} ms p99 {:.2} ms  teardown {:7.1} ms",
