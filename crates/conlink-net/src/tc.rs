@@ -331,12 +331,22 @@ impl Handle {
             .map_err(|e| match e {
                 // qdisc_create: ENOENT "Specified qdisc kind is unknown"
                 // when no module provides the kind.
-                Error::Netlink { errno, .. } if errno == libc::ENOENT => Error::MissingFeature {
-                    op: op.clone(),
-                    feature: "netem",
-                    module: "sch_netem",
+                Error::Netlink {
                     errno,
-                },
+                    ref kernel_msg,
+                    ..
+                } if errno == libc::ENOENT
+                    && kernel_msg
+                        .as_deref()
+                        .is_none_or(|m| m.contains("qdisc kind is unknown")) =>
+                {
+                    Error::MissingFeature {
+                        op: op.clone(),
+                        feature: "netem",
+                        module: "sch_netem",
+                        errno,
+                    }
+                }
                 e => e,
             })
     }
