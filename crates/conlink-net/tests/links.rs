@@ -403,3 +403,25 @@ fn handle_is_send_and_sync() {
     check::<Handle>();
     check::<Netns>();
 }
+
+#[test]
+fn dump_of_many_links_spans_several_reads() {
+    require_root();
+    let n = Ns::new("many");
+    for i in 0..150 {
+        n.h.create_veth(
+            &LinkAttrs::new(format!("m{i}")).group(9).owner("many"),
+            &LinkAttrs::new(format!("n{i}")).group(9),
+            &n.h,
+        )
+        .unwrap();
+    }
+    let ours = n.h.links().unwrap();
+    let theirs = n.link_names();
+    assert_eq!(ours.len(), theirs.len());
+    assert_eq!(ours.len(), 301);
+    assert_eq!(n.h.marked_links(Some("many")).unwrap().len(), 150);
+    assert_eq!(n.h.marked_links(Some("other")).unwrap().len(), 0);
+    assert!(n.h.delete_group(9).unwrap());
+    assert_eq!(n.link_names(), vec!["lo".to_string()]);
+}
