@@ -1,6 +1,6 @@
 //! IPv4 addresses and routes.
 
-use conlink_model::{Ipv4Net, Route};
+use conlink_model::{Ipv4Net, Route, RouteDst};
 
 use crate::error::Result;
 use crate::handle::Handle;
@@ -11,6 +11,7 @@ const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
+const RTM_GETROUTE: u16 = 26;
 
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
@@ -125,6 +126,84 @@ impl Handle {
             }
         }
         Ok(out)
+    }
+
+    /// The main-table IPv4 unicast routes out of `dev` that the kernel did
+    /// not derive from an address (`ip route show dev DEV proto
+    /// boot|static…`; prefix routes of the interface's own addresses are
+    /// recreated by the kernel and left out).
+    pub fn routes(&self, dev: &str) -> Result<Vec<Route>> {
+        const RTPROT_KERNEL: u8 = 2;
+        let idx = self.ifindex(dev)?;
+        let mut fixed = [0u8; 12];
+        fixed[0] = libc::AF_INET as u8;
+        let m = Msg::new(RTM_GETROUTE, NLM_F_DUMP, &fixed);
+        let mut out = Vec::new();
+        for r in self.dump(&m, &format!("list routes of {dev}"))? {
+            let p = &r.payload;
+            if r.ty != RTM_NEWROUTE || p.len() < 12 || p[0] != libc::AF_INET as u8 {
+                continue;
+            }
+            let (prefix, proto, scope, kind) = (p[1], p[5], p[6], p[7]);
+            if kind != RTN_UNICAST || proto == RTPROT_KERNEL {
+                continue;
+            }
+            let flags = u32::from_ne_bytes([p[8], p[9], p[10], p[11]]);
+            let mut table = u32::from(p[4]);
+            let (mut dst, mut via, mut src, mut metric, mut oif) = (None, None, None, None, None);
+            for (ty, d) in nl::attrs(&p[12..]) {
+                let ip = || (d.len() == 4).then(|| std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]));
+                let num = || (d.len() == 4).then(|| u32::from_ne_bytes([d[0], d[1], d[2], d[3]]));
+                match ty {
+                    RTA_DST => dst = ip(),
+                    RTA_GATEWAY => via = ip(),
+                    RTA_PREFSRC => src = ip(),
+                    RTA_PRIORITY => metric = num(),
+                    RTA_OIF => oif = num(),
+                    RTA_TABLE => table = num().unwrap_or(table),
+                    _ => {}
+                }
+            }
+            if oif != Some(idx) || table != RT_TABLE_MAIN {
+                continue;
+            }
+            let dst = match dst {
+                Some(a) if prefix > 0 => RouteDst::Net(Ipv4Net { addr: a, prefix }),
+                _ => RouteDst::Default,
+            };
+            out.push(Route {
+                dst,
+                via,
+                src,
+                metric,
+                mtu: None,
+                table: None,
+                scope: Some(scope),
+                onlink: flags & RTNH_F_ONLINK != 0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Renames a link that is in use, keeping its configuration: the kernel
+    /// renames only links that are down, and taking a link down drops the
+    /// routes through it, so they are listed first and put back after
+    /// (addresses survive; their prefix routes come back with the link).
+    /// No iproute2 one-liner: `ip route show dev OLD` + `ip link set OLD
+    /// down name NEW up` + `ip route add … dev NEW` for each.
+    pub fn rename_keeping_config(&self, old: &str, new: &str) -> Result<()> {
+        let routes = self.routes(old)?;
+        self.set_up(old, false)?;
+        self.rename(old, new)?;
+        self.set_up(new, true)?;
+        // Link-scope routes first: a gatewayed route needs its gateway's
+        // prefix reachable.
+        let mut routes = routes;
+        routes.sort_by_key(|r| r.via.is_some());
+        for r in &routes {
+            self.add_route(new, r)?;
+        }
+        Ok(())
     }
 
     /// Adds (or re-applies) an address with its broadcast
