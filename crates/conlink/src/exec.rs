@@ -462,17 +462,21 @@ fn check_forwards(cfg: &NetworkConfig, docker: Option<Ipv4Net>) -> anyhow::Resul
     if docker.is_some() {
         return Ok(());
     }
-    for g in cfg.services.values().chain(cfg.containers.values()) {
-        for l in g.links.iter().filter(|l| !l.forward.is_empty()) {
-            anyhow::bail!(
-                "link {} of {}: forward needs conlink attached to a docker network \
-                 (no {DOCKER_IF} or eth0 with an address in conlink's namespace)",
-                l.dev,
-                l.target.name()
-            );
-        }
+    let first = cfg
+        .services
+        .values()
+        .chain(cfg.containers.values())
+        .flat_map(|g| &g.links)
+        .find(|l| !l.forward.is_empty());
+    match first {
+        None => Ok(()),
+        Some(l) => anyhow::bail!(
+            "link {} of {}: forward needs conlink attached to a docker network \
+             (no {DOCKER_IF} or eth0 with an address in conlink's namespace)",
+            l.dev,
+            l.target.name()
+        ),
     }
-    Ok(())
 }
 
 fn child_kind(
