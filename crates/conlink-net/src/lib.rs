@@ -30,5 +30,5 @@ pub use netns::Netns;
 pub mod msg {
     pub use crate::addr::{addr_msg, route_msg};
     pub use crate::link::create_msg;
-    pub use crate::tc::{ingress_msg, netem_msg, netem_options, redirect_msg};
+    pub use crate::tc::{dist_table, ingress_msg, netem_msg, netem_options, redirect_msg};
 }

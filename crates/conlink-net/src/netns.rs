@@ -43,6 +43,62 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Makes `/run/netns` exist and be a shared mount point, as iproute2 does
+/// before its first `ip netns add` (bind-mounting it onto itself if it is
+/// not a mount point yet). Done once per process.
+fn prepare_run_dir() -> Result<()> {
+    static DONE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    let dir = cstr(NETNS_RUN_DIR)?;
+    // SAFETY: valid C string.
+    if unsafe { libc::mkdir(dir.as_ptr(), 0o755) } < 0
+        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
+    {
+        return Err(last_err("create directory", NETNS_RUN_DIR));
+    }
+    let none = cstr("none")?;
+    let empty = cstr("")?;
+    let mut made_mount = false;
+    loop {
+        // SAFETY: valid C strings; null data is allowed for propagation changes.
+        let r = unsafe {
+            libc::mount(
+                empty.as_ptr(),
+                dir.as_ptr(),
+                none.as_ptr(),
+                libc::MS_SHARED | libc::MS_REC,
+                std::ptr::null(),
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        // EINVAL: not a mount point yet; bind it onto itself once, like iproute2.
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) || made_mount {
+            return Err(last_err("make shared mount", NETNS_RUN_DIR));
+        }
+        // SAFETY: valid C strings.
+        let r = unsafe {
+            libc::mount(
+                dir.as_ptr(),
+                dir.as_ptr(),
+                none.as_ptr(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            )
+        };
+        if r < 0 {
+            return Err(last_err("bind mount", NETNS_RUN_DIR));
+        }
+        made_mount = true;
+    }
+    *done = true;
+    Ok(())
+}
+
 impl Netns {
     /// Opens the namespace at `path` (`/proc/PID/ns/net`, `/run/netns/NAME`).
     pub fn open(path: impl AsRef<Path>) -> Result<Netns> {
@@ -86,52 +142,21 @@ impl Netns {
     /// other mount namespaces), creates the file, and bind-mounts a fresh
     /// namespace onto it. Fails with EEXIST if the name is taken.
     pub fn create_named(name: &str) -> Result<Netns> {
+        Self::create_named_with(name, || ()).map(|(ns, ())| ns)
+    }
+
+    /// Like [`Netns::create_named`], and also runs `f` inside the new
+    /// namespace on the thread that created it (saves entering it again:
+    /// [`crate::Handle::create_netns`] opens its sockets there).
+    pub fn create_named_with<T: Send>(
+        name: &str,
+        f: impl FnOnce() -> T + Send,
+    ) -> Result<(Netns, T)> {
         check_name(name)?;
-        let dir = cstr(NETNS_RUN_DIR)?;
-        // SAFETY: valid C string.
-        if unsafe { libc::mkdir(dir.as_ptr(), 0o755) } < 0
-            && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
-        {
-            return Err(last_err("create directory", NETNS_RUN_DIR));
-        }
-        let none = cstr("none")?;
-        let empty = cstr("")?;
-        let mut made_mount = false;
-        loop {
-            // SAFETY: valid C strings; null data is allowed for propagation changes.
-            let r = unsafe {
-                libc::mount(
-                    empty.as_ptr(),
-                    dir.as_ptr(),
-                    none.as_ptr(),
-                    libc::MS_SHARED | libc::MS_REC,
-                    std::ptr::null(),
-                )
-            };
-            if r == 0 {
-                break;
-            }
-            // EINVAL: not a mount point yet; bind it onto itself once, like iproute2.
-            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) || made_mount {
-                return Err(last_err("make shared mount", NETNS_RUN_DIR));
-            }
-            // SAFETY: valid C strings.
-            let r = unsafe {
-                libc::mount(
-                    dir.as_ptr(),
-                    dir.as_ptr(),
-                    none.as_ptr(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                )
-            };
-            if r < 0 {
-                return Err(last_err("bind mount", NETNS_RUN_DIR));
-            }
-            made_mount = true;
-        }
+        prepare_run_dir()?;
         let path = format!("{NETNS_RUN_DIR}/{name}");
         let cpath = cstr(&path)?;
+        let none = cstr("none")?;
         // SAFETY: valid C string; the fd is closed right away.
         let fd = unsafe {
             libc::open(
@@ -145,10 +170,10 @@ impl Netns {
         }
         // SAFETY: fd was just opened by us.
         unsafe { libc::close(fd) };
-        let bind = std::thread::scope(|s| {
+        let made = std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("netns-create".into())
-                .spawn_scoped(s, || -> Result<()> {
+                .spawn_scoped(s, || -> Result<(Netns, T)> {
                     // SAFETY: unshare affects only this short-lived thread.
                     if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
                         return Err(last_err("unshare netns", &path));
@@ -167,7 +192,8 @@ impl Netns {
                     if r < 0 {
                         return Err(last_err("bind netns", &path));
                     }
-                    Ok(())
+                    let ns = Self::open(&path)?;
+                    Ok((ns, f()))
                 })
                 .map_err(|e| Error::Io {
                     op: "spawn netns thread".into(),
@@ -176,12 +202,14 @@ impl Netns {
                 .join()
                 .unwrap_or_else(|_| Err(Error::Invalid("netns thread panicked".into())))
         });
-        if let Err(e) = bind {
-            // SAFETY: valid C string; removing the empty file we created.
-            unsafe { libc::unlink(cpath.as_ptr()) };
-            return Err(e);
+        if made.is_err() {
+            // SAFETY: valid C string; undo the mount (if any) and the file.
+            unsafe {
+                libc::umount2(cpath.as_ptr(), libc::MNT_DETACH);
+                libc::unlink(cpath.as_ptr());
+            }
         }
-        Self::open(&path)
+        made
     }
 
     /// Deletes the named namespace NAME as `ip netns del NAME` does (lazy

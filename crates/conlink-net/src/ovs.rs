@@ -48,6 +48,46 @@ pub fn add_bridge(name: &str) -> Result<()> {
     vsctl(&["--may-exist", "add-br", name]).map(|_| ())
 }
 
+/// Creates an OVS bridge on the userspace datapath (`ovs-vsctl
+/// --may-exist add-br NAME -- set bridge NAME datapath_type=netdev`), which
+/// works without the openvswitch kernel module (slower, but it works).
+pub fn add_bridge_userspace(name: &str) -> Result<()> {
+    vsctl(&[
+        "--may-exist",
+        "add-br",
+        name,
+        "--",
+        "set",
+        "bridge",
+        name,
+        "datapath_type=netdev",
+    ])
+    .map(|_| ())
+}
+
+/// Whether the openvswitch kernel datapath module is loaded (what `auto`
+/// bridge mode checks).
+pub fn kernel_module_loaded() -> bool {
+    std::path::Path::new("/sys/module/openvswitch").exists()
+}
+
+/// Whether OVS knows bridge NAME (`ovs-vsctl br-exists NAME`: exit 2 = no).
+pub fn bridge_exists(name: &str) -> Result<bool> {
+    let prog = program();
+    let out = Command::new(&prog)
+        .args(["--timeout=5", "br-exists", name])
+        .output()
+        .map_err(|e| Error::OvsUnavailable(format!("cannot run {prog}: {e}")))?;
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(2) => Ok(false),
+        _ => Err(Error::Ovs {
+            args: format!("br-exists {name}"),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+    }
+}
+
 /// Deletes an OVS bridge (`ovs-vsctl --if-exists del-br NAME`).
 pub fn del_bridge(name: &str) -> Result<()> {
     vsctl(&["--if-exists", "del-br", name]).map(|_| ())

@@ -268,6 +268,7 @@ fn netem_requests_match_tc() {
         "limit 500 delay 100ms 10ms 25% loss 1.5% 30% duplicate 2% corrupt 3% 5% reorder 4% 6% gap 5 rate 10mbit",
         "delay 10ms 2ms 5% distribution normal",
         "delay 10ms 2ms distribution pareto rate 1mbit",
+        "delay 20ms 4ms 10% distribution paretonormal loss 0.5%",
         "delay 5ms reorder 10% 20%",
         "delay 5ms reorder 10% gap 3",
         "corrupt 1% 2%",
@@ -426,4 +427,40 @@ fn missing_netem_gives_clear_error_and_changes_nothing() {
         );
         assert_eq!(n.tc(&["qdisc", "show", "dev", "par0"]), before);
     }
+}
+
+/// The generated distribution tables equal the `.dist` files iproute2
+/// ships (which tc reads and sends).
+#[test]
+fn distribution_tables_match_iproute2_files() {
+    let dirs = [
+        "/usr/lib/tc",
+        "/usr/lib/x86_64-linux-gnu/tc",
+        "/usr/lib/aarch64-linux-gnu/tc",
+        "/usr/lib64/tc",
+    ];
+    let dir = dirs
+        .iter()
+        .find(|d| std::path::Path::new(d).join("normal.dist").exists())
+        .unwrap_or_else(|| {
+            panic!("iproute2's netem tables not found in {dirs:?}: install iproute2")
+        });
+    for name in ["normal", "pareto", "paretonormal"] {
+        let text = std::fs::read_to_string(format!("{dir}/{name}.dist")).unwrap();
+        let want: Vec<i16> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split_whitespace().map(|w| w.parse::<i16>().unwrap()))
+            .collect();
+        let got = msg::dist_table(name).unwrap();
+        assert_eq!(got.len(), want.len(), "{name}");
+        let diff: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+        assert!(
+            diff.is_empty(),
+            "{name}: {} entries differ, first at {:?}",
+            diff.len(),
+            diff.first()
+        );
+    }
+    assert!(msg::dist_table("experimental").is_err());
 }

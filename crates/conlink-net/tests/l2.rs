@@ -202,6 +202,20 @@ fn patch_carries_bpdu_and_lldp_bridge_does_not() {
     send(&tx_b, &lldp(&marker(4)));
     assert!(arrives(&rx_a, &marker(4), wait), "lldp did not cross back");
 
+    // One end goes away and comes back (new ifindex): re-patching makes
+    // frames flow again.
+    drop((tx_b, rx));
+    sw.h.delete_link("pb").unwrap();
+    sw.h.create_veth(&LinkAttrs::new("pb").up(), &LinkAttrs::new("e0").up(), &b.h)
+        .unwrap();
+    let rx = packet_socket(&b, "e0");
+    sw.h.patch("pa", "pb").unwrap();
+    send(&tx, &lldp(&marker(10)));
+    assert!(
+        arrives(&rx, &marker(10), wait),
+        "lldp did not cross the re-made patch"
+    );
+
     // The same ends on a Linux bridge instead.
     sw.h.unpatch("pa").unwrap();
     sw.h.unpatch("pb").unwrap();
@@ -294,19 +308,30 @@ fn vxlan_between_two_hosts_carries_pings() {
         )
         .unwrap();
         node.h.add_addr("eth0", ip.parse().unwrap()).unwrap();
-        // The tunnel is created where the remote is reachable (the host)
-        // and placed straight into conlink's namespace on its bridge.
-        h.h.create_link(
-            &LinkAttrs::new("vxlan-42").master("br0").owner("vt").up(),
-            &LinkKind::Vxlan(TunnelSpec {
-                vni: 42,
-                remote: remote.parse().unwrap(),
-                dstport: 4789,
-                underlay: Some(underlay.into()),
-            }),
-            Some(&c.h),
-        )
-        .unwrap();
+        // The tunnel is created where the remote is reachable (the host).
+        // Host 1 places it straight into conlink's namespace on its bridge;
+        // host 2 creates it at home and moves it afterwards: either way it
+        // keeps its underlay.
+        let kind = LinkKind::Vxlan(TunnelSpec {
+            vni: 42,
+            remote: remote.parse().unwrap(),
+            dstport: 4789,
+            underlay: Some(underlay.into()),
+        });
+        if underlay == "u1" {
+            h.h.create_link(
+                &LinkAttrs::new("vxlan-42").master("br0").owner("vt").up(),
+                &kind,
+                Some(&c.h),
+            )
+            .unwrap();
+        } else {
+            h.h.create_link(&LinkAttrs::new("vxlan-42").owner("vt"), &kind, None)
+                .unwrap();
+            h.h.move_to("vxlan-42", &c.h, None).unwrap();
+            c.h.set_master("vxlan-42", Some("br0")).unwrap();
+            c.h.set_up("vxlan-42", true).unwrap();
+        }
         assert!(!h.has_link("vxlan-42"));
         let l = c.link("vxlan-42");
         assert_eq!(l["linkinfo"]["info_kind"], "vxlan");

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context};
 use conlink_model::{BridgeMode, LinkType, NetworkConfig, TunnelType};
+use conlink_model::{Ipv4Net, Route};
+use conlink_net::nft::{ForwardRules, NatRule, Nft, DOCKER_IF};
 use conlink_net::{Handle, LinkAttrs, LinkKind, Netns, TunnelSpec};
 use conlink_runtime::Container;
 use tracing::{info, warn};
@@ -34,24 +36,45 @@ pub struct Executor {
     patches: Mutex<HashMap<String, Vec<String>>>,
     /// Bridges and tunnels made at startup (names), for shutdown.
     made: Mutex<Vec<(String, BridgeMode)>>,
+    /// Where tunnel devices are created (the namespace that reaches the
+    /// remote host); None: conlink's own namespace (conlink in a container
+    /// with its docker interface). Devices made elsewhere are moved into
+    /// conlink's namespace: a tunnel keeps its underlay when moved.
+    tunnel_ns: Option<std::path::PathBuf>,
+    /// nftables in conlink's namespace (port forwards), opened on first use.
+    nft: Mutex<Option<Nft>>,
+    /// conlink's docker-provided address (on `DOCKER-ETH0`), when it has one.
+    docker_addr: Option<Ipv4Net>,
+}
+
+/// Where conlink runs, as the executor needs to know it.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    /// The host's root namespace (parents of *vlan/*vtap links); None:
+    /// `/proc/1/ns/net` (conlink in a container with `pid: host`).
+    pub host_ns: Option<std::path::PathBuf>,
+    /// Where tunnel devices are created (see [`Executor`]); None: conlink's
+    /// own namespace.
+    pub tunnel_ns: Option<std::path::PathBuf>,
 }
 
 impl Executor {
     /// Opens conlink's namespace and creates every bridge and tunnel of
     /// `cfg` there. Refuses a bridge name that already exists (never share
     /// someone else's bridge). On error removes what it made.
-    pub fn init(
-        cfg: &NetworkConfig,
-        conlink_ns: &Netns,
-        host_ns: Option<std::path::PathBuf>,
-    ) -> anyhow::Result<Self> {
+    pub fn init(cfg: &NetworkConfig, conlink_ns: &Netns, place: Placement) -> anyhow::Result<Self> {
         let conlink = Handle::open(conlink_ns).context("open conlink's namespace")?;
+        let docker_addr = prepare_docker_if(&conlink)?;
+        check_forwards(cfg, docker_addr)?;
         let ex = Executor {
             conlink,
             host: Mutex::new(None),
-            host_ns,
+            host_ns: place.host_ns,
             patches: Mutex::new(HashMap::new()),
             made: Mutex::new(Vec::new()),
+            tunnel_ns: place.tunnel_ns,
+            nft: Mutex::new(None),
+            docker_addr,
         };
         if let Err(e) = ex.make_bridges(cfg) {
             for e2 in ex.shutdown(&[]) {
@@ -112,9 +135,21 @@ impl Executor {
             if mode == Some(BridgeMode::Linux) {
                 a = a.master(&t.bridge);
             }
-            self.conlink
-                .create_link(&a.up(), &kind, None)
-                .with_context(|| format!("create tunnel {name}"))?;
+            let a = a.up();
+            match &self.tunnel_ns {
+                None => self.conlink.create_link(&a, &kind, None),
+                Some(ns) => {
+                    // Created where the underlay is, then moved (`into`).
+                    let under = Handle::open(&Netns::open(ns)?)
+                        .with_context(|| format!("open underlay namespace {}", ns.display()))?;
+                    under.create_link(&a, &kind, Some(&self.conlink))
+                }
+            }
+            .with_context(|| format!("create tunnel {name}"))?;
+            self.made_push(name.clone(), BridgeMode::Linux);
+            if mode == Some(BridgeMode::Patch) {
+                self.join_patch(&t.bridge, &name)?;
+            }
             if mode == Some(BridgeMode::Ovs) {
                 conlink_net::ovs::add_port(&t.bridge, &name)?;
             }
@@ -168,6 +203,11 @@ impl Executor {
             };
             for l in inner {
                 errs.extend(self.teardown_link(Some(&ctr), l));
+            }
+        }
+        if let Some(mut nft) = self.nft.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Err(e) = nft.delete_table() {
+                errs.push(anyhow!(e).context("delete nftables table"));
             }
         }
         if let Err(e) = self.conlink.delete_group(OUTER_GROUP) {
@@ -277,9 +317,59 @@ impl Executor {
             Op::AddAddr { dev, ip } => ctr.add_addr(dev, *ip)?,
             Op::AddRoute { dev, route } => ctr.add_route(dev, route)?,
             Op::Netem { dev, netem } => ctr.set_netem(dev, netem)?,
-            Op::Nat { .. } | Op::Forward { .. } => {
-                anyhow::bail!("nat/forward: not wired yet")
+            Op::Nat { dev, ip, nat } => {
+                let mut nft = Nft::open(Some(ctr.netns().path().as_ref()))?;
+                nft.apply_nat(&NatRule {
+                    dev: dev.clone(),
+                    ip: *ip,
+                    nat: *nat,
+                })?;
             }
+            Op::Forward {
+                outer,
+                bridge,
+                ip,
+                dev,
+                forward,
+            } => self.forward(ctr, outer, bridge, *ip, dev, forward)?,
+        }
+        Ok(())
+    }
+
+    /// Port forwards of one container link (spec §4): DNAT of the published
+    /// ports on `DOCKER-ETH0` to the container, masqueraded out of the
+    /// bridge, a host route to the container in conlink's namespace and one
+    /// back to conlink's docker address in the container.
+    fn forward(
+        &self,
+        ctr: &Handle,
+        outer: &str,
+        bridge: &str,
+        ip: std::net::Ipv4Addr,
+        dev: &str,
+        forward: &[conlink_model::Forward],
+    ) -> anyhow::Result<()> {
+        // init() refused forwards without a docker interface already.
+        let docker = self
+            .docker_addr
+            .ok_or_else(|| anyhow!("forward needs conlink's docker interface"))?;
+        let host = |a: std::net::Ipv4Addr| -> anyhow::Result<Route> {
+            Ok(format!("{a}/32").parse::<Route>()?)
+        };
+        add_route_idem(&self.conlink, bridge, &host(ip)?)?;
+        add_route_idem(ctr, dev, &host(docker.addr)?)?;
+        let mut nft = self.nft.lock().unwrap_or_else(|p| p.into_inner());
+        if nft.is_none() {
+            *nft = Some(Nft::open(Some(self.conlink.netns().path().as_ref()))?);
+        }
+        if let Some(nft) = nft.as_mut() {
+            nft.apply_forwards(&ForwardRules {
+                key: outer.to_string(),
+                docker_if: DOCKER_IF.to_string(),
+                bridge: bridge.to_string(),
+                ip,
+                forwards: forward.to_vec(),
+            })?;
         }
         Ok(())
     }
@@ -324,6 +414,14 @@ impl Executor {
     fn teardown_link(&self, ctr: Option<&Handle>, l: &InstanceLink) -> Vec<anyhow::Error> {
         let mut errs = Vec::new();
         if let Some(o) = &l.outer {
+            if !l.forward.is_empty() {
+                let mut nft = self.nft.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(nft) = nft.as_mut() {
+                    if let Err(e) = nft.remove_forwards(&o.name) {
+                        errs.push(anyhow!(e).context(format!("remove forwards of {}", o.name)));
+                    }
+                }
+            }
             if o.mode == BridgeMode::Patch {
                 self.leave_patch(&o.bridge, &o.name);
             }
@@ -344,6 +442,53 @@ impl Executor {
             }
         }
         errs
+    }
+}
+
+/// Adds a route, accepting one that is already there (a re-setup).
+fn add_route_idem(h: &Handle, dev: &str, r: &Route) -> anyhow::Result<()> {
+    match h.add_route(dev, r) {
+        Err(e) if e.is_exists() => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// conlink's docker-provided interface: its `eth0` renamed `DOCKER-ETH0`
+/// (keeping addresses and routes) so container links may use `eth0`.
+/// Returns its IPv4 address, None when conlink has no docker interface.
+fn prepare_docker_if(conlink: &Handle) -> anyhow::Result<Option<Ipv4Net>> {
+    if conlink.link(DOCKER_IF)?.is_none() {
+        if conlink.link("eth0")?.is_none() {
+            return Ok(None);
+        }
+        conlink
+            .rename_keeping_config("eth0", DOCKER_IF)
+            .context("rename docker's eth0 to DOCKER-ETH0")?;
+        info!("renamed docker interface eth0 to {DOCKER_IF}");
+    }
+    Ok(conlink.addrs(DOCKER_IF)?.into_iter().next())
+}
+
+/// Spec §4: a forward needs a docker interface; the rest of its misuse
+/// (non-veth, patch bridge, no ip) the config validation refused already.
+fn check_forwards(cfg: &NetworkConfig, docker: Option<Ipv4Net>) -> anyhow::Result<()> {
+    if docker.is_some() {
+        return Ok(());
+    }
+    let first = cfg
+        .services
+        .values()
+        .chain(cfg.containers.values())
+        .flat_map(|g| &g.links)
+        .find(|l| !l.forward.is_empty());
+    match first {
+        None => Ok(()),
+        Some(l) => anyhow::bail!(
+            "link {} of {}: forward needs conlink attached to a docker network \
+             (no {DOCKER_IF} or eth0 with an address in conlink's namespace)",
+            l.dev,
+            l.target.name()
+        ),
     }
 }
 

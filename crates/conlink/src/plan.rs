@@ -296,11 +296,13 @@ pub enum Op {
         ip: Ipv4Addr,
         nat: Ipv4Addr,
     },
-    /// Port forwards in conlink's namespace towards `ip`.
+    /// Port forwards in conlink's namespace towards `ip` (on the
+    /// container's `dev`).
     Forward {
         outer: String,
         bridge: String,
         ip: Ipv4Addr,
+        dev: String,
         forward: Vec<Forward>,
     },
 }
@@ -394,6 +396,7 @@ pub fn link_ops(l: &InstanceLink) -> Vec<Op> {
             outer: o.name.clone(),
             bridge: o.bridge.clone(),
             ip: ip.addr,
+            dev: l.dev.clone(),
             forward: l.forward.clone(),
         });
     }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::daemon::{Daemon, Exec};
-use crate::exec::Executor;
+use crate::exec::{Executor, Placement};
 
 /// Which engine conlink watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +124,12 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     let own_ns = own.ns.try_clone()?;
     // The host side (parents of *vlan links) is the namespace conlink was
     // started in.
-    let host_ns: PathBuf = "/proc/self/ns/net".into();
-    let exec = tokio::task::spawn_blocking(move || Executor::init(&cfg2, &own_ns, Some(host_ns)))
-        .await??;
+    // Tunnels are made there too (it reaches the remote) and moved in.
+    let place = Placement {
+        host_ns: Some("/proc/self/ns/net".into()),
+        tunnel_ns: Some("/proc/self/ns/net".into()),
+    };
+    let exec = tokio::task::spawn_blocking(move || Executor::init(&cfg2, &own_ns, place)).await??;
     let exec = Arc::new(exec);
     let mut rt = tokio::task::spawn_blocking(move || NetnsRuntime::prepare(&containers, &services))
         .await??;
@@ -223,7 +226,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let own_id = conlink_runtime::docker::own_container_id(&mountinfo);
     let mut project = opts.compose_project.clone();
-    let (own, conlink_ns, host_ns) = match &own_id {
+    let (own, conlink_ns, place) = match &own_id {
         Some(id) => {
             // Whichever engine runs us knows us (docker or podman).
             let mut me = None;
@@ -246,19 +249,26 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
             );
             // With `pid: host`, PID 1 is the host's init: its namespace is
             // the host's root namespace.
-            (None, Netns::current()?, PathBuf::from("/proc/1/ns/net"))
+            let place = Placement {
+                host_ns: Some("/proc/1/ns/net".into()),
+                tunnel_ns: None,
+            };
+            (None, Netns::current()?, place)
         }
         None => {
             let own = OwnNetns::open_or_create(&opts.netns_name)?;
             let ns = own.ns.try_clone()?;
-            (Some(own), ns, PathBuf::from("/proc/self/ns/net"))
+            let place = Placement {
+                host_ns: Some("/proc/self/ns/net".into()),
+                tunnel_ns: Some("/proc/self/ns/net".into()),
+            };
+            (Some(own), ns, place)
         }
     };
 
     let cfg2 = cfg.clone();
     let exec =
-        tokio::task::spawn_blocking(move || Executor::init(&cfg2, &conlink_ns, Some(host_ns)))
-            .await??;
+        tokio::task::spawn_blocking(move || Executor::init(&cfg2, &conlink_ns, place)).await??;
     let exec = Arc::new(exec);
     let daemon = Daemon::new(cfg, project, exec.clone(), DockerExec(engines.clone()));
     let (tx, rx) = mpsc::channel(1024);

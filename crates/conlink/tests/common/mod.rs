@@ -115,11 +115,35 @@ pub mod tempdir {
 impl Conlink {
     /// Starts conlink on `config` (a network file's YAML) with extra args.
     pub fn start(tag: &str, config: &str, extra: &[&str]) -> Conlink {
+        Self::start_with(None, tag, config, extra)
+    }
+
+    /// Starts conlink inside namespace `host` (it plays the host there).
+    pub fn start_in(host: &str, tag: &str, config: &str, extra: &[&str]) -> Conlink {
+        Self::start_with(Some(host), tag, config, extra)
+    }
+
+    fn start_with(host: Option<&str>, tag: &str, config: &str, extra: &[&str]) -> Conlink {
         let dir = tempdir::Dir::new(tag);
         let file: PathBuf = dir.0.join("network.yaml");
         std::fs::write(&file, config).expect("write config");
         let own_ns = format!("{tag}own");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_conlink"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_conlink"));
+        if let Some(h) = host {
+            // Only the network namespace changes: `ip netns exec` would also
+            // give conlink a slave mount namespace, hiding the namespaces it
+            // creates under /run/netns from everyone else.
+            let ns = std::fs::File::open(format!("/run/netns/{h}")).expect("open host netns");
+            // SAFETY: runs in the forked child before exec; setns(2) is
+            // async-signal-safe and `ns` is moved into the closure.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let mut child = cmd
             .args([
                 "--runtime",
                 "netns",
