@@ -157,6 +157,10 @@ impl Project {
     fn wait_log(&self, needle: &str, n: usize, timeout: Duration) {
         let t0 = Instant::now();
         while self.count(needle) < n {
+            // A failed setup never converges: say so at once.
+            if needle == "All links connected" && self.count("link setup failed") > 0 {
+                panic!("a link setup failed while waiting for {needle:?}");
+            }
             assert!(
                 t0.elapsed() < timeout,
                 "timed out after {timeout:?} waiting for {n}x {needle:?} in conlink's log"
