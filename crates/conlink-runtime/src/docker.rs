@@ -40,6 +40,16 @@ pub enum DockerError {
     Events { socket: String, reason: String },
 }
 
+/// An inspect in flight for a start event: yields the id when it runs.
+type Inspecting = tokio::task::JoinHandle<Option<String>>;
+
+/// Records the outcome of a finished (or awaited) inspect in `known`.
+async fn settle(h: Inspecting, known: &mut HashSet<String>) {
+    if let Ok(Some(id)) = h.await {
+        known.insert(id);
+    }
+}
+
 /// A connection to one engine socket.
 #[derive(Clone)]
 pub struct DockerRuntime {
@@ -198,11 +208,31 @@ impl DockerRuntime {
     }
 
     /// Reads events until the stream ends, sending what they mean to `tx`.
+    /// Each start is inspected on its own task, so a burst of starts (a
+    /// `--scale` of 50) is not answered one inspect round-trip at a time; a
+    /// die waits for the pending inspect of its own container only, so the
+    /// daemon still sees start before die.
     async fn pump(
+        &self,
+        r: BufReader<UnixStream>,
+        known: &mut HashSet<String>,
+        tx: &mpsc::Sender<Event>,
+    ) -> Result<(), String> {
+        let mut pending = HashMap::new();
+        let res = self.pump_events(r, known, tx, &mut pending).await;
+        // Settle in-flight inspects so `known` is complete for a resync.
+        for (_, h) in pending.drain() {
+            settle(h, known).await;
+        }
+        res
+    }
+
+    async fn pump_events(
         &self,
         mut r: BufReader<UnixStream>,
         known: &mut HashSet<String>,
         tx: &mpsc::Sender<Event>,
+        pending: &mut HashMap<String, Inspecting>,
     ) -> Result<(), String> {
         let mut buf: Vec<u8> = Vec::new();
         loop {
@@ -219,35 +249,68 @@ impl DockerRuntime {
             let mut chunk = vec![0u8; size + 2];
             r.read_exact(&mut chunk).await.map_err(|e| e.to_string())?;
             buf.extend_from_slice(&chunk[..size]);
+            let done: Vec<String> = pending
+                .iter()
+                .filter(|(_, h)| h.is_finished())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in done {
+                if let Some(h) = pending.remove(&k) {
+                    settle(h, known).await;
+                }
+            }
             let mut consumed = 0;
             let mut it =
                 serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
-            while let Some(Ok(v)) = it.next() {
+            loop {
+                let v = match it.next() {
+                    Some(Ok(v)) => v,
+                    // The rest of the object is in the next chunk.
+                    Some(Err(e)) if e.is_eof() => break,
+                    Some(Err(e)) => return Err(format!("bad event JSON: {e}")),
+                    None => break,
+                };
                 consumed = it.byte_offset();
                 let Some(ev) = parse_event(&v) else { continue };
                 debug!("docker event {} {}", ev.action, ev.id);
-                let out = match ev.action.as_str() {
-                    "start" => match self.inspect(&ev.id).await {
-                        Ok(Some(c)) => {
-                            known.insert(c.id.clone());
-                            Some(Event::Start(c))
+                match ev.action.as_str() {
+                    "start" => {
+                        let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));
+                        if let Some(prev) = pending.insert(ev.id, h) {
+                            settle(prev, known).await;
                         }
-                        Ok(None) => None,
-                        Err(e) => {
-                            warn!("inspect {}: {e}", ev.id);
-                            None
-                        }
-                    },
-                    "die" => known.remove(&ev.id).then(|| Event::Die(ev.id.clone())),
-                    _ => None,
-                };
-                if let Some(out) = out {
-                    if tx.send(out).await.is_err() {
-                        return Ok(());
                     }
+                    "die" => {
+                        if let Some(h) = pending.remove(&ev.id) {
+                            settle(h, known).await;
+                        }
+                        if known.remove(&ev.id) && tx.send(Event::Die(ev.id)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    _ => {}
                 }
             }
+            if tx.is_closed() {
+                return Ok(());
+            }
             buf.drain(..consumed);
+        }
+    }
+
+    /// Inspects `id` and reports it started; the id when it runs.
+    async fn announce(self, id: String, tx: mpsc::Sender<Event>) -> Option<String> {
+        match self.inspect(&id).await {
+            Ok(Some(c)) => {
+                let id = c.id.clone();
+                tx.send(Event::Start(c)).await.ok()?;
+                Some(id)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                warn!("inspect {id}: {e}");
+                None
+            }
         }
     }
 
@@ -311,11 +374,20 @@ impl DockerRuntime {
                 return Ok(false);
             }
         }
-        for id in running {
-            if let Some(c) = self.inspect(&id).await? {
-                known.insert(c.id.clone());
-                if tx.send(Event::Start(c)).await.is_err() {
-                    return Ok(false);
+        // Inspect in parallel (many containers at startup), a few at a time.
+        for batch in running.chunks(16) {
+            let mut set = tokio::task::JoinSet::new();
+            for id in batch {
+                let (rt, id) = (self.clone(), id.clone());
+                set.spawn(async move { rt.inspect(&id).await });
+            }
+            while let Some(r) = set.join_next().await {
+                let Ok(r) = r else { continue };
+                if let Some(c) = r? {
+                    known.insert(c.id.clone());
+                    if tx.send(Event::Start(c)).await.is_err() {
+                        return Ok(false);
+                    }
                 }
             }
         }
