@@ -365,9 +365,23 @@ fn outer_ifaces(p: &Project) -> Vec<String> {
     v
 }
 
+/// A container the test ran by hand, removed (by exact name) on drop.
+struct Foreign(String);
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Scaling 2 → 5 → 3, `docker restart` of a replica, and `--scale node=0`
 /// then `=1`: addresses follow the replica index, links come and go with
-/// the replicas, pings work after each step.
+/// the replicas, pings work after each step; a `node` container of another
+/// compose project is left alone.
 #[test]
 fn scale_up_down_restart() {
     let dir = fixtures().join("scale");
@@ -381,6 +395,35 @@ fn scale_up_down_restart() {
     for i in 1..=2 {
         p.assert_ping(&p.ctr("node", i), "10.1.0.100");
     }
+
+    // A `node` of another compose project: not ours, no links.
+    let foreign = Foreign(format!("{}-foreign", p.name));
+    let st = run(Command::new("docker").args([
+        "run",
+        "-d",
+        "--name",
+        &foreign.0,
+        "--network",
+        "none",
+        "--label",
+        "com.docker.compose.project=cle2e-someone-else",
+        "--label",
+        "com.docker.compose.service=node",
+        "--label",
+        "com.docker.compose.container-number=3",
+        &test_image(),
+        "sleep",
+        "600",
+    ]));
+    assert!(st.status.success(), "docker run: {}", text(&st.stderr));
+    p.assert_ping(&p.ctr("node", 1), "10.1.0.2");
+    assert_eq!(
+        p.ifnames(&foreign.0),
+        ["lo"],
+        "a foreign project's node got links"
+    );
+    assert!(!p.logs().contains(&foreign.0), "{}", p.logs());
+    drop(foreign);
 
     // 2 -> 5: the 5th replica has .5 and MAC ...:05.
     p.compose_ok(&["up", "-d", "--scale", "node=5"]);
