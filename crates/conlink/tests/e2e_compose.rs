@@ -416,6 +416,9 @@ fn scale_up_down_restart() {
         "600",
     ]));
     assert!(st.status.success(), "docker run: {}", text(&st.stderr));
+    // conlink logs nothing for containers it ignores: give the start event
+    // a moment to arrive and be (not) acted on.
+    std::thread::sleep(Duration::from_secs(1));
     p.assert_ping(&p.ctr("node", 1), "10.1.0.2");
     assert_eq!(
         p.ifnames(&foreign.0),
