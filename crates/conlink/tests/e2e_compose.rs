@@ -87,6 +87,13 @@ impl Project {
     /// `docker compose -p cle2e-TAG-PID -f FILES… up -d ARGS`; waits for
     /// the first `All links connected`.
     fn up(tag: &str, files: &[PathBuf], env: &[(&str, &str)], args: &[&str]) -> Project {
+        let p = Project::start(tag, files, env, args);
+        p.wait_log("All links connected", 1, Duration::from_secs(60));
+        p
+    }
+
+    /// `docker compose … up -d ARGS`, not waiting for conlink.
+    fn start(tag: &str, files: &[PathBuf], env: &[(&str, &str)], args: &[&str]) -> Project {
         require_docker();
         let p = Project {
             name: format!("cle2e-{tag}-{}", std::process::id()),
@@ -103,7 +110,6 @@ impl Project {
         // A leftover of an earlier run with the same pid: remove it first.
         p.compose(&["down", "-v", "--timeout", "1"]);
         p.compose_ok(&[&["up", "-d"][..], args].concat());
-        p.wait_log("All links connected", 1, Duration::from_secs(60));
         p
     }
 
@@ -867,4 +873,102 @@ fn podman_router() {
         assert_eq!(p.ifnames(&p.ctr(c, 1)), ["lo"], "{c} keeps links (podman)");
     }
     drop(p);
+}
+
+/// conlink run directly on the host (a process, not a container) against a
+/// compose project without a network service: it keeps its bridges in a
+/// namespace of its own (`--netns-name`), matches the project given with
+/// `--compose-project`, and at SIGTERM removes the links and that namespace.
+#[test]
+fn conlink_on_the_host() {
+    let dir = fixtures().join("scale");
+    let p = Project::start(
+        "host",
+        &[dir.join("compose.yaml")],
+        &[],
+        &["--scale", "node=2", "node", "server"],
+    );
+    let ns = format!("clhost{}", std::process::id());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conlink"))
+        .arg("--compose-file")
+        .arg(dir.join("compose.yaml"))
+        .args(["--compose-project", &p.name, "--netns-name", &ns])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start conlink");
+    let guard = KillOnDrop(child.id());
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (err, l2) = (child.stderr.take().expect("piped"), log.clone());
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            eprintln!("conlink: {line}");
+            l2.lock().unwrap().push(line);
+        }
+    });
+    let t0 = Instant::now();
+    while !log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("All links connected"))
+    {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("conlink exited ({st}) before connecting");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "conlink did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    p.assert_ping(&p.ctr("node", 1), "10.1.0.100");
+    p.assert_ping(&p.ctr("node", 2), "10.1.0.1");
+    // The bridge lives in conlink's own namespace, not in the host's.
+    let br = run(Command::new("ip").args(["-n", &ns, "-j", "link", "show", "type", "bridge"]));
+    assert!(text(&br.stdout).contains("\"lan\""), "{}", text(&br.stdout));
+    assert!(!host_conlink_ifaces().contains(&"lan".to_string()));
+
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let t0 = Instant::now();
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(guard);
+    assert!(status.success(), "conlink exit status {status}");
+    assert!(
+        !Path::new("/run/netns").join(&ns).exists(),
+        "namespace {ns} left behind"
+    );
+    for c in [p.ctr("node", 1), p.ctr("node", 2), p.ctr("server", 1)] {
+        assert_eq!(p.ifnames(&c), ["lo"], "{c} keeps links");
+    }
+}
+
+/// SIGKILLs a process we started (by PID) if it still runs at drop.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Only a failed test leaves it running; it is not reaped yet then,
+        // so the PID is still the child's.
+        if std::thread::panicking() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
