@@ -200,6 +200,11 @@ impl NetnsRuntime {
         &self.instances
     }
 
+    /// Names of the namespaces this runtime created.
+    pub fn created(&self) -> impl Iterator<Item = &str> {
+        self.created.iter().map(String::as_str)
+    }
+
     /// Sends a start event for every instance.
     pub async fn announce(&self, tx: &tokio::sync::mpsc::Sender<Event>) {
         for c in &self.instances {
