@@ -1,1 +1,17 @@
-//! conlink-tools
+//! conlink-tools: the small programs shipped with conlink for compose
+//! projects (spec §9, §10).
+//!
+//! * `wait`, `copy`, `echo`: static binaries mounted into arbitrary
+//!   containers (including `FROM scratch`); no async runtime, no NSS.
+//! * `mdc` (modular compose) and `resolve-deps` (its dependency resolver).
+//! * `conlink-start`: runs the conlink image against existing containers
+//!   without compose.
+//!
+//! The logic lives in this library so that it can be unit tested; the
+//! binaries in `src/bin/` only parse arguments and print errors.
+
+pub mod cli;
+pub mod deps;
+pub mod error;
+
+pub use error::{Error, Result};
