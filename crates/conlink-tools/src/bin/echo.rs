@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 
 fn main() {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let newline = !(args.first().is_some_and(|a| a == "-n"));
+    let newline = args.first().is_none_or(|a| a != "-n");
     if !newline {
         args.remove(0);
     }
