@@ -12,6 +12,10 @@
 
 pub mod cli;
 pub mod deps;
+pub mod dns;
 pub mod error;
+pub mod iface;
+pub mod tree;
+pub mod wait;
 
 pub use error::{Error, Result};
