@@ -15,6 +15,8 @@ pub mod deps;
 pub mod dns;
 pub mod error;
 pub mod iface;
+pub mod launch;
+pub mod mdc;
 pub mod tree;
 pub mod wait;
 
