@@ -196,7 +196,8 @@ fn errors_change_nothing() {
     let top = TempDir::new("mdc-err");
     modes(top.path());
     write(top.path().join(".files/keep.txt"), "keep");
-    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         (&["nosuchmode"], &[], "\"nosuchmode\" does not exist"),
         (
             &["web"],
