@@ -1,0 +1,564 @@
+//! End-to-end tests of the tools inside real docker containers: a
+//! `FROM scratch` image (no shell, no libc, no NSS) and the busybox test
+//! image. They need a running docker daemon and fail loudly without one.
+//!
+//! The static binaries are built by the first test that needs them
+//! (`cargo build --profile tools --target x86_64-unknown-linux-gnu` with
+//! crt-static), then bind-mounted into the containers as users do.
+//! Every container, network, namespace and image a test creates has a
+//! unique name and is removed by that name when the test ends.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const BUSYBOX: &str = "conlink-test-busybox";
+const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// Panics unless `docker info` answers.
+fn require_docker() {
+    require_root();
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        panic!("these tests need a running docker daemon (`docker info` failed); run scripts/install-deps");
+    }
+}
+
+/// Runs a command to completion (bounded); panics when it fails.
+fn must(cmd: &mut Command) -> String {
+    let desc = format!("{cmd:?}");
+    let out = finish(spawn(cmd), LIMIT);
+    assert_eq!(out.code(), 0, "{desc}: {out:?}");
+    out.stdout
+}
+
+fn docker(args: &[&str]) -> String {
+    must(Command::new("docker").args(args))
+}
+
+/// Directory holding the static wait/copy/echo, built once per process.
+fn static_tools() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+        let out = Command::new(cargo)
+            .args(["build", "--quiet", "--profile", "tools", "--target", TRIPLE])
+            .args(["-p", "conlink-tools", "--bins", "--manifest-path"])
+            .arg(&manifest)
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C relocation-model=static",
+            )
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "static build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = target_dir.join(TRIPLE).join("tools");
+        for b in ["wait", "copy", "echo"] {
+            let ldd = Command::new("ldd").arg(dir.join(b)).output().expect("ldd");
+            let text = String::from_utf8_lossy(&ldd.stdout).to_string()
+                + &String::from_utf8_lossy(&ldd.stderr);
+            assert!(text.contains("not a dynamic executable"), "{b}: {text}");
+        }
+        dir
+    })
+}
+
+/// `-v` arguments mounting the static tools at /tools/.
+fn tool_mounts() -> Vec<String> {
+    let dir = static_tools();
+    ["wait", "copy", "echo"]
+        .iter()
+        .flat_map(|b| {
+            [
+                "-v".to_string(),
+                format!("{}:/tools/{b}:ro", dir.join(b).display()),
+            ]
+        })
+        .collect()
+}
+
+/// A docker object removed by exact name on drop.
+struct Docker {
+    kind: &'static str,
+    name: String,
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        let args: &[&str] = match self.kind {
+            "container" => &["rm", "-f", "-v"],
+            "network" => &["network", "rm"],
+            _ => &["image", "rm", "-f"],
+        };
+        let _ = Command::new("docker")
+            .args(args)
+            .arg(&self.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A `FROM scratch` image with no files at all, under a unique tag.
+fn scratch_image() -> Docker {
+    let name = format!("conlink-tools-scratch:{}", unique());
+    let mut child = Command::new("docker")
+        .args(["import", "-", &name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker import");
+    // An empty tar archive: two zero blocks.
+    child.stdin.take().unwrap().write_all(&[0u8; 1024]).unwrap();
+    let out = finish(child, LIMIT);
+    assert_eq!(out.code(), 0, "docker import: {out:?}");
+    Docker {
+        kind: "image",
+        name,
+    }
+}
+
+fn container_name(tag: &str) -> Docker {
+    Docker {
+        kind: "container",
+        name: format!("clt-{tag}-{}", unique()),
+    }
+}
+
+/// `docker run --rm --name NAME ARGS…` to completion.
+fn docker_run(c: &Docker, args: &[String]) -> Out {
+    finish(
+        spawn(
+            Command::new("docker")
+                .args(["run", "--rm", "--name", &c.name])
+                .args(args),
+        ),
+        LIMIT,
+    )
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Source tree for the copy tests: text with placeholders, a binary file
+/// with a placeholder and NUL bytes, an executable script, nested dirs.
+fn copy_source(root: &Path) -> Vec<u8> {
+    fs::create_dir_all(root.join("etc/app")).unwrap();
+    fs::write(
+        root.join("etc/app/app.conf"),
+        "peer={{PEER}} port={{PORT}} keep={{NOT_SET_ANYWHERE}}\n",
+    )
+    .unwrap();
+    let blob = b"\0\x01{{PEER}}\xff\0".to_vec();
+    fs::write(root.join("etc/app/blob"), &blob).unwrap();
+    fs::write(root.join("start"), "#!/bin/sh\necho {{PEER}}\n").unwrap();
+    fs::set_permissions(root.join("start"), fs::Permissions::from_mode(0o750)).unwrap();
+    blob
+}
+
+fn check_copy_result(out_dir: &Path, blob: &[u8]) {
+    assert_eq!(
+        fs::read(out_dir.join("etc/app/app.conf")).unwrap(),
+        b"peer=10.0.0.2 port=80 keep={{NOT_SET_ANYWHERE}}\n"
+    );
+    assert_eq!(fs::read(out_dir.join("etc/app/blob")).unwrap(), blob);
+    assert_eq!(
+        fs::read(out_dir.join("start")).unwrap(),
+        b"#!/bin/sh\necho 10.0.0.2\n"
+    );
+    let mode = fs::metadata(out_dir.join("start"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o750);
+}
+
+#[test]
+fn copy_and_wait_in_a_scratch_container() {
+    require_docker();
+    let image = scratch_image();
+    let c = container_name("scratch");
+    let dir = TempDir::new("e2e-scratch");
+    let (src, out_dir) = (dir.path().join("src"), dir.path().join("out"));
+    let blob = copy_source(&src);
+    fs::create_dir_all(&out_dir).unwrap();
+    let mut args = tool_mounts();
+    args.extend(strings(&[
+        "-e",
+        "PEER=10.0.0.2",
+        "-e",
+        "PORT=80",
+        "--network",
+        "none",
+    ]));
+    args.extend(strings(&["-v", &format!("{}:/src:ro", src.display())]));
+    args.extend(strings(&["-v", &format!("{}:/out", out_dir.display())]));
+    args.push(image.name.clone());
+    // copy, then exec wait, which execs echo: no shell anywhere.
+    args.extend(strings(&[
+        "/tools/copy",
+        "-T",
+        "/src",
+        "/out",
+        "--",
+        "/tools/wait",
+        "-f",
+        "/out/start",
+        "-i",
+        "lo",
+        "-I",
+        "lo",
+        "-t",
+        "localhost:1x",
+        "--",
+        "/tools/echo",
+        "unreachable",
+    ]));
+    // First a malformed option: usage error, exit 2, from inside scratch.
+    let out = docker_run(&c, &args);
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(out.stderr.contains("usage: wait"), "{out:?}");
+    check_copy_result(&out_dir, &blob);
+
+    // Now a good run.
+    let n = args.len();
+    args.truncate(n - 5);
+    args.extend(strings(&["--", "/tools/echo", "scratch", "ok"]));
+    let out = docker_run(&c, &args);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout, "scratch ok\n");
+
+    // A missing command is a clear error (status 127), not a crash.
+    let mut missing = args[..args.len() - 3].to_vec();
+    missing.push("/no/such/program".into());
+    let out = docker_run(&c, &missing);
+    assert_eq!(out.code(), 127, "{out:?}");
+    assert!(
+        out.stderr.contains("cannot run \"/no/such/program\""),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn copy_and_wait_in_a_busybox_container() {
+    require_docker();
+    let c = container_name("busybox");
+    let dir = TempDir::new("e2e-busybox");
+    let (src, out_dir) = (dir.path().join("src"), dir.path().join("out"));
+    let blob = copy_source(&src);
+    fs::create_dir_all(&out_dir).unwrap();
+    let mut args = tool_mounts();
+    args.extend(strings(&[
+        "-e",
+        "PEER=10.0.0.2",
+        "-e",
+        "PORT=80",
+        "--network",
+        "none",
+    ]));
+    args.extend(strings(&["-v", &format!("{}:/src:ro", src.display())]));
+    args.extend(strings(&["-v", &format!("{}:/out", out_dir.display())]));
+    args.push(BUSYBOX.into());
+    // A background job creates the flag after a second; wait polls it with
+    // -c (through the image's sh), then applies the umask to the command.
+    args.extend(strings(&[
+        "sh",
+        "-c",
+        "(sleep 1; touch /tmp/flag) & exec /tools/copy --template /src /out -- \
+         /tools/wait -s 0.1 -u 077 -c 'test -e /tmp/flag' -f /out/etc/app/app.conf -- \
+         sh -c 'umask; cat /out/etc/app/app.conf'",
+    ]));
+    let out = docker_run(&c, &args);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "0077\npeer=10.0.0.2 port=80 keep={{NOT_SET_ANYWHERE}}\n"
+    );
+    assert!(
+        out.stderr
+            .contains("waiting for command \"test -e /tmp/flag\""),
+        "{out:?}"
+    );
+    check_copy_result(&out_dir, &blob);
+}
+
+/// IPv4 address of a running container on its (only) network.
+fn container_ip(name: &str) -> String {
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        name,
+    ]);
+    let ip = ip.trim().to_string();
+    assert!(!ip.is_empty(), "no address for {name}");
+    ip
+}
+
+#[test]
+fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
+    require_docker();
+    let image = scratch_image();
+    let net = Docker {
+        kind: "network",
+        name: format!("clt-net-{}", unique()),
+    };
+    docker(&["network", "create", &net.name]);
+    // The server listens only after 2 s.
+    let srv = container_name("srv");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &srv.name,
+        "--network",
+        &net.name,
+        "--network-alias",
+        "websrv",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "sleep 2; exec httpd -f -p 8080 -h /tmp",
+    ]);
+    let ip = container_ip(&srv.name);
+    let c = container_name("client");
+    let mut args = tool_mounts();
+    args.extend(strings(&[
+        "--network",
+        &net.name,
+        "--add-host",
+        &format!("extrahost:{ip}"),
+    ]));
+    args.push(image.name.clone());
+    // extrahost is only in /etc/hosts (compose extra_hosts); websrv only in
+    // docker's embedded DNS (127.0.0.11 from /etc/resolv.conf).
+    args.extend(strings(&[
+        "/tools/wait",
+        "-s",
+        "0.2",
+        "-t",
+        "extrahost:8080",
+        "-t",
+        "websrv:8080",
+        "--",
+        "/tools/echo",
+        "reached",
+    ]));
+    let started = Instant::now();
+    let out = docker_run(&c, &args);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.stdout, "reached\n");
+    assert!(
+        out.stderr.contains("waiting for tcp extrahost:8080"),
+        "{out:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");
+
+    // A name nobody knows: wait keeps waiting (checked for 3 s), naming it.
+    let c2 = container_name("client2");
+    let mut args = tool_mounts();
+    args.extend(strings(&["--network", &net.name]));
+    args.push(image.name.clone());
+    args.extend(strings(&[
+        "/tools/wait",
+        "-s",
+        "0.2",
+        "-t",
+        "nosuchhost:8080",
+    ]));
+    let child = spawn(
+        Command::new("docker")
+            .args(["run", "--rm", "--name", &c2.name])
+            .args(&args),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // Stop the container (by its exact name); the client then returns.
+    docker(&["rm", "-f", &c2.name]);
+    let out = finish(child, LIMIT);
+    assert_ne!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr.contains("waiting for tcp nosuchhost:8080"),
+        "{out:?}"
+    );
+}
+
+/// A network namespace created by the test, deleted by name on drop.
+struct Netns(String);
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn wait_for_eth0_configured_from_outside_in_scratch() {
+    require_docker();
+    let image = scratch_image();
+    let c = container_name("ifwait");
+    let mut args = tool_mounts();
+    args.extend(strings(&["-d", "--network", "none", "--name", &c.name]));
+    args.push(image.name.clone());
+    args.extend(strings(&[
+        "/tools/wait",
+        "-s",
+        "0.1",
+        "-i",
+        "eth0",
+        "-I",
+        "eth0",
+        "--",
+        "/tools/echo",
+        "eth0 ready",
+    ]));
+    let mut run_args = vec!["run".to_string()];
+    run_args.extend(args);
+    must(Command::new("docker").args(&run_args));
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &c.name]);
+    let pid = pid.trim().to_string();
+    assert!(pid.parse::<u32>().is_ok_and(|p| p > 0), "pid {pid:?}");
+
+    // Do what conlink does: a veth with one end in our own namespace, the
+    // other moved into the container as eth0, addressed, then up.
+    let ns = Netns(format!("cltd{}", unique()));
+    must(Command::new("ip").args(["netns", "add", &ns.0]));
+    let outer = format!("clt{}", &unique());
+    must(Command::new("ip").args([
+        "-n", &ns.0, "link", "add", &outer, "type", "veth", "peer", "name", "eth0", "netns", &pid,
+    ]));
+    let in_container = |args: &[&str]| {
+        must(
+            Command::new("nsenter")
+                .args(["-t", &pid, "-n", "ip"])
+                .args(args),
+        );
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let running = docker(&["inspect", "-f", "{{.State.Running}}", &c.name]);
+    assert_eq!(
+        running.trim(),
+        "true",
+        "wait returned before eth0 had an address"
+    );
+    in_container(&["addr", "add", "10.231.9.2/24", "dev", "eth0"]);
+    in_container(&["link", "set", "eth0", "up"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = docker(&["inspect", "-f", "{{.State.Running}}", &c.name]);
+        if running.trim() == "false" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "wait did not return");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = docker(&["inspect", "-f", "{{.State.ExitCode}}", &c.name]);
+    assert_eq!(code.trim(), "0");
+    let logs = finish(spawn(Command::new("docker").args(["logs", &c.name])), LIMIT);
+    assert_eq!(logs.stdout, "eth0 ready\n", "{logs:?}");
+    assert!(
+        logs.stderr.contains("waiting for interface eth0"),
+        "{logs:?}"
+    );
+}
+
+/// A modes directory whose compose files use env values, profiles and
+/// `./.files` paths.
+fn compose_modes(top: &Path) {
+    let w = |p: &str, text: &str| {
+        let path = top.join("modes").join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    w("base/env", "IMAGE=conlink-test-busybox\n");
+    w(
+        "base/compose.yaml",
+        "services:\n  net:\n    image: ${IMAGE}\n    command: sleep 1000\n    volumes:\n      - ./.files/net:/files:ro\n",
+    );
+    w("base/net/files/hello", "net\n");
+    w("db/deps", "base\n");
+    w(
+        "db/compose.yaml",
+        "services:\n  db:\n    image: ${IMAGE}\n    command: sleep 1000\n",
+    );
+    w("cache/deps", "base storage\n");
+    w("storage/.env", "STORE=disk\n");
+    w(
+        "cache/compose.yml",
+        "services:\n  cache:\n    image: ${IMAGE}\n    command: sleep 1000\n",
+    );
+    w("web/deps", "base db|cache +metrics\n");
+    w("web/env", "TITLE=from web\n");
+    w(
+        "web/docker-compose.yml",
+        "services:\n  web:\n    image: ${IMAGE}\n    profiles: [MODE_web]\n    command: sleep 1000\n    \
+         environment:\n      TITLE: ${TITLE}\n    volumes:\n      - ./.files/web:/files:ro\n",
+    );
+    w("web/web/files/index.html", "web\n");
+    w("metrics/deps", "base\n");
+    w(
+        "metrics/compose.yaml",
+        "services:\n  metrics:\n    image: ${IMAGE}\n    profiles: [MODE_other]\n",
+    );
+}
+
+#[test]
+fn mdc_output_is_accepted_by_docker_compose_config() {
+    require_docker();
+    let top = TempDir::new("e2e-mdc");
+    compose_modes(top.path());
+    let out = finish(
+        spawn(
+            Command::new(bin("mdc"))
+                .current_dir(top.path())
+                .env_remove("DOCKER_COMPOSE")
+                .env_remove("MODES_DIR")
+                .env_remove("ENV_FILE")
+                .env_remove("MDC_FILES_DIR")
+                .args(["web,metrics", "config", "--format", "json"]),
+        ),
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let cfg: serde_json::Value = serde_json::from_str(&out.stdout).expect("compose JSON");
+    let services = cfg["services"].as_object().expect("services");
+    let mut names: Vec<&str> = services.keys().map(String::as_str).collect();
+    names.sort();
+    // db (1 node) beats cache (2 nodes) for web's OR; metrics' profile is
+    // not enabled, web's (MODE_web) is.
+    assert_eq!(names, ["db", "net", "web"], "{}", out.stdout);
+    assert_eq!(cfg["services"]["web"]["environment"]["TITLE"], "from web");
+    assert_eq!(cfg["services"]["db"]["image"], "conlink-test-busybox");
+    // Relative paths anchor at the top directory thanks to the empty base.
+    let top_abs = fs::canonicalize(top.path()).unwrap();
+    let source = cfg["services"]["web"]["volumes"][0]["source"]
+        .as_str()
+        .unwrap();
+    assert_eq!(Path::new(source), top_abs.join(".files/web"));
+    assert_eq!(
+        fs::read_to_string(top.path().join(".files/web/index.html")).unwrap(),
+        "web\n"
+    );
+}
