@@ -306,6 +306,45 @@ fn copy_and_wait_in_a_busybox_container() {
     check_copy_result(&out_dir, &blob);
 }
 
+#[test]
+fn waiting_scratch_container_stops_promptly_and_c_needs_a_shell() {
+    require_docker();
+    let image = scratch_image();
+    // As PID 1 a process gets no default SIGTERM action: wait installs one.
+    let c = container_name("stop");
+    let mut args = strings(&["run", "-d", "--name", &c.name, "--network", "none"]);
+    args.extend(tool_mounts());
+    args.push(image.name.clone());
+    args.extend(strings(&["/tools/wait", "-f", "/never"]));
+    must(Command::new("docker").args(&args));
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    docker(&["stop", "--time", "30", &c.name]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "docker stop took {:?}",
+        started.elapsed()
+    );
+    let code = docker(&["inspect", "-f", "{{.State.ExitCode}}", &c.name]);
+    assert_eq!(code.trim(), "143");
+
+    // -c runs `sh -c`: in an image without a shell that is an error, not an
+    // endless wait.
+    let c2 = container_name("nosh");
+    let mut args = tool_mounts();
+    args.extend(strings(&[
+        "--network",
+        "none",
+        &image.name,
+        "/tools/wait",
+        "-c",
+        "true",
+    ]));
+    let out = docker_run(&c2, &args);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("no 'sh' in PATH"), "{out:?}");
+}
+
 /// IPv4 address of a running container on its (only) network.
 fn container_ip(name: &str) -> String {
     let ip = docker(&[
