@@ -100,10 +100,26 @@ pub fn copy_tree(src: &Path, dst: &Path, template: Option<Lookup<'_>>) -> Result
             src.display()
         )));
     }
+    // Copying a tree into itself would never end.
+    if let (Ok(s), Some(d)) = (fs::canonicalize(src), existing_ancestor(dst)) {
+        if d.starts_with(&s) {
+            return Err(Error::Invalid(format!(
+                "cannot copy {} into itself ({})",
+                src.display(),
+                dst.display()
+            )));
+        }
+    }
     let mut stats = CopyStats::default();
     ensure_dir(dst, meta.permissions().mode(), &mut stats)?;
     copy_dir(src, dst, template, &mut stats)?;
     Ok(stats)
+}
+
+/// The canonical path of `path` or of its nearest existing ancestor.
+fn existing_ancestor(path: &Path) -> Option<std::path::PathBuf> {
+    let abs = std::path::absolute(path).ok()?;
+    abs.ancestors().find_map(|a| fs::canonicalize(a).ok())
 }
 
 /// Creates `dir` (and parents) if missing; the last component gets `mode`.

@@ -159,27 +159,45 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<WaitArgs, 
 /// Checks a condition once. `Ok(false)` means "not yet"; errors are
 /// conditions that can never become true (e.g. no `sh` in the image).
 pub fn check(cond: &Condition, resolver: &Resolver, timeout: Duration) -> Result<bool, Failure> {
+    Ok(check_why(cond, resolver, timeout)?.is_none())
+}
+
+/// Like [`check`], but says why a condition is not met yet (`None` when it
+/// is met).
+pub fn check_why(
+    cond: &Condition,
+    resolver: &Resolver,
+    timeout: Duration,
+) -> Result<Option<String>, Failure> {
+    let not_yet = |ok: bool, why: &str| (!ok).then(|| why.to_string());
     match cond {
         // symlink_metadata would accept dangling links; `exists` follows them.
-        Condition::File(p) => Ok(p.exists()),
+        Condition::File(p) => Ok(not_yet(p.exists(), "does not exist")),
         Condition::Iface(name) => iface::state(name)
-            .map(|s| s.is_some())
+            .map(|s| not_yet(s.is_some(), "no such interface"))
             .map_err(|e| fatal(format!("check interface {name}: {e}"))),
-        Condition::IfaceAddr(name) => {
-            iface::has_address(name).map_err(|e| fatal(format!("read addresses of {name}: {e}")))
-        }
+        Condition::IfaceAddr(name) => iface::has_address(name)
+            .map(|ok| not_yet(ok, "missing, down or without address"))
+            .map_err(|e| fatal(format!("read addresses of {name}: {e}"))),
         Condition::Tcp { host, port } => {
             // Resolve on every attempt: the name may appear later (a
             // container that is not started yet has no DNS entry).
-            let Ok(addrs) = resolver.lookup(host) else {
-                return Ok(false);
+            let addrs = match resolver.lookup(host) {
+                Ok(a) => a,
+                Err(e) => return Ok(Some(e.to_string())),
             };
-            Ok(addrs
-                .into_iter()
-                .any(|ip| TcpStream::connect_timeout(&SocketAddr::new(ip, *port), timeout).is_ok()))
+            let mut why = Vec::new();
+            for ip in addrs {
+                let addr = SocketAddr::new(ip, *port);
+                match TcpStream::connect_timeout(&addr, timeout) {
+                    Ok(_) => return Ok(None),
+                    Err(e) => why.push(format!("connect {addr}: {e}")),
+                }
+            }
+            Ok(Some(why.join("; ")))
         }
         Condition::Cmd(cmd) => match Command::new("sh").arg("-c").arg(cmd).status() {
-            Ok(status) => Ok(status.success()),
+            Ok(status) => Ok(not_yet(status.success(), &status.to_string())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(fatal(format!(
                 "run sh -c {cmd:?}: no 'sh' in PATH (an image without a shell cannot use -c)"
             ))),
@@ -192,22 +210,28 @@ fn fatal(msg: String) -> Failure {
     Failure::Error(anyhow::anyhow!(msg))
 }
 
-/// Waits for every condition in turn, printing a progress line on stderr
-/// when one is not met at once and when it is met after waiting.
+/// Waits for every condition in turn. When one is not met at once it
+/// prints `wait: waiting for COND (why)` on stderr, again whenever the
+/// reason changes, and `wait: COND ready after N s` at the end.
 pub fn wait_all(args: &WaitArgs, resolver: &Resolver) -> Result<(), Failure> {
     // Connect attempts give up after the interval (at least 1 s, so that a
     // slow but live server is not missed).
     let timeout = args.interval.max(Duration::from_secs(1));
     for cond in &args.conditions {
         let started = Instant::now();
-        if check(cond, resolver, timeout)? {
+        let Some(mut why) = check_why(cond, resolver, timeout)? else {
             continue;
-        }
-        eprintln!("wait: waiting for {cond}");
+        };
+        eprintln!("wait: waiting for {cond} ({why})");
         loop {
             std::thread::sleep(args.interval);
-            if check(cond, resolver, timeout)? {
-                break;
+            match check_why(cond, resolver, timeout)? {
+                None => break,
+                Some(now) if now != why => {
+                    eprintln!("wait: still waiting for {cond} ({now})");
+                    why = now;
+                }
+                Some(_) => {}
             }
         }
         eprintln!(
