@@ -530,20 +530,38 @@ fn search(mut state: State, table: &[Vec<IDep>], best: &mut Option<State>) {
             break;
         }
     }
-    let Some(alts) = state.ors.pop_front() else {
-        if best.as_ref().is_none_or(|b| state.count < b.count) {
-            *best = Some(state);
+    if let Some(b) = best.as_ref() {
+        // Without this bound, k independent ORs cost 2^k leaves.
+        if state.count + lower_bound(&state) >= b.count {
+            return;
         }
+    }
+    let Some(alts) = state.ors.pop_front() else {
+        // Not pruned above, so strictly smaller than the best (or first).
+        *best = Some(state);
         return;
     };
     for a in alts {
         let mut next = state.clone();
         next.add(a, table);
-        if best.as_ref().is_some_and(|b| next.count >= b.count) {
-            continue;
-        }
         search(next, table, best);
     }
+}
+
+/// How many more nodes any completion of `state` must add at least: a
+/// greedy packing of unsatisfied ORs with pairwise disjoint alternatives
+/// (each needs a distinct new node).
+fn lower_bound(state: &State) -> usize {
+    let mut taken: Vec<usize> = Vec::new();
+    let mut bound = 0;
+    for alts in &state.ors {
+        if alts.iter().any(|&a| state.in_set[a] || taken.contains(&a)) {
+            continue;
+        }
+        taken.extend_from_slice(alts);
+        bound += 1;
+    }
+    bound
 }
 
 /// Orders the chosen set: depth-first from the start deps, dependencies
@@ -729,6 +747,44 @@ mod tests {
         // (a, then c) would need two.
         let g = graph(r#"{"a":[],"b":[],"c":[],"m":[["a","b"]],"n":[["c","b"]]}"#);
         assert_eq!(resolve(&g, "m n").unwrap(), "b m n");
+    }
+
+    #[test]
+    fn many_independent_ors_resolve_fast() {
+        // 60 nodes each with a two-way OR over private leaves: 2^60 leaves
+        // without pruning.
+        let mut obj = serde_json::Map::new();
+        let mut start = String::new();
+        for i in 0..60 {
+            obj.insert(format!("a{i}"), serde_json::json!([]));
+            obj.insert(format!("b{i}"), serde_json::json!([]));
+            obj.insert(
+                format!("n{i}"),
+                serde_json::json!([[format!("a{i}"), format!("b{i}")]]),
+            );
+            start.push_str(&format!("n{i} "));
+        }
+        let g = graph(&serde_json::Value::Object(obj).to_string());
+        let t = std::time::Instant::now();
+        let out = resolve(&g, &start).unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(out.split(' ').count(), 120);
+        assert!(out.starts_with("a0 n0 a1 n1"), "{out}");
+    }
+
+    #[test]
+    fn overlapping_ors_still_find_the_minimum() {
+        // Greedy (first alternatives) gives {x1, x2, x3}; `s` covers all
+        // three ORs but costs two nodes (s + its dep t): 2 < 3.
+        let g = graph(
+            r#"{"x1":[],"x2":[],"x3":[],"t":[],"s":["t"],
+                "p":[["x1","s"]],"q":[["x2","s"]],"r":[["x3","s"]]}"#,
+        );
+        assert_eq!(resolve(&g, "p q r").unwrap(), "t s p q r");
     }
 
     #[test]
