@@ -607,3 +607,62 @@ fn mdc_output_is_accepted_by_docker_compose_config() {
         "web\n"
     );
 }
+
+#[test]
+fn conlink_start_command_is_accepted_by_docker() {
+    require_docker();
+    // The config file doubles as the entry program (it is mounted read-only
+    // at its own path): a busybox script that reports what the conlink
+    // container would see. It ignores the --network-file arguments.
+    let dir = TempDir::new("e2e-start");
+    let script = dir.path().join("net.yaml");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho \"args=$*\"\necho \"pid1=$(cat /proc/1/comm)\"\n\
+         grep CapEff /proc/self/status\ntest -S /var/run/docker.sock && echo socket=ok\n\
+         echo \"links=$(ls /sys/class/net | tr '\\n' ' ')\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let c = container_name("start");
+    let out = finish(
+        spawn(
+            Command::new(bin("conlink-start"))
+                .args(["-e", "docker", "-i", BUSYBOX, "--name", &c.name, "--entry"])
+                .arg(&script)
+                .arg("-n")
+                .arg(&script)
+                .args(["--", "--compose-project", "lab"]),
+        ),
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let field = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {out:?}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        field("args="),
+        format!("--network-file {} --compose-project lab", script.display())
+    );
+    // --pid host: PID 1 is the host's.
+    let host_init = fs::read_to_string("/proc/1/comm").unwrap();
+    assert_eq!(field("pid1="), host_init.trim());
+    assert_eq!(field("socket="), "ok");
+    // --network none: only lo.
+    assert_eq!(field("links="), "lo");
+    let caps = u64::from_str_radix(&field("CapEff:"), 16).unwrap();
+    for (name, bit) in [
+        ("NET_BROADCAST", 11),
+        ("NET_ADMIN", 12),
+        ("IPC_LOCK", 14),
+        ("SYS_ADMIN", 21),
+        ("SYS_NICE", 23),
+    ] {
+        assert!(caps & (1 << bit) != 0, "{name} missing from {caps:#x}");
+    }
+}
