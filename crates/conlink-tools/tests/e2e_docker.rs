@@ -667,13 +667,13 @@ fn conlink_start_command_is_accepted_by_docker() {
     }
 }
 
-/// `docker compose down` of a project directory, on drop.
-struct ComposeProject(PathBuf);
+/// `docker compose -p NAME down` on drop (by project name: the compose
+/// files need variables the drop cannot know).
+struct ComposeProject(String);
 impl Drop for ComposeProject {
     fn drop(&mut self) {
         let _ = Command::new("docker")
-            .current_dir(&self.0)
-            .args(["compose", "--env-file", ".env", "down", "-v", "-t", "1"])
+            .args(["compose", "-p", &self.0, "down", "-v", "-t", "1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -724,7 +724,13 @@ fn mdc_modes_run_through_conlink_and_wait_for_eth0() {
         "node2/compose.yaml",
         &node("node2", "10.231.1.2", "/utils/wait -I eth0 -- sleep 600"),
     );
-    let _project = ComposeProject(top.path().to_path_buf());
+    let project = top
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let _down = ComposeProject(project.clone());
     let wait_bin = static_tools().join("wait");
     let out = finish(
         spawn(
@@ -759,6 +765,19 @@ fn mdc_modes_run_through_conlink_and_wait_for_eth0() {
             break;
         }
         assert!(state.starts_with("running"), "node1: {state}");
+        let conlink = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}}",
+            &format!("{project}-network-1"),
+        ]);
+        if conlink.trim() != "running" {
+            let logs = finish(
+                spawn(Command::new("docker").args(["logs", &format!("{project}-network-1")])),
+                LIMIT,
+            );
+            panic!("the conlink container is {}: {logs:?}", conlink.trim());
+        }
         assert!(
             Instant::now() < deadline,
             "node1 still waiting for eth0 after 60 s (is the conlink daemon working?)"
