@@ -392,12 +392,10 @@ fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
     let ip = container_ip(&srv.name);
     let c = container_name("client");
     let mut args = tool_mounts();
-    args.extend(strings(&[
-        "--network",
-        &net.name,
-        "--add-host",
-        &format!("extrahost:{ip}"),
-    ]));
+    // --dns 127.0.0.1: docker's embedded DNS forwards what it does not know
+    // to this upstream, inside the container: no query leaves the machine.
+    args.extend(strings(&["--network", &net.name, "--dns", "127.0.0.1"]));
+    args.extend(strings(&["--add-host", &format!("extrahost:{ip}")]));
     args.push(image.name.clone());
     // extrahost is only in /etc/hosts (compose extra_hosts); websrv only in
     // docker's embedded DNS (127.0.0.11 from /etc/resolv.conf).
@@ -426,7 +424,7 @@ fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
     // A name nobody knows: wait keeps waiting (checked for 3 s), naming it.
     let c2 = container_name("client2");
     let mut args = tool_mounts();
-    args.extend(strings(&["--network", &net.name]));
+    args.extend(strings(&["--network", &net.name, "--dns", "127.0.0.1"]));
     args.push(image.name.clone());
     args.extend(strings(&[
         "/tools/wait",
@@ -446,7 +444,9 @@ fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
     let out = finish(child, LIMIT);
     assert_ne!(out.code(), 0, "{out:?}");
     assert!(
-        out.stderr.contains("waiting for tcp nosuchhost:8080"),
+        out.stderr.contains(
+            "waiting for tcp nosuchhost:8080 (\"nosuchhost\" not found in /etc/hosts nor by DNS (127.0.0.11:53"
+        ),
         "{out:?}"
     );
 }
