@@ -86,6 +86,23 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
+/// Checks an interface name as the kernel would (1–15 bytes, no `/`, no
+/// whitespace), so that a typo is a usage error rather than an endless wait.
+pub fn parse_iface(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && !s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid interface name {s:?} (1-15 characters, no '/', ':' or spaces)"
+        ))
+    }
+}
+
 /// Parses a retry interval in seconds (`1`, `0.2`).
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     s.parse::<f64>()
@@ -323,6 +340,10 @@ mod tests {
             &["-u", "999"],
             &["-u", "8"],
             &["-f"],
+            &["-i", "a-name-longer-than-15"],
+            &["-I", ""],
+            &["-I", "eth0:1"],
+            &["-i", "a/b"],
             &["-x"],
             &["--file"],
             &["--bogus"],
