@@ -138,14 +138,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<WaitArgs, 
                 parsed.conditions.push(Condition::File(p.value()?.into()));
             }
             Short('i') | Long("if") | Long("intf") => {
-                parsed
-                    .conditions
-                    .push(Condition::Iface(p.value()?.string()?));
+                let name = parse_iface(&p.value()?.string()?).map_err(Failure::Usage)?;
+                parsed.conditions.push(Condition::Iface(name));
             }
             Short('I') | Long("ip") => {
-                parsed
-                    .conditions
-                    .push(Condition::IfaceAddr(p.value()?.string()?));
+                let name = parse_iface(&p.value()?.string()?).map_err(Failure::Usage)?;
+                parsed.conditions.push(Condition::IfaceAddr(name));
             }
             Short('t') | Long("tcp") => {
                 let (host, port) =
