@@ -16,6 +16,9 @@
 //!   result (reachable from the start nodes through hard and OR deps) must
 //!   only name existing nodes, in any kind of dependency (`+name` included);
 //!   otherwise the result is an error naming the node and who asked for it.
+//! * In JSON sources a name that only appears as a dependency is a node
+//!   without deps (the worked examples of §10 never define `a`); directory
+//!   sources have no such rule.
 //! * Output order: a depth-first walk from the start nodes in the order
 //!   written, visiting each node's dependencies in the order written, emitting
 //!   a node after its dependencies.

@@ -44,15 +44,6 @@ pub enum Error {
         /// The node that names it, or "the command line".
         required_by: String,
     },
-    /// No set of nodes satisfies the OR-dependencies (every alternative of
-    /// some OR is missing).
-    #[error("cannot satisfy {required_by}: none of {alternatives:?} exists")]
-    Unsatisfiable {
-        /// The node holding the OR.
-        required_by: String,
-        /// The alternatives written.
-        alternatives: Vec<String>,
-    },
     /// The chosen nodes' ordering constraints contain a cycle.
     #[error("dependency graph contains a cycle: {}", path.join(" -> "))]
     Cycle {
