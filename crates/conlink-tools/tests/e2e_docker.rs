@@ -56,23 +56,16 @@ fn static_tools() -> &'static Path {
     DIR.get_or_init(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        // A target directory of its own: other builds of the same triple
-        // with other RUSTFLAGS (scripts/build-images) would otherwise make
-        // each side rebuild everything every time.
+        // Same command and flags as scripts/build-images and
+        // bench/tools-size, so that the builds share their artifacts.
         let target_dir = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-            .join("e2e-static-tools");
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
         let out = Command::new(cargo)
             .args(["build", "--quiet", "--profile", "tools", "--target", TRIPLE])
             .args(["-p", "conlink-tools", "--bins", "--manifest-path"])
             .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env(
-                "RUSTFLAGS",
-                "-C target-feature=+crt-static -C relocation-model=static",
-            )
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .output()
             .expect("run cargo");
         assert!(
