@@ -1,1 +1,34 @@
-//! conlink-net
+//! conlink-net: carries network operations out on the kernel.
+//!
+//! Everything goes through netlink (links, addresses, routes, tc) or ioctl
+//! (ethtool) on sockets opened inside the target namespace; only Open
+//! vSwitch is driven through its `ovs-vsctl` tool. The layer knows nothing
+//! of YAML or docker: callers hand it names, addresses and model values.
+//!
+//! Start with [`Netns`] (open/create namespaces) and [`Handle`] (one
+//! namespace's netlink socket); every operation is a short method on
+//! `Handle` whose doc names its iproute2 equivalent.
+
+mod addr;
+mod error;
+mod ethtool;
+mod handle;
+mod link;
+pub mod netns;
+pub mod nft;
+pub mod nl;
+pub mod ovs;
+mod tc;
+
+pub use error::{Error, Result};
+pub use handle::Handle;
+pub use link::{IpvlanMode, LinkAttrs, LinkInfo, LinkKind, MacvlanMode, TunnelSpec, MARK_PREFIX};
+pub use netns::Netns;
+
+/// Request builders without I/O, for byte-level comparison with iproute2
+/// (tests) and for callers that batch requests themselves.
+pub mod msg {
+    pub use crate::addr::{addr_msg, route_msg};
+    pub use crate::link::create_msg;
+    pub use crate::tc::{dist_table, ingress_msg, netem_msg, netem_options, redirect_msg};
+}

@@ -1,1 +1,122 @@
-fn main() {}
+//! conlink: declarative layer 2 and layer 3 links for docker compose
+//! containers (spec §1). Parsing lives in `cli`; this file only dispatches.
+
+mod cli;
+mod daemon;
+mod exec;
+mod plan;
+mod run;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match &cli.command {
+        Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),
+        None if cli.show_config => show_config(&cli),
+        None => daemon(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conlink: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries `--show-config` JSON). `RUST_LOG`
+/// overrides the level chosen by `--verbose`.
+fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Loads the config, reporting every problem at once.
+fn load(cli: &Cli) -> anyhow::Result<conlink_model::NetworkConfig> {
+    conlink_config::load(&cli.load_options()).map_err(|errs| {
+        anyhow::anyhow!(
+            "invalid configuration ({} error{}):\n{errs}",
+            errs.0.len(),
+            if errs.0.len() == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// Runs the daemon until SIGINT/SIGTERM.
+fn daemon(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = load(cli)?;
+    let opts = run::RunOptions {
+        runtime: match cli.runtime {
+            cli::Runtime::Docker => run::RuntimeKind::Docker,
+            cli::Runtime::Netns => run::RuntimeKind::Netns,
+        },
+        scale: cli
+            .scale
+            .iter()
+            .map(|s| (s.service.clone(), s.replicas))
+            .collect(),
+        netns_name: cli.netns_name.clone(),
+        docker_socket: cli.docker_socket.clone(),
+        podman_socket: cli.podman_socket.clone(),
+        compose_project: cli.compose_project.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start async runtime")?;
+    rt.block_on(run::run(cfg, opts))
+}
+
+/// `conlink graph`: draws the topology of the config options, or of
+/// `--show-config` JSON on stdin when none are given.
+fn graph(
+    cli: &Cli,
+    format: cli::GraphFormat,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let text = if cli.network_file.is_empty() && cli.compose_file.is_empty() {
+        let mut json = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut json)
+            .context("read --show-config JSON from stdin")?;
+        conlink_graph::render_json(&json, format.into())
+            .context("stdin is not conlink --show-config JSON")?
+    } else {
+        conlink_graph::render(&load(cli)?, format.into())
+    };
+    match output {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("write {}", p.display()))?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .context("write graph")?,
+    }
+    Ok(())
+}
+
+/// `--show-config`: load, validate and enrich, print the result as JSON.
+/// A config error prints every problem (one per line) and fails.
+fn show_config(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = load(cli)?;
+    // One write: stdout is line-buffered, and a large config has many lines.
+    let mut json = serde_json::to_string_pretty(&cfg).context("serialize config")?;
+    json.push('\n');
+    std::io::stdout()
+        .lock()
+        .write_all(json.as_bytes())
+        .context("write config")?;
+    Ok(())
+}

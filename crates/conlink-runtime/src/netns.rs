@@ -1,0 +1,293 @@
+//! The netns runtime: named network namespaces play the containers.
+//!
+//! `container: NAME` targets the namespace `NAME`; `service: S` targets
+//! `S_1 … S_N` (N from `--scale S=N`), with replica index i for `S_i`, so
+//! replica offsets work without docker. Namespaces conlink creates are
+//! removed when it stops; ones that already existed are left alone.
+
+use std::fs::{self, OpenOptions};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tracing::{info, warn};
+
+use crate::{Container, Event};
+
+/// Where iproute2 keeps named namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// Errors of the netns runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// Creating a named namespace failed.
+    #[error("create network namespace {name}: {source}")]
+    Create {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Removing a named namespace failed.
+    #[error("delete network namespace {name}: {source}")]
+    Delete {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Running a command in a namespace failed.
+    #[error("run {argv:?} in {name}: {source}")]
+    Exec {
+        name: String,
+        argv: Vec<String>,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(e: nix::Error) -> std::io::Error {
+    std::io::Error::from_raw_os_error(e as i32)
+}
+
+/// Path of the named namespace `name`.
+pub fn netns_path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// Makes `/run/netns` a shared mount point, as `ip netns add` does, so a
+/// namespace mounted there is visible (and unmountable) from every mount
+/// namespace that shares it.
+fn prepare_dir() -> std::io::Result<()> {
+    fs::create_dir_all(NETNS_DIR)?;
+    let shared = || {
+        mount(
+            None::<&str>,
+            NETNS_DIR,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    if shared().is_ok() {
+        return Ok(());
+    }
+    // EINVAL: not a mount point yet. Bind it onto itself, then share it.
+    mount(
+        Some(NETNS_DIR),
+        NETNS_DIR,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(io)?;
+    shared().map_err(io)
+}
+
+/// Creates the named namespace `name` (`ip netns add NAME`). Fails with
+/// `AlreadyExists` when it exists.
+pub fn create_named(name: &str) -> Result<PathBuf, NetnsError> {
+    let err = |source| NetnsError::Create {
+        name: name.to_string(),
+        source,
+    };
+    prepare_dir().map_err(err)?;
+    let path = netns_path(name);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(err)?;
+    // unshare() changes only the calling thread's namespace: do it on a
+    // short-lived thread so no other thread (async runtime workers above
+    // all) ever runs in the new namespace.
+    let p = path.clone();
+    let res = std::thread::spawn(move || -> std::io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(io)?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(io)
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread panicked")));
+    if let Err(e) = res {
+        let _ = fs::remove_file(&path);
+        return Err(err(e));
+    }
+    Ok(path)
+}
+
+/// Removes the named namespace `name` (`ip netns del NAME`). The kernel
+/// destroys it, and every virtual interface in it, once nothing holds it.
+pub fn delete_named(name: &str) -> Result<(), NetnsError> {
+    let path = netns_path(name);
+    let err = |source| NetnsError::Delete {
+        name: name.to_string(),
+        source,
+    };
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(e) => return Err(err(io(e))),
+    }
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// A stable pseudo container id for a namespace name: 16 hex digits of its
+/// FNV-1a hash (outer interface names may embed the first 8).
+pub fn pseudo_id(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The netns runtime: the instances it plays and the namespaces it created.
+pub struct NetnsRuntime {
+    instances: Vec<Container>,
+    created: Vec<String>,
+}
+
+impl NetnsRuntime {
+    /// Ensures a namespace for every container name and for replicas
+    /// `S_1..S_N` of every `(service, N)`. On error, removes what it created.
+    pub fn prepare(containers: &[String], services: &[(String, u32)]) -> Result<Self, NetnsError> {
+        let mut rt = NetnsRuntime {
+            instances: Vec::new(),
+            created: Vec::new(),
+        };
+        let wanted =
+            containers
+                .iter()
+                .map(|c| (c.clone(), None, 1))
+                .chain(services.iter().flat_map(|(s, n)| {
+                    (1..=*n).map(move |i| (format!("{s}_{i}"), Some(s.clone()), i))
+                }));
+        for (name, service, index) in wanted {
+            let path = netns_path(&name);
+            if !path.exists() {
+                if let Err(e) = create_named(&name) {
+                    rt.shutdown();
+                    return Err(e);
+                }
+                rt.created.push(name.clone());
+            }
+            rt.instances.push(Container {
+                id: pseudo_id(&name),
+                name,
+                service,
+                project: None,
+                index,
+                netns: path,
+            });
+        }
+        Ok(rt)
+    }
+
+    /// The instances, as start events would report them.
+    pub fn instances(&self) -> &[Container] {
+        &self.instances
+    }
+
+    /// Sends a start event for every instance.
+    pub async fn announce(&self, tx: &tokio::sync::mpsc::Sender<Event>) {
+        for c in &self.instances {
+            if tx.send(Event::Start(c.clone())).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Removes the namespaces this runtime created (collecting errors).
+    pub fn shutdown(&mut self) -> Vec<NetnsError> {
+        let mut errs = Vec::new();
+        for name in self.created.drain(..) {
+            if let Err(e) = delete_named(&name) {
+                errs.push(e);
+            }
+        }
+        errs
+    }
+}
+
+impl Drop for NetnsRuntime {
+    /// Removing what it created also on panics and early returns keeps
+    /// "nothing left behind" true on every path.
+    fn drop(&mut self) {
+        for e in self.shutdown() {
+            warn!("{e}");
+        }
+    }
+}
+
+/// Runs `argv` inside `c`'s namespace, logging each output line prefixed
+/// with the instance name, and returns the exit code (-1 for a signal).
+pub async fn exec_in(c: &Container, argv: &[String]) -> Result<i64, NetnsError> {
+    let err = |source| NetnsError::Exec {
+        name: c.name.clone(),
+        argv: argv.to_vec(),
+        source,
+    };
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(err(std::io::Error::other("empty command")));
+    };
+    let ns = fs::File::open(&c.netns).map_err(err)?;
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls setns(2), which is async-signal-safe; `ns` outlives the spawn.
+    unsafe {
+        cmd.pre_exec(move || setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(io));
+    }
+    let mut child = cmd.spawn().map_err(err)?;
+    let mut readers = tokio::task::JoinSet::new();
+    if let Some(out) = child.stdout.take() {
+        let name = c.name.clone();
+        readers.spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                info!("{name}: {l}");
+            }
+        });
+    }
+    if let Some(errp) = child.stderr.take() {
+        let name = c.name.clone();
+        readers.spawn(async move {
+            let mut lines = BufReader::new(errp).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                warn!("{name}: {l}");
+            }
+        });
+    }
+    let status = child.wait().await.map_err(err)?;
+    while readers.join_next().await.is_some() {}
+    Ok(status.code().map(i64::from).unwrap_or(-1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_ids_are_stable_hex() {
+        assert_eq!(pseudo_id("node_1"), pseudo_id("node_1"));
+        assert_ne!(pseudo_id("node_1"), pseudo_id("node_2"));
+        assert_eq!(pseudo_id("x").len(), 16);
+        assert!(pseudo_id("x").bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,375 @@
+//! Command line (spec §2): every option existing users pass, with
+//! environment fallbacks, plus room for subcommands.
+//!
+//! Shape: `conlink [OPTIONS] [COMMAND]`. Without a command the daemon runs
+//! (or `--show-config` prints the config). Options are global, so later
+//! subcommands (`graph`, `status`, …) can read the same config options.
+//! At least one `--network-file`/`--compose-file` is required unless a
+//! subcommand is given (`subcommand_negates_reqs`); missing it is a usage
+//! error (exit 2), like every other parse error clap reports.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use conlink_config::{BridgeModeSetting, LoadOptions};
+
+/// Declarative layer 2 and layer 3 links for docker compose containers.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "conlink", version, about, subcommand_negates_reqs = true)]
+#[command(group = clap::ArgGroup::new("config")
+    .args(["network_file", "compose_file"])
+    .required(true)
+    .multiple(true))]
+pub struct Cli {
+    /// Verbose logs to stderr (env: any value but empty, 0, false, no, off)
+    #[arg(short, long, env = "VERBOSE", global = true, action = ArgAction::SetTrue,
+          value_parser = clap::builder::FalseyValueParser::new())]
+    pub verbose: bool,
+
+    /// Load, validate and enrich the configuration, print it as JSON, exit
+    #[arg(long)]
+    pub show_config: bool,
+
+    /// Mode of bridges that do not set one (auto: ovs if the openvswitch
+    /// module is loaded, else linux)
+    #[arg(long, value_enum, value_name = "MODE", env = "CONLINK_BRIDGE_MODE",
+          default_value_t = BridgeModeArg::Auto, global = true)]
+    pub default_bridge_mode: BridgeModeArg,
+
+    /// MTU of links that do not set one (not for *vlan/*vtap links, which
+    /// inherit their parent's)
+    #[arg(long, value_name = "MTU", default_value_t = 65535, global = true,
+          value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub default_mtu: u32,
+
+    /// Do not turn tx offload off on container veth ends
+    #[arg(long, global = true)]
+    pub keep_veth_offload: bool,
+
+    /// Network config file (YAML or JSON); repeatable, each value may be a
+    /// colon-separated list
+    #[arg(long = "network-file", value_name = "FILE", env = "CONLINK_NETWORK_FILE",
+          value_delimiter = ':', action = ArgAction::Append, global = true)]
+    pub network_file: Vec<String>,
+
+    /// Compose file whose x-network keys hold config; repeatable, each value
+    /// may be a colon-separated list
+    #[arg(long = "compose-file", value_name = "FILE", env = "CONLINK_COMPOSE_FILE",
+          value_delimiter = ':', action = ArgAction::Append, global = true)]
+    pub compose_file: Vec<String>,
+
+    /// Compose project whose service links apply (default: conlink's own
+    /// project when it runs as a compose service)
+    #[arg(long, value_name = "NAME", env = "COMPOSE_PROJECT_NAME")]
+    pub compose_project: Option<String>,
+
+    /// Docker API socket
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "CONLINK_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: PathBuf,
+
+    /// Podman API socket (docker-compatible)
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "CONLINK_PODMAN_SOCKET",
+        default_value = "/var/run/podman/podman.sock"
+    )]
+    pub podman_socket: PathBuf,
+
+    /// Where containers come from: the docker/podman API, or plain network
+    /// namespaces that conlink creates itself (one per service replica or
+    /// container, no engine needed)
+    #[arg(long, value_enum, value_name = "RUNTIME", env = "CONLINK_RUNTIME",
+          default_value_t = Runtime::Docker)]
+    pub runtime: Runtime,
+
+    /// netns runtime: replicas of service SVC (default 1); repeatable
+    #[arg(long, value_name = "SVC=N", value_parser = parse_scale, action = ArgAction::Append)]
+    pub scale: Vec<Scale>,
+
+    /// Name of conlink's own network namespace when it runs on a host (or
+    /// with the netns runtime): created if missing, removed at exit if
+    /// conlink created it. Inside a container conlink uses its own.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "CONLINK_NETNS",
+        default_value = "conlink"
+    )]
+    pub netns_name: String,
+
+    /// Subcommand (none: run the daemon)
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands (none: the daemon).
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Draw the topology: from the config options, or with none given from
+    /// `--show-config` JSON on stdin
+    Graph {
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        /// Write to FILE instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `graph --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// GraphViz DOT
+    Dot,
+    /// Mermaid flowchart (renders in GitHub/GitLab markdown)
+    Mermaid,
+    /// SVG drawn by conlink (no GraphViz needed)
+    Svg,
+    /// Self-contained HTML page with the SVG and link details on hover
+    Html,
+}
+
+impl From<GraphFormat> for conlink_graph::Format {
+    fn from(f: GraphFormat) -> Self {
+        match f {
+            GraphFormat::Dot => conlink_graph::Format::Dot,
+            GraphFormat::Mermaid => conlink_graph::Format::Mermaid,
+            GraphFormat::Svg => conlink_graph::Format::Svg,
+            GraphFormat::Html => conlink_graph::Format::Html,
+        }
+    }
+}
+
+/// `--default-bridge-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BridgeModeArg {
+    /// ovs if the openvswitch module is loaded, else linux
+    Auto,
+    /// Linux bridge
+    Linux,
+    /// Open vSwitch bridge
+    Ovs,
+    /// Two links joined back-to-back with tc (no bridge)
+    Patch,
+}
+
+impl From<BridgeModeArg> for BridgeModeSetting {
+    fn from(a: BridgeModeArg) -> Self {
+        match a {
+            BridgeModeArg::Auto => BridgeModeSetting::Auto,
+            BridgeModeArg::Linux => BridgeModeSetting::Linux,
+            BridgeModeArg::Ovs => BridgeModeSetting::Ovs,
+            BridgeModeArg::Patch => BridgeModeSetting::Patch,
+        }
+    }
+}
+
+/// `--runtime` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    /// Containers from the docker (and podman) API
+    Docker,
+    /// Network namespaces created by conlink for each service replica and container
+    Netns,
+}
+
+/// `--scale SVC=N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scale {
+    /// Service name.
+    pub service: String,
+    /// Replica count.
+    pub replicas: u32,
+}
+
+fn parse_scale(s: &str) -> Result<Scale, String> {
+    let (svc, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected SVC=N"))?;
+    if svc.is_empty() {
+        return Err(format!("{s:?}: empty service name"));
+    }
+    let replicas = n
+        .parse::<u32>()
+        .map_err(|_| format!("{s:?}: N must be a whole number"))?;
+    Ok(Scale {
+        service: svc.to_string(),
+        replicas,
+    })
+}
+
+impl Cli {
+    /// Network files, colon lists split, empty entries dropped.
+    pub fn network_files(&self) -> Vec<PathBuf> {
+        paths(&self.network_file)
+    }
+
+    /// Compose files, colon lists split, empty entries dropped.
+    pub fn compose_files(&self) -> Vec<PathBuf> {
+        paths(&self.compose_file)
+    }
+
+    /// Replica counts from `--scale` (later values win).
+    #[allow(dead_code)] // read by the netns runtime, which the daemon adds
+    pub fn scales(&self) -> HashMap<String, u32> {
+        self.scale
+            .iter()
+            .map(|s| (s.service.clone(), s.replicas))
+            .collect()
+    }
+
+    /// What to hand to `conlink_config::load`. Reads the process environment
+    /// (interpolation source) and whether the openvswitch module is loaded.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            compose_files: self.compose_files(),
+            network_files: self.network_files(),
+            default_bridge_mode: self.default_bridge_mode.into(),
+            default_mtu: self.default_mtu,
+            keep_veth_offload: self.keep_veth_offload,
+            ovs_loaded: std::path::Path::new("/sys/module/openvswitch").exists(),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+fn paths(v: &[String]) -> Vec<PathBuf> {
+    v.iter()
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("conlink").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn repeatable_and_colon_separated_files() {
+        let c = parse(&[
+            "--network-file",
+            "a.yaml:b.json",
+            "--network-file=c.yaml",
+            "--compose-file",
+            "x.yaml::y.yaml:",
+            "--compose-file",
+            "z.yaml",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.network_files(),
+            vec![
+                PathBuf::from("a.yaml"),
+                PathBuf::from("b.json"),
+                PathBuf::from("c.yaml")
+            ]
+        );
+        assert_eq!(
+            c.compose_files(),
+            vec![
+                PathBuf::from("x.yaml"),
+                PathBuf::from("y.yaml"),
+                PathBuf::from("z.yaml")
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["--compose-file", "c.yaml"]).unwrap();
+        assert!(!c.verbose && !c.show_config && !c.keep_veth_offload);
+        assert_eq!(c.default_bridge_mode, BridgeModeArg::Auto);
+        assert_eq!(c.default_mtu, 65535);
+        assert_eq!(c.docker_socket, PathBuf::from("/var/run/docker.sock"));
+        assert_eq!(
+            c.podman_socket,
+            PathBuf::from("/var/run/podman/podman.sock")
+        );
+        assert_eq!(c.runtime, Runtime::Docker);
+        assert!(c.scale.is_empty());
+        assert!(c.command.is_none());
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let c = parse(&[
+            "-v",
+            "--show-config",
+            "--default-bridge-mode",
+            "patch",
+            "--default-mtu",
+            "9000",
+            "--keep-veth-offload",
+            "--network-file",
+            "n.yaml",
+            "--compose-project",
+            "proj",
+            "--docker-socket",
+            "/d.sock",
+            "--podman-socket",
+            "/p.sock",
+            "--runtime",
+            "netns",
+            "--scale",
+            "node=3",
+            "--scale",
+            "web=0",
+        ])
+        .unwrap();
+        assert!(c.verbose && c.show_config && c.keep_veth_offload);
+        assert_eq!(c.default_bridge_mode, BridgeModeArg::Patch);
+        assert_eq!(c.default_mtu, 9000);
+        assert_eq!(c.compose_project.as_deref(), Some("proj"));
+        assert_eq!(c.docker_socket, PathBuf::from("/d.sock"));
+        assert_eq!(c.podman_socket, PathBuf::from("/p.sock"));
+        assert_eq!(c.runtime, Runtime::Netns);
+        assert_eq!(
+            c.scales(),
+            HashMap::from([("node".into(), 3), ("web".into(), 0)])
+        );
+        let o = c.load_options();
+        assert_eq!(o.default_bridge_mode, BridgeModeSetting::Patch);
+        assert_eq!(o.default_mtu, 9000);
+        assert!(o.keep_veth_offload);
+    }
+
+    #[test]
+    fn usage_errors() {
+        use clap::error::ErrorKind;
+        // no config file at all
+        let e = parse(&["--show-config"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(e.exit_code(), 2);
+        for bad in [
+            &["--compose-file", "c", "--default-bridge-mode", "fast"][..],
+            &["--compose-file", "c", "--default-mtu", "10"],
+            &["--compose-file", "c", "--default-mtu", "70000"],
+            &["--compose-file", "c", "--scale", "node"],
+            &["--compose-file", "c", "--scale", "node=x"],
+            &["--compose-file", "c", "--scale", "=2"],
+            &["--compose-file", "c", "--runtime", "lxc"],
+            &["--compose-file", "c", "--bogus"],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The conlink binary's command line: `--show-config` output for every
+//! example (against conlink-config's golden files), usage errors, config
+//! errors and environment fallbacks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+include!("../../conlink-config/tests/examples_list.rs");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs conlink with a clean environment (only PATH), so variables of the
+/// caller cannot leak into interpolation or the env fallbacks.
+fn conlink(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_conlink"));
+    c.args(args)
+        .current_dir(root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run conlink")
+}
+
+fn mask(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(i) = rest.find("\"c2:") {
+        out.push_str(&rest[..i]);
+        out.push_str("\"c2:XX:XX:XX:XX:XX\"");
+        rest = &rest[i + 19..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn show_config_of_every_example_matches_golden() {
+    let mut failures = Vec::new();
+    for (name, compose, network) in EXAMPLES {
+        let mut args = vec!["--show-config".to_string()];
+        for f in *compose {
+            args.push("--compose-file".into());
+            args.push(format!("examples/{f}"));
+        }
+        for f in *network {
+            args.push("--network-file".into());
+            args.push(format!("examples/{f}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = conlink(&args, &[]);
+        let golden = root().join(format!(
+            "crates/conlink-config/tests/golden/example-{name}.json"
+        ));
+        let want = std::fs::read_to_string(&golden).unwrap();
+        let got = mask(&String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() || got != want {
+            failures.push(format!(
+                "{name}: status {:?}\nstderr: {}\nstdout: {got}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn router_example_bridges_are_readable_as_json() {
+    let out = conlink(
+        &[
+            "--show-config",
+            "--compose-file",
+            "examples/router/compose.yaml",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = v["bridges"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["s1", "s2", "s3"]);
+    let services: Vec<&String> = v["services"].as_object().unwrap().keys().collect();
+    assert_eq!(services, ["h1", "h2", "h3", "router"]);
+    // the auto choice is logged on stderr, never mixed into the JSON
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bridge mode auto -> "), "{err}");
+}
+
+#[test]
+fn config_error_exits_nonzero_listing_every_error() {
+    let dir = std::env::temp_dir().join(format!("conlink-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.yaml");
+    std::fs::write(
+        &f,
+        "links:\n  - {service: a, bridge: s1, ip: 10.0.0.1/99}\n  - {service: b, mtu: 5}\n",
+    )
+    .unwrap();
+    let out = conlink(
+        &["--show-config", "--network-file", f.to_str().unwrap()],
+        &[],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let fs = f.display();
+    assert!(err.contains("invalid configuration (3 errors)"), "{err}");
+    assert!(
+        err.contains(&format!("{fs}: /links/1: a veth link needs a bridge")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{fs}: /links/0/ip: \"10.0.0.1/99\": prefix length must be 0..=32"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_config_file_option_is_a_usage_error() {
+    let out = conlink(&["--show-config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--network-file") && err.contains("--compose-file"),
+        "{err}"
+    );
+    let out = conlink(
+        &["--compose-file", "x", "--default-bridge-mode", "bogus"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn daemon_is_not_implemented_yet() {
+    let out = conlink(&["--compose-file", "examples/router/compose.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("daemon not implemented yet"));
+}
+
+#[test]
+fn environment_fallbacks() {
+    let out = conlink(
+        &["--show-config"],
+        &[
+            (
+                "CONLINK_COMPOSE_FILE",
+                "examples/multi/compose.yaml:examples/multi/compose.extra.yaml",
+            ),
+            ("CONLINK_BRIDGE_MODE", "patch"),
+            ("VERBOSE", "0"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bridges"]["s1"]["mode"], "patch");
+    assert!(v["services"]["n3"].is_object(), "second compose file read");
+    // option beats environment; variables reach interpolation
+    let out = conlink(
+        &[
+            "--show-config",
+            "--default-bridge-mode=linux",
+            "--default-mtu=1500",
+            "--keep-veth-offload",
+            "--compose-file=examples/tunnels/compose.yaml",
+        ],
+        &[
+            ("CONLINK_BRIDGE_MODE", "patch"),
+            ("REMOTE", "10.200.0.2"),
+            ("VNI", "42"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bridges"]["wan"]["mode"], "linux");
+    assert_eq!(v["tunnels"][0]["remote"], "10.200.0.2");
+    assert_eq!(v["tunnels"][0]["vni"], 42);
+    let link = &v["services"]["node"]["links"][0];
+    assert_eq!(link["mtu"], 1450);
+    assert!(link.get("ethtool").is_none(), "{link}");
+}
