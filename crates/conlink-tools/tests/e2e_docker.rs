@@ -673,11 +673,10 @@ impl Drop for ComposeProject {
     }
 }
 
-/// Needs a conlink image whose daemon creates links (spec §1 service
-/// shape); with the placeholder daemon node1 never gets eth0 and the test
-/// fails on its timeout. Run with `--ignored` once crates/conlink does.
+/// Needs an image whose conlink daemon creates links (spec §1 service
+/// shape): `conlink:latest` from scripts/build-images, or the image named by
+/// CONLINK_TEST_IMAGE.
 #[test]
-#[ignore = "needs the conlink daemon in image conlink:latest (crates/conlink)"]
 fn mdc_modes_run_through_conlink_and_wait_for_eth0() {
     require_docker();
     let top = TempDir::new("e2e-mdc-conlink");
@@ -690,7 +689,7 @@ fn mdc_modes_run_through_conlink_and_wait_for_eth0() {
     // COMPOSE_FILE (a colon list, relative to /test = the top directory).
     w(
         "base/compose.yaml",
-        "services:\n  network:\n    image: conlink\n    pid: host\n    network_mode: none\n    \
+        "services:\n  network:\n    image: ${CONLINK_IMAGE}\n    pid: host\n    network_mode: none\n    \
          cap_add: [SYS_ADMIN, NET_ADMIN, SYS_NICE, NET_BROADCAST, IPC_LOCK]\n    \
          security_opt: ['apparmor:unconfined']\n    volumes:\n      \
          - /var/run/docker.sock:/var/run/docker.sock\n      - ./:/test\n    working_dir: /test\n    \
@@ -725,11 +724,13 @@ fn mdc_modes_run_through_conlink_and_wait_for_eth0() {
         .to_string();
     let _down = ComposeProject(project.clone());
     let wait_bin = static_tools().join("wait");
+    let conlink_image = conlink_image();
     let out = finish(
         spawn(
             Command::new(bin("mdc"))
                 .current_dir(top.path())
                 .env("WAIT_BIN", &wait_bin)
+                .env("CONLINK_IMAGE", &conlink_image)
                 .env_remove("DOCKER_COMPOSE")
                 .env_remove("MODES_DIR")
                 .env_remove("ENV_FILE")
@@ -779,4 +780,98 @@ fn mdc_modes_run_through_conlink_and_wait_for_eth0() {
     }
     let logs = finish(spawn(Command::new("docker").args(["logs", &node1])), LIMIT);
     assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
+}
+
+/// The conlink image to run (CONLINK_TEST_IMAGE overrides).
+fn conlink_image() -> String {
+    std::env::var("CONLINK_TEST_IMAGE").unwrap_or_else(|_| "conlink:latest".into())
+}
+
+#[test]
+fn conlink_start_links_existing_containers() {
+    require_docker();
+    // Two containers without networking that wait for eth0; node1 then pings
+    // node2 and exits.
+    let n1 = container_name("n1");
+    let n2 = container_name("n2");
+    let wait_mount = format!("{}:/utils/wait:ro", static_tools().join("wait").display());
+    for (c, cmd) in [
+        (&n2, "/utils/wait -I eth0 -- sleep 600"),
+        (&n1, "/utils/wait -I eth0 -- ping -c 1 -W 10 10.231.2.2"),
+    ] {
+        let mut args = strings(&["run", "-d", "--name", &c.name, "--network", "none"]);
+        args.extend(strings(&["-v", &wait_mount, BUSYBOX, "sh", "-c", cmd]));
+        must(Command::new("docker").args(&args));
+    }
+    let dir = TempDir::new("e2e-start-links");
+    let net = dir.path().join("net.yaml");
+    fs::write(
+        &net,
+        format!(
+            "links:\n  - {{container: {}, bridge: s1, ip: 10.231.2.1/24}}\n  \
+             - {{container: {}, bridge: s1, ip: 10.231.2.2/24}}\n",
+            n1.name, n2.name
+        ),
+    )
+    .unwrap();
+    let conlink = container_name("conlink");
+    let out = finish(
+        spawn(
+            Command::new(bin("conlink-start"))
+                .args([
+                    "-e",
+                    "docker",
+                    "-i",
+                    &conlink_image(),
+                    "--name",
+                    &conlink.name,
+                ])
+                .arg("-d")
+                .arg("-n")
+                .arg(&net),
+        ),
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &n1.name,
+        ]);
+        if state.trim() == "exited 0" {
+            break;
+        }
+        assert!(state.starts_with("running"), "node1: {state}");
+        let running = finish(
+            spawn(Command::new("docker").args([
+                "inspect",
+                "-f",
+                "{{.State.Running}}",
+                &conlink.name,
+            ])),
+            LIMIT,
+        );
+        if running.stdout.trim() != "true" {
+            let logs = finish(
+                spawn(Command::new("docker").args(["logs", &conlink.name])),
+                LIMIT,
+            );
+            panic!("the conlink container stopped: {running:?} {logs:?}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node1 still waiting for eth0 after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let logs = finish(
+        spawn(Command::new("docker").args(["logs", &n1.name])),
+        LIMIT,
+    );
+    assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
+    // SIGTERM: conlink removes what it made; --rm removes the container.
+    docker(&["stop", "--time", "20", &conlink.name]);
 }
