@@ -601,34 +601,29 @@ fn mdc_output_is_accepted_by_docker_compose_config() {
     );
 }
 
-#[test]
-fn conlink_start_command_is_accepted_by_docker() {
-    require_docker();
-    // The config file doubles as the entry program (it is mounted read-only
-    // at its own path): a busybox script that reports what the conlink
-    // container would see. It ignores the --network-file arguments.
-    let dir = TempDir::new("e2e-start");
-    let script = dir.path().join("net.yaml");
+/// A script that reports what the conlink container sees. It is given to
+/// conlink-start as the network file *and* as the entry program (config
+/// files are mounted read-only at their own path), and ignores its
+/// arguments apart from printing them. `socket` is where the engine socket
+/// should be inside.
+fn report_script(dir: &Path, socket: &str) -> PathBuf {
+    let script = dir.join("net.yaml");
     fs::write(
         &script,
-        "#!/bin/sh\necho \"args=$*\"\necho \"pid1=$(cat /proc/1/comm)\"\n\
-         grep CapEff /proc/self/status\ntest -S /var/run/docker.sock && echo socket=ok\n\
-         echo \"links=$(ls /sys/class/net | tr '\\n' ' ')\"\n",
+        format!(
+            "#!/bin/sh\necho \"args=$*\"\necho \"pid1=$(cat /proc/1/comm)\"\n\
+             grep CapEff /proc/self/status\ntest -S {socket} && echo socket=ok\n\
+             echo \"links=$(ls /sys/class/net | tr '\\n' ' ')\"\n"
+        ),
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let c = container_name("start");
-    let out = finish(
-        spawn(
-            Command::new(bin("conlink-start"))
-                .args(["-e", "docker", "-i", BUSYBOX, "--name", &c.name, "--entry"])
-                .arg(&script)
-                .arg("-n")
-                .arg(&script)
-                .args(["--", "--compose-project", "lab"]),
-        ),
-        LIMIT,
-    );
+    script
+}
+
+/// Checks the report of [`report_script`]: arguments, host PID namespace,
+/// the five capabilities, the socket, no network but `lo`.
+fn check_report(out: &Out, script: &Path) {
     assert_eq!(out.code(), 0, "{out:?}");
     let field = |k: &str| {
         out.stdout
@@ -658,6 +653,134 @@ fn conlink_start_command_is_accepted_by_docker() {
     ] {
         assert!(caps & (1 << bit) != 0, "{name} missing from {caps:#x}");
     }
+}
+
+#[test]
+fn conlink_start_command_is_accepted_by_docker() {
+    require_docker();
+    let dir = TempDir::new("e2e-start");
+    let script = report_script(dir.path(), "/var/run/docker.sock");
+    let c = container_name("start");
+    let out = finish(
+        spawn(
+            Command::new(bin("conlink-start"))
+                .args(["-e", "docker", "-i", BUSYBOX, "--name", &c.name, "--entry"])
+                .arg(&script)
+                .arg("-n")
+                .arg(&script)
+                .args(["--", "--compose-project", "lab"]),
+        ),
+        LIMIT,
+    );
+    check_report(&out, &script);
+}
+
+/// A podman API service on a private socket, stopped (by its own PID) on
+/// drop, plus an image imported under a unique tag, removed on drop.
+struct Podman {
+    service: std::process::Child,
+    image: String,
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.service.kill();
+        let _ = self.service.wait();
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.image])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn conlink_start_command_is_accepted_by_podman() {
+    require_root();
+    let version = Command::new("podman").arg("--version").output();
+    assert!(
+        version.is_ok_and(|o| o.status.success()),
+        "this test needs podman (scripts/install-deps installs it)"
+    );
+    let dir = TempDir::new("e2e-podman");
+    // A minimal image: the host's static busybox and the applets the
+    // report script uses.
+    let rootfs = dir.path().join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("static /bin/busybox");
+    for applet in ["sh", "cat", "grep", "ls", "tr", "test", "echo"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let image = format!("conlink-tools-bb:{}", unique());
+    let tarball = dir.path().join("rootfs.tar");
+    must(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("."),
+    );
+    let import = finish(
+        spawn(
+            Command::new("podman")
+                .arg("import")
+                .arg(&tarball)
+                .arg(&image),
+        ),
+        LIMIT,
+    );
+    let sock = dir.path().join("podman.sock");
+    let service = Command::new("podman")
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("podman system service");
+    let _podman = Podman {
+        service,
+        image: image.clone(),
+    };
+    assert_eq!(import.code(), 0, "podman import: {import:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "podman service socket did not appear"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let script = report_script(dir.path(), "/var/run/podman/podman.sock");
+    let name = format!("clt-podstart-{}", unique());
+    let out = finish(
+        spawn(
+            Command::new(bin("conlink-start"))
+                .args([
+                    "-e",
+                    "podman",
+                    "-i",
+                    &format!("localhost/{image}"),
+                    "--name",
+                    &name,
+                ])
+                .arg("--socket")
+                .arg(&sock)
+                .arg("--entry")
+                .arg(&script)
+                .arg("-n")
+                .arg(&script)
+                .args(["--", "--compose-project", "lab"]),
+        ),
+        LIMIT,
+    );
+    // --rm removed the container; make sure, by name, whatever happened.
+    let _ = Command::new("podman")
+        .args(["rm", "-f", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    check_report(&out, &script);
 }
 
 /// `docker compose -p NAME down` on drop (by project name: the compose
