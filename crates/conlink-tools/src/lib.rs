@@ -10,6 +10,8 @@
 //! The logic lives in this library so that it can be unit tested; the
 //! binaries in `src/bin/` only parse arguments and print errors.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod deps;
 pub mod dns;
