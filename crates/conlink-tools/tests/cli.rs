@@ -19,12 +19,8 @@ fn resolve_stdin(json: &str, args: &[&str]) -> Out {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json.as_bytes())
-        .unwrap();
+    // A usage error exits before reading stdin: EPIPE here is expected.
+    let _ = child.stdin.take().unwrap().write_all(json.as_bytes());
     finish(child, Duration::from_secs(20))
 }
 

@@ -282,25 +282,31 @@ fn copy_and_wait_in_a_busybox_container() {
     args.extend(strings(&["-v", &format!("{}:/src:ro", src.display())]));
     args.extend(strings(&["-v", &format!("{}:/out", out_dir.display())]));
     args.push(BUSYBOX.into());
-    // A background job creates the flag after a second; wait polls it with
-    // -c (through the image's sh), then applies the umask to the command.
+    // wait polls, with -c (through the image's sh), for a flag the test
+    // creates through the bind mount once wait says it is waiting; then the
+    // umask applies to the command.
     args.extend(strings(&[
         "sh",
         "-c",
-        "(sleep 1; touch /tmp/flag) & exec /tools/copy --template /src /out -- \
-         /tools/wait -s 0.1 -u 077 -c 'test -e /tmp/flag' -f /out/etc/app/app.conf -- \
+        "exec /tools/copy --template /src /out -- \
+         /tools/wait -s 0.1 -u 077 -c 'test -e /out/go' -f /out/etc/app/app.conf -- \
          sh -c 'umask; cat /out/etc/app/app.conf'",
     ]));
-    let out = docker_run(&c, &args);
+    let mut child = Watched::spawn(
+        Command::new("docker")
+            .args(["run", "--rm", "--name", &c.name])
+            .args(&args),
+    );
+    child.wait_for_stderr(
+        "waiting for command \"test -e /out/go\" (exit status: 1)",
+        LIMIT,
+    );
+    fs::write(out_dir.join("go"), "").unwrap();
+    let out = child.finish(LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(
         out.stdout,
         "0077\npeer=10.0.0.2 port=80 keep={{NOT_SET_ANYWHERE}}\n"
-    );
-    assert!(
-        out.stderr
-            .contains("waiting for command \"test -e /tmp/flag\""),
-        "{out:?}"
     );
     check_copy_result(&out_dir, &blob);
 }
@@ -316,7 +322,8 @@ fn waiting_scratch_container_stops_promptly_and_c_needs_a_shell() {
     args.push(image.name.clone());
     args.extend(strings(&["/tools/wait", "-f", "/never"]));
     must(Command::new("docker").args(&args));
-    std::thread::sleep(Duration::from_millis(500));
+    // Running and past its signal setup.
+    wait_for_logs(&c.name, "waiting for file /never");
     let started = Instant::now();
     docker(&["stop", "--time", "30", &c.name]);
     assert!(
@@ -344,6 +351,25 @@ fn waiting_scratch_container_stops_promptly_and_c_needs_a_shell() {
     assert!(out.stderr.contains("no 'sh' in PATH"), "{out:?}");
 }
 
+/// Blocks until `docker logs NAME` (stderr) contains `text`.
+fn wait_for_logs(name: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = Command::new("docker")
+            .args(["logs", name])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&logs.stderr).contains(text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never logged {text:?}: {logs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// IPv4 address of a running container on its (only) network.
 fn container_ip(name: &str) -> String {
     let ip = docker(&[
@@ -366,7 +392,7 @@ fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
         name: format!("clt-net-{}", unique()),
     };
     docker(&["network", "create", &net.name]);
-    // The server listens only after 2 s.
+    // The server listens only once the test creates /tmp/go in it.
     let srv = container_name("srv");
     docker(&[
         "run",
@@ -380,7 +406,7 @@ fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
         BUSYBOX,
         "sh",
         "-c",
-        "sleep 2; exec httpd -f -p 8080 -h /tmp",
+        "until [ -e /tmp/go ]; do sleep 0.1; done; exec httpd -f -p 8080 -h /tmp",
     ]);
     let ip = container_ip(&srv.name);
     let c = container_name("client");
@@ -404,15 +430,22 @@ fn wait_tcp_resolves_extra_hosts_and_docker_dns_in_scratch() {
         "/tools/echo",
         "reached",
     ]));
-    let started = Instant::now();
-    let out = docker_run(&c, &args);
+    let client = spawn(
+        Command::new("docker")
+            .args(["run", "--rm", "--name", &c.name])
+            .args(&args),
+    );
+    // Let the server listen only once the client says it is waiting.
+    wait_for_logs(&c.name, "waiting for tcp extrahost:8080");
+    docker(&["exec", &srv.name, "touch", "/tmp/go"]);
+    let out = finish(client, LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout, "reached\n");
     assert!(
-        out.stderr.contains("waiting for tcp extrahost:8080"),
+        out.stderr
+            .contains("waiting for tcp extrahost:8080 (connect"),
         "{out:?}"
     );
-    assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");
 
     // A name nobody knows: wait keeps waiting (checked for 3 s), naming it.
     let c2 = container_name("client2");
@@ -479,6 +512,8 @@ fn wait_for_eth0_configured_from_outside_in_scratch() {
     let pid = pid.trim().to_string();
     assert!(pid.parse::<u32>().is_ok_and(|p| p > 0), "pid {pid:?}");
 
+    wait_for_logs(&c.name, "waiting for interface eth0 (no such interface)");
+
     // Do what conlink does: a veth with one end in our own namespace, the
     // other moved into the container as eth0, addressed, then up.
     let ns = Netns(format!("cltd{}", unique()));
@@ -494,7 +529,8 @@ fn wait_for_eth0_configured_from_outside_in_scratch() {
                 .args(args),
         );
     };
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_logs(&c.name, "waiting for an address on interface eth0");
+    std::thread::sleep(Duration::from_millis(300));
     let running = docker(&["inspect", "-f", "{{.State.Running}}", &c.name]);
     assert_eq!(
         running.trim(),
@@ -997,4 +1033,54 @@ fn conlink_start_links_existing_containers() {
     assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
     // SIGTERM: conlink removes what it made; --rm removes the container.
     docker(&["stop", "--time", "20", &conlink.name]);
+}
+
+#[test]
+fn wait_resolves_compose_extra_hosts() {
+    require_docker();
+    // A compose project: the service's own httpd starts after a second on
+    // loopback; `extra_hosts` maps a name to it, and only /etc/hosts knows
+    // that name (no network, so no DNS at all).
+    let top = TempDir::new("e2e-extra-hosts");
+    let project = top
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let _down = ComposeProject(project.clone());
+    fs::write(
+        top.path().join("compose.yaml"),
+        format!(
+            "services:\n  client:\n    image: {BUSYBOX}\n    network_mode: none\n    \
+             extra_hosts: ['svc-by-extra-hosts:127.0.0.1']\n    \
+             volumes: ['{}:/tools/wait:ro']\n    \
+             command: [sh, -c, '(until [ -e /tmp/go ]; do sleep 0.1; done; \
+             exec httpd -f -p 8080 -h /tmp) & \
+             exec /tools/wait -s 0.2 -t svc-by-extra-hosts:8080 -- echo reached']\n",
+            static_tools().join("wait").display()
+        ),
+    )
+    .unwrap();
+    let mut up = Watched::spawn(Command::new("docker").current_dir(top.path()).args([
+        "compose",
+        "-p",
+        &project,
+        "up",
+        "--exit-code-from",
+        "client",
+    ]));
+    // The server starts once wait has said what it waits for.
+    up.wait_for_stderr("waiting for tcp svc-by-extra-hosts:8080", LIMIT);
+    docker(&["exec", &format!("{project}-client-1"), "touch", "/tmp/go"]);
+    let out = up.finish(LIMIT);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.contains("reached"), "{out:?}");
+    // compose shows the container's stderr on its own stderr.
+    assert!(
+        out.stderr.contains(
+            "waiting for tcp svc-by-extra-hosts:8080 (connect 127.0.0.1:8080: Connection refused"
+        ),
+        "{out:?}"
+    );
 }

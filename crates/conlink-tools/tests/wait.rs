@@ -5,7 +5,7 @@ mod common;
 
 use std::net::TcpListener;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -15,7 +15,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 fn waits_for_a_file_then_execs() {
     let dir = TempDir::new("wait-file");
     let flag = dir.path().join("ready");
-    let child = spawn(
+    let mut child = Watched::spawn(
         Command::new(bin("wait"))
             .args(["-s", "0.05", "-f"])
             .arg(&flag)
@@ -23,36 +23,37 @@ fn waits_for_a_file_then_execs() {
             .arg(bin("echo"))
             .args(["done", "x"]),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    let waiting = format!("waiting for file {} (does not exist)", flag.display());
+    child.wait_for_stderr(&waiting, LIMIT);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.running(), "returned before the file existed");
     std::fs::write(&flag, "").unwrap();
-    let out = finish(child, LIMIT);
+    let out = child.finish(LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout, "done x\n");
-    assert!(
-        out.stderr
-            .contains(&format!("waiting for file {}", flag.display())),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("ready after"), "{out:?}");
 }
 
 #[test]
 fn conditions_are_checked_in_order() {
     let dir = TempDir::new("wait-order");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let child = spawn(
+    let mut child = Watched::spawn(
         Command::new(bin("wait"))
             .args(["-s", "0.05", "-f"])
             .arg(&a)
             .arg("-f")
             .arg(&b),
     );
+    child.wait_for_stderr(&format!("waiting for file {}", a.display()), LIMIT);
+    // b appears first, but a is still awaited.
     std::fs::write(&b, "").unwrap();
     std::thread::sleep(Duration::from_millis(300));
+    assert!(child.running(), "returned while a was missing");
     std::fs::write(&a, "").unwrap();
-    let out = finish(child, LIMIT);
+    let out = child.finish(LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
-    // b existed before a: only a was ever waited for.
-    assert!(out.stderr.contains("waiting for file"), "{out:?}");
+    // b existed by the time a did: it was never waited for.
     assert!(!out.stderr.contains(&format!("{}", b.display())), "{out:?}");
 }
 
@@ -69,8 +70,7 @@ fn waits_for_tcp_on_localhost_by_name_and_address() {
         dns_has_localhost(&hosts),
         "/etc/hosts of this machine must map localhost to 127.0.0.1"
     );
-    let started = Instant::now();
-    let child = spawn(Command::new(bin("wait")).args([
+    let mut child = Watched::spawn(Command::new(bin("wait")).args([
         "-s",
         "0.05",
         "-t",
@@ -79,17 +79,16 @@ fn waits_for_tcp_on_localhost_by_name_and_address() {
         &format!("localhost:{port}"),
         "--",
     ]));
-    std::thread::sleep(Duration::from_millis(400));
+    // The progress line says why: nothing listens yet.
+    child.wait_for_stderr(
+        &format!("waiting for tcp 127.0.0.1:{port} (connect 127.0.0.1:{port}: Connection refused"),
+        LIMIT,
+    );
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let out = finish(child, LIMIT);
+    let out = child.finish(LIMIT);
     drop(listener);
     assert_eq!(out.code(), 0, "{out:?}");
-    assert!(started.elapsed() >= Duration::from_millis(400));
-    assert!(
-        out.stderr
-            .contains(&format!("waiting for tcp 127.0.0.1:{port}")),
-        "{out:?}"
-    );
+    assert!(out.stderr.contains("ready after"), "{out:?}");
 }
 
 fn dns_has_localhost(hosts: &str) -> bool {
@@ -104,12 +103,15 @@ fn cmd_condition_and_umask() {
     let dir = TempDir::new("wait-cmd");
     let marker = dir.path().join("m");
     let check = format!("test -e {}", marker.display());
-    let child = spawn(Command::new(bin("wait")).args([
+    let mut child = Watched::spawn(Command::new(bin("wait")).args([
         "-s", "0.05", "-u", "027", "-c", &check, "--", "sh", "-c", "umask",
     ]));
-    std::thread::sleep(Duration::from_millis(200));
+    child.wait_for_stderr(
+        &format!("waiting for command {check:?} (exit status: 1)"),
+        LIMIT,
+    );
     std::fs::write(&marker, "").unwrap();
-    let out = finish(child, LIMIT);
+    let out = child.finish(LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout.trim(), "0027");
 }
@@ -180,7 +182,7 @@ fn ip(args: &[&str]) {
 #[test]
 fn waits_for_interface_and_address_in_a_namespace() {
     let ns = Netns::new();
-    let mut child = spawn(
+    let mut child = Watched::spawn(
         Command::new("ip")
             .args(["netns", "exec", &ns.0])
             .arg(bin("wait"))
@@ -188,32 +190,25 @@ fn waits_for_interface_and_address_in_a_namespace() {
             .arg(bin("echo"))
             .arg("configured"),
     );
-    let still_waiting = |child: &mut std::process::Child| {
+    let still_waiting = |child: &mut Watched| {
         std::thread::sleep(Duration::from_millis(300));
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "wait returned too early"
-        );
+        assert!(child.running(), "wait returned too early");
     };
+    child.wait_for_stderr("waiting for interface v0 (no such interface)", LIMIT);
     still_waiting(&mut child);
     ip(&[
         "-n", &ns.0, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
     ]);
+    child.wait_for_stderr("waiting for an address on interface v0", LIMIT);
     // Exists, but down and without address.
     still_waiting(&mut child);
     ip(&["-n", &ns.0, "addr", "add", "10.231.7.1/24", "dev", "v0"]);
     // Address, but still down.
     still_waiting(&mut child);
     ip(&["-n", &ns.0, "link", "set", "v0", "up"]);
-    let out = finish(child, LIMIT);
+    let out = child.finish(LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(out.stdout, "configured\n");
-    assert!(out.stderr.contains("waiting for interface v0"), "{out:?}");
-    assert!(
-        out.stderr
-            .contains("waiting for an address on interface v0"),
-        "{out:?}"
-    );
 }
 
 #[test]
@@ -224,7 +219,7 @@ fn link_local_ipv6_alone_does_not_count() {
     ]);
     ip(&["-n", &ns.0, "link", "set", "v0", "up"]);
     ip(&["-n", &ns.0, "link", "set", "v1", "up"]);
-    let mut child = spawn(
+    let mut child = Watched::spawn(
         Command::new("ip")
             .args(["netns", "exec", &ns.0])
             .arg(bin("wait"))
@@ -241,10 +236,7 @@ fn link_local_ipv6_alone_does_not_count() {
         text.contains("fe80"),
         "no link-local address appeared: {text}"
     );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "link-local address satisfied -I"
-    );
+    assert!(child.running(), "link-local address satisfied -I");
     ip(&[
         "-n",
         &ns.0,
@@ -255,6 +247,6 @@ fn link_local_ipv6_alone_does_not_count() {
         "v0",
         "nodad",
     ]);
-    let out = finish(child, LIMIT);
+    let out = child.finish(LIMIT);
     assert_eq!(out.code(), 0, "{out:?}");
 }

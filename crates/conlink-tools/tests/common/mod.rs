@@ -123,3 +123,106 @@ pub fn require_root() {
         panic!("this test needs root (it creates network namespaces); run the suite as root");
     }
 }
+
+/// A child whose stderr is collected by a thread while it runs, so that a
+/// test can wait for a progress line before changing the world.
+pub struct Watched {
+    child: Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Watched {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    /// Blocks until stderr contains `text` (panics after `limit`, or if the
+    /// process ends first).
+    pub fn wait_for_stderr(&mut self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.stderr.lock().unwrap().contains(text) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                if self.stderr.lock().unwrap().contains(text) {
+                    return;
+                }
+                panic!(
+                    "exited ({status}) before printing {text:?}: {}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} within {limit:?}: {}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the end (bounded, killing it on timeout) and collects output.
+    pub fn finish(mut self, limit: Duration) -> Out {
+        let mut out = finish_child(&mut self.child, limit);
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        out.stderr = self.stderr.lock().unwrap().clone();
+        out
+    }
+}
+
+fn finish_child(child: &mut Child, limit: Duration) -> Out {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stdout = String::new();
+            if let Some(mut s) = child.stdout.take() {
+                s.read_to_string(&mut stdout).unwrap();
+            }
+            return Out {
+                status,
+                stdout,
+                stderr: String::new(),
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
