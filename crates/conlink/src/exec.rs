@@ -195,14 +195,18 @@ impl Executor {
         for (c, plan) in remaining {
             let inner: Vec<&InstanceLink> =
                 plan.links.iter().filter(|l| l.outer.is_none()).collect();
-            if inner.is_empty() {
+            let has_nat = plan.links.iter().any(|l| l.nat.is_some());
+            if inner.is_empty() && !has_nat {
                 continue;
             }
             let Ok(ctr) = Netns::open(&c.netns).and_then(|ns| Handle::open(&ns)) else {
-                continue; // namespace gone: so are its links
+                continue; // namespace gone: so is everything in it
             };
             for l in inner {
                 errs.extend(self.teardown_link(Some(&ctr), l));
+            }
+            if has_nat {
+                errs.extend(drop_nat_table(&ctr));
             }
         }
         if let Some(mut nft) = self.nft.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -432,6 +436,15 @@ impl Executor {
     }
 }
 
+/// Deletes conlink's nftables table in a container (its `nat` rules: the
+/// table holds nothing else there).
+fn drop_nat_table(ctr: &Handle) -> Option<anyhow::Error> {
+    Nft::open(Some(ctr.netns().path().as_ref()))
+        .and_then(|mut n| n.delete_table())
+        .err()
+        .map(|e| anyhow!(e).context("delete nat table"))
+}
+
 /// Adds a route, accepting one that is already there (a re-setup).
 fn add_route_idem(h: &Handle, dev: &str, r: &Route) -> anyhow::Result<()> {
     match h.add_route(dev, r) {
@@ -536,9 +549,14 @@ impl Network for Executor {
         let ctr = Netns::open(&c.netns)
             .ok()
             .and_then(|ns| Handle::open(&ns).ok());
-        plan.links
+        let mut errs: Vec<anyhow::Error> = plan
+            .links
             .iter()
             .flat_map(|l| self.teardown_link(ctr.as_ref(), l))
-            .collect()
+            .collect();
+        if let (Some(ctr), true) = (&ctr, plan.links.iter().any(|l| l.nat.is_some())) {
+            errs.extend(drop_nat_table(ctr));
+        }
+        errs
     }
 }

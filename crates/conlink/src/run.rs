@@ -154,11 +154,14 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     let d = daemon.clone();
     let looped = tokio::spawn(async move { d.run(rx).await });
     rt.announce(&tx).await;
+    let watch = tokio::spawn(rt.watcher().run(tx.clone()));
 
     tokio::select! {
         _ = sigint.recv() => info!("SIGINT: cleaning up"),
         _ = sigterm.recv() => info!("SIGTERM: cleaning up"),
     }
+    watch.abort();
+    let _ = watch.await;
     drop(tx);
     // In-flight setups finish (or fail) before the teardown below.
     looped.await.ok();
