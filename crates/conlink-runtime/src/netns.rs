@@ -257,7 +257,7 @@ fn is_netns(path: &Path) -> bool {
     // NSFS_MAGIC from linux/magic.h.
     const NSFS_MAGIC: i64 = 0x6e73_6673;
     nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+        .map(|s| s.filesystem_type().0 == NSFS_MAGIC)
         .unwrap_or(false)
 }
 
