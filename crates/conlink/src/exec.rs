@@ -65,7 +65,9 @@ impl Executor {
     pub fn init(cfg: &NetworkConfig, conlink_ns: &Netns, place: Placement) -> anyhow::Result<Self> {
         let conlink = Handle::open(conlink_ns).context("open conlink's namespace")?;
         let docker_addr = prepare_docker_if(&conlink)?;
-        check_forwards(cfg, docker_addr)?;
+        if check_forwards(cfg, docker_addr)? {
+            enable_forwarding(conlink_ns);
+        }
         let ex = Executor {
             conlink,
             host: Mutex::new(None),
@@ -436,6 +438,29 @@ impl Executor {
     }
 }
 
+/// Forwards cross from `DOCKER-ETH0` to the bridge: IPv4 forwarding must be
+/// on in conlink's namespace. `/proc/sys/net` belongs to the namespace of
+/// the thread that opens it, so the write happens on a thread inside it.
+/// Docker mounts `/proc/sys` read-only in containers: then the compose
+/// service needs `sysctls: {net.ipv4.ip_forward: 1}`, which the warning says.
+fn enable_forwarding(ns: &Netns) {
+    const KNOB: &str = "/proc/sys/net/ipv4/ip_forward";
+    let res = ns.run(|| {
+        if std::fs::read_to_string(KNOB).is_ok_and(|v| v.trim() == "1") {
+            return Ok(());
+        }
+        std::fs::write(KNOB, "1")
+    });
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(
+            "cannot enable IPv4 forwarding for port forwards ({e}); \
+             give the conlink service `sysctls: {{net.ipv4.ip_forward: 1}}`"
+        ),
+        Err(e) => warn!("cannot enter conlink's namespace to enable forwarding: {e}"),
+    }
+}
+
 /// Deletes conlink's nftables table in a container (its `nat` rules: the
 /// table holds nothing else there).
 fn drop_nat_table(ctr: &Handle) -> Option<anyhow::Error> {
@@ -471,19 +496,18 @@ fn prepare_docker_if(conlink: &Handle) -> anyhow::Result<Option<Ipv4Net>> {
 
 /// Spec §4: a forward needs a docker interface; the rest of its misuse
 /// (non-veth, patch bridge, no ip) the config validation refused already.
-fn check_forwards(cfg: &NetworkConfig, docker: Option<Ipv4Net>) -> anyhow::Result<()> {
-    if docker.is_some() {
-        return Ok(());
-    }
+/// Returns whether any link has forwards.
+fn check_forwards(cfg: &NetworkConfig, docker: Option<Ipv4Net>) -> anyhow::Result<bool> {
     let first = cfg
         .services
         .values()
         .chain(cfg.containers.values())
         .flat_map(|g| &g.links)
         .find(|l| !l.forward.is_empty());
-    match first {
-        None => Ok(()),
-        Some(l) => anyhow::bail!(
+    match (first, docker) {
+        (None, _) => Ok(false),
+        (Some(_), Some(_)) => Ok(true),
+        (Some(l), None) => anyhow::bail!(
             "link {} of {}: forward needs conlink attached to a docker network \
              (no {DOCKER_IF} or eth0 with an address in conlink's namespace)",
             l.dev,
