@@ -156,7 +156,15 @@ pub fn pseudo_id(name: &str) -> String {
 /// The netns runtime: the instances it plays and the namespaces it created.
 pub struct NetnsRuntime {
     instances: Vec<Container>,
-    created: Vec<String>,
+    /// Namespaces created here, with their inode: one deleted and made
+    /// again by someone else under the same name is theirs, not ours.
+    created: Vec<(String, u64)>,
+}
+
+/// The inode of the namespace mounted at `path`.
+fn ns_inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| m.ino())
 }
 
 impl NetnsRuntime {
@@ -181,7 +189,8 @@ impl NetnsRuntime {
                     rt.shutdown();
                     return Err(e);
                 }
-                rt.created.push(name.clone());
+                rt.created
+                    .push((name.clone(), ns_inode(&path).unwrap_or(0)));
             }
             rt.instances.push(Container {
                 id: pseudo_id(&name),
@@ -200,6 +209,18 @@ impl NetnsRuntime {
         &self.instances
     }
 
+    /// A watcher reporting these instances' namespaces dying and coming back.
+    pub fn watcher(&self) -> NetnsWatcher {
+        NetnsWatcher {
+            instances: self.instances.clone(),
+        }
+    }
+
+    /// Names of the namespaces this runtime created.
+    pub fn created(&self) -> impl Iterator<Item = &str> {
+        self.created.iter().map(|(n, _)| n.as_str())
+    }
+
     /// Sends a start event for every instance.
     pub async fn announce(&self, tx: &tokio::sync::mpsc::Sender<Event>) {
         for c in &self.instances {
@@ -212,12 +233,60 @@ impl NetnsRuntime {
     /// Removes the namespaces this runtime created (collecting errors).
     pub fn shutdown(&mut self) -> Vec<NetnsError> {
         let mut errs = Vec::new();
-        for name in self.created.drain(..) {
+        for (name, ino) in self.created.drain(..) {
+            match ns_inode(&netns_path(&name)) {
+                Some(now) if now == ino => {}
+                _ => continue, // gone, or someone else's namespace now
+            }
             if let Err(e) = delete_named(&name) {
                 errs.push(e);
             }
         }
         errs
+    }
+}
+
+/// Watches the namespaces an instance list plays (see [`NetnsRuntime::watcher`]).
+pub struct NetnsWatcher {
+    instances: Vec<Container>,
+}
+
+/// Whether `path` is a mounted network namespace (not just the file that
+/// `ip netns add` creates before it mounts the namespace on it).
+fn is_netns(path: &Path) -> bool {
+    // NSFS_MAGIC from linux/magic.h.
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type().0 == NSFS_MAGIC)
+        .unwrap_or(false)
+}
+
+impl NetnsWatcher {
+    /// Reports a namespace that disappears (`ip netns del`) as a dying
+    /// container and one that comes back (`ip netns add`) as a new start, as
+    /// docker does for `docker stop`/`start`. Polls every 100 ms: the names
+    /// under /run/netns are bind mounts, and inotify would see the file, not
+    /// the namespace being mounted on it. Returns when `tx` is closed.
+    pub async fn run(self, tx: tokio::sync::mpsc::Sender<Event>) {
+        let mut alive: Vec<bool> = self.instances.iter().map(|c| is_netns(&c.netns)).collect();
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            for (c, was) in self.instances.iter().zip(alive.iter_mut()) {
+                let now = is_netns(&c.netns);
+                let ev = match (*was, now) {
+                    (true, false) => Event::Die(c.id.clone()),
+                    (false, true) => Event::Start(c.clone()),
+                    _ => continue,
+                };
+                *was = now;
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

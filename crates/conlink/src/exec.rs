@@ -65,7 +65,9 @@ impl Executor {
     pub fn init(cfg: &NetworkConfig, conlink_ns: &Netns, place: Placement) -> anyhow::Result<Self> {
         let conlink = Handle::open(conlink_ns).context("open conlink's namespace")?;
         let docker_addr = prepare_docker_if(&conlink)?;
-        check_forwards(cfg, docker_addr)?;
+        if check_forwards(cfg, docker_addr)? {
+            enable_forwarding(conlink_ns);
+        }
         let ex = Executor {
             conlink,
             host: Mutex::new(None),
@@ -195,14 +197,18 @@ impl Executor {
         for (c, plan) in remaining {
             let inner: Vec<&InstanceLink> =
                 plan.links.iter().filter(|l| l.outer.is_none()).collect();
-            if inner.is_empty() {
+            let has_nat = plan.links.iter().any(|l| l.nat.is_some());
+            if inner.is_empty() && !has_nat {
                 continue;
             }
             let Ok(ctr) = Netns::open(&c.netns).and_then(|ns| Handle::open(&ns)) else {
-                continue; // namespace gone: so are its links
+                continue; // namespace gone: so is everything in it
             };
             for l in inner {
                 errs.extend(self.teardown_link(Some(&ctr), l));
+            }
+            if has_nat {
+                errs.extend(drop_nat_table(&ctr));
             }
         }
         if let Some(mut nft) = self.nft.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -445,6 +451,38 @@ impl Executor {
     }
 }
 
+/// Forwards cross from `DOCKER-ETH0` to the bridge: IPv4 forwarding must be
+/// on in conlink's namespace. `/proc/sys/net` belongs to the namespace of
+/// the thread that opens it, so the write happens on a thread inside it.
+/// Docker mounts `/proc/sys` read-only in containers: then the compose
+/// service needs `sysctls: {net.ipv4.ip_forward: 1}`, which the warning says.
+fn enable_forwarding(ns: &Netns) {
+    const KNOB: &str = "/proc/sys/net/ipv4/ip_forward";
+    let res = ns.run(|| {
+        if std::fs::read_to_string(KNOB).is_ok_and(|v| v.trim() == "1") {
+            return Ok(());
+        }
+        std::fs::write(KNOB, "1")
+    });
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(
+            "cannot enable IPv4 forwarding for port forwards ({e}); \
+             give the conlink service `sysctls: {{net.ipv4.ip_forward: 1}}`"
+        ),
+        Err(e) => warn!("cannot enter conlink's namespace to enable forwarding: {e}"),
+    }
+}
+
+/// Deletes conlink's nftables table in a container (its `nat` rules: the
+/// table holds nothing else there).
+fn drop_nat_table(ctr: &Handle) -> Option<anyhow::Error> {
+    Nft::open(Some(ctr.netns().path().as_ref()))
+        .and_then(|mut n| n.delete_table())
+        .err()
+        .map(|e| anyhow!(e).context("delete nat table"))
+}
+
 /// Adds a route, accepting one that is already there (a re-setup).
 fn add_route_idem(h: &Handle, dev: &str, r: &Route) -> anyhow::Result<()> {
     match h.add_route(dev, r) {
@@ -471,19 +509,18 @@ fn prepare_docker_if(conlink: &Handle) -> anyhow::Result<Option<Ipv4Net>> {
 
 /// Spec §4: a forward needs a docker interface; the rest of its misuse
 /// (non-veth, patch bridge, no ip) the config validation refused already.
-fn check_forwards(cfg: &NetworkConfig, docker: Option<Ipv4Net>) -> anyhow::Result<()> {
-    if docker.is_some() {
-        return Ok(());
-    }
+/// Returns whether any link has forwards.
+fn check_forwards(cfg: &NetworkConfig, docker: Option<Ipv4Net>) -> anyhow::Result<bool> {
     let first = cfg
         .services
         .values()
         .chain(cfg.containers.values())
         .flat_map(|g| &g.links)
         .find(|l| !l.forward.is_empty());
-    match first {
-        None => Ok(()),
-        Some(l) => anyhow::bail!(
+    match (first, docker) {
+        (None, _) => Ok(false),
+        (Some(_), Some(_)) => Ok(true),
+        (Some(l), None) => anyhow::bail!(
             "link {} of {}: forward needs conlink attached to a docker network \
              (no {DOCKER_IF} or eth0 with an address in conlink's namespace)",
             l.dev,
@@ -549,9 +586,14 @@ impl Network for Executor {
         let ctr = Netns::open(&c.netns)
             .ok()
             .and_then(|ns| Handle::open(&ns).ok());
-        plan.links
+        let mut errs: Vec<anyhow::Error> = plan
+            .links
             .iter()
             .flat_map(|l| self.teardown_link(ctr.as_ref(), l))
-            .collect()
+            .collect();
+        if let (Some(ctr), true) = (&ctr, plan.links.iter().any(|l| l.nat.is_some())) {
+            errs.extend(drop_nat_table(ctr));
+        }
+        errs
     }
 }

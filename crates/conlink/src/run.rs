@@ -136,7 +136,11 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
 
     // A container's loopback is up; make the namespaces we play them with
     // alike (ping to self, local services on 127.0.0.1).
-    let lo: Vec<PathBuf> = rt.instances().iter().map(|c| c.netns.clone()).collect();
+    // Only namespaces conlink created: existing ones belong to someone else.
+    let lo: Vec<PathBuf> = rt
+        .created()
+        .map(conlink_runtime::netns::netns_path)
+        .collect();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         for ns in lo {
             conlink_net::Handle::open(&Netns::open(&ns)?)?.set_up("lo", true)?;
@@ -150,11 +154,14 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     let d = daemon.clone();
     let looped = tokio::spawn(async move { d.run(rx).await });
     rt.announce(&tx).await;
+    let watch = tokio::spawn(rt.watcher().run(tx.clone()));
 
     tokio::select! {
         _ = sigint.recv() => info!("SIGINT: cleaning up"),
         _ = sigterm.recv() => info!("SIGTERM: cleaning up"),
     }
+    watch.abort();
+    let _ = watch.await;
     drop(tx);
     // In-flight setups finish (or fail) before the teardown below.
     looped.await.ok();

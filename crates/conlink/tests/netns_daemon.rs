@@ -221,3 +221,99 @@ bridges:
         "conlink's own namespace left behind"
     );
 }
+
+/// Interfaces in conlink's namespace whose name starts with `p`.
+fn outer_ends(own: &str, p: &str) -> Vec<String> {
+    let links = ip_json(own, &["link", "show"]);
+    let mut v: Vec<String> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .filter(|n| n.starts_with(p))
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn namespaces_killed_mid_setup_are_cleaned_and_restarts_rewired() {
+    require_root();
+    let p = prefix();
+    let before = netns_list(&p);
+    let cfg =
+        format!("links:\n  - {{service: {p}s, bridge: s1, ip: 10.206.0.1/24, nat: 10.206.9.9}}\n");
+    let mut c = Conlink::start(&p, &cfg, &["--scale", &format!("{p}s=30")]);
+    // Kill replicas while conlink is still setting the others up: as soon
+    // as the first one reports ready.
+    c.wait_for(" ready in ", 1, Duration::from_secs(30));
+    for i in [7, 19, 30] {
+        let st = Command::new("ip")
+            .args(["netns", "del", &format!("{p}s_{i}")])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    c.wait_connected();
+    // Their outer ends went with them (or were removed); the rest are there.
+    let t0 = std::time::Instant::now();
+    loop {
+        let ends = outer_ends(&c.own_ns, &p);
+        if ends.len() == 27 {
+            assert!(!ends.contains(&format!("{p}s_7-eth0")), "{ends:?}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "outer ends: {ends:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A namespace coming back is a restart: its links are made again.
+    let ready = format!("{p}s_7: 1 link(s) ready");
+    let seen = c.log().iter().filter(|l| l.contains(&ready)).count();
+    assert!(Command::new("ip")
+        .args(["netns", "add", &format!("{p}s_7")])
+        .status()
+        .unwrap()
+        .success());
+    c.wait_for(&ready, seen + 1, Duration::from_secs(10));
+    // (Every replica DNATs what arrives, so a ping would not answer here:
+    // check the rewired state instead.)
+    let l = &ip_json(&format!("{p}s_7"), &["addr", "show", "dev", "eth0"])[0];
+    assert_eq!(l["operstate"], "UP", "{l}");
+    assert_eq!(l["addr_info"][0]["local"], "10.206.0.7", "{l}");
+    let outer = ip_json(&c.own_ns, &["link", "show", "dev", &format!("{p}s_7-eth0")]);
+    assert_eq!(outer[0]["master"], "s1");
+    let nft = Command::new("ip")
+        .args(["netns", "exec", &format!("{p}s_7"), "nft", "list", "tables"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&nft.stdout).contains("conlink"));
+    assert!(c.stop());
+    // Everything conlink created is gone, including the re-added namespace's
+    // links (the test made that one; conlink must not delete it).
+    let mut after = netns_list(&p);
+    after.retain(|n| n != &format!("{p}s_7"));
+    assert_eq!(after, before);
+    let links = ip_json(&format!("{p}s_7"), &["link", "show"]);
+    let names: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .collect();
+    assert_eq!(names, vec!["lo"]);
+    let nft = Command::new("ip")
+        .args(["netns", "exec", &format!("{p}s_7"), "nft", "list", "tables"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&nft.stdout).contains("conlink"),
+        "nft table left behind"
+    );
+    let _ = Command::new("ip")
+        .args(["netns", "del", &format!("{p}s_7")])
+        .status();
+}

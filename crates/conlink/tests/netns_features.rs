@@ -202,3 +202,48 @@ fn macvlan_child_of_a_host_interface_moves_into_the_container() {
     assert!(ping(&node, "10.213.0.9"), "no traffic through the macvlan");
     assert!(c.stop());
 }
+
+#[test]
+fn the_daemon_runs_no_program_for_networking() {
+    require_root();
+    let p = prefix();
+    // Bridges, a patch, veths with MTU/MAC/routes/ethtool, NAT, a macvlan
+    // and a tunnel: every operation this kernel supports, and no commands.
+    let host = OwnNs::new(format!("{p}h"));
+    host.ip(&[
+        "link", "add", "par0", "type", "veth", "peer", "name", "par1",
+    ]);
+    host.ip(&["link", "set", "par0", "up"]);
+    host.ip(&["addr", "add", "192.168.78.1/24", "dev", "par1"]);
+    host.ip(&["link", "set", "par1", "up"]);
+    let cfg = format!(
+        r#"
+links:
+  - {{container: {p}a, bridge: s1, ip: 10.214.0.1/24, mtu: 1400, mac: c2:00:00:00:14:01,
+      route: "10.215.0.0/16 via 10.214.0.254", ethtool: "--offload rx off", nat: 10.214.9.1}}
+  - {{container: {p}b, bridge: s1, ip: 10.214.0.2/24}}
+  - {{container: {p}a, dev: eth1, bridge: pp, ip: 10.214.1.1/24}}
+  - {{container: {p}b, dev: eth1, bridge: pp, ip: 10.214.1.2/24}}
+  - {{container: {p}b, dev: eth2, type: macvlan, outer-dev: par0, mode: bridge}}
+bridges:
+  - {{bridge: pp, mode: patch}}
+tunnels:
+  - {{type: vxlan, bridge: s1, remote: 192.168.78.2, vni: 77}}
+"#
+    );
+    let dir = common::tempdir::Dir::new(&format!("{p}st"));
+    let trace = dir.0.join("execve.trace");
+    let tracer = format!("strace -f -qq -e trace=execve -o {}", trace.display());
+    let mut c = Conlink::start_wrapped(&host.0, &tracer, &p, &cfg, &[]);
+    c.wait_connected();
+    assert!(
+        ping(&format!("{p}a"), "10.214.1.2"),
+        "patch carries no traffic"
+    );
+    assert!(c.stop());
+    let log = std::fs::read_to_string(&trace).expect("strace output");
+    let execs: Vec<&str> = log.lines().filter(|l| l.contains("execve(")).collect();
+    // The one execve is strace starting conlink itself.
+    assert_eq!(execs.len(), 1, "conlink ran programs: {execs:#?}");
+    assert!(execs[0].contains("conlink"), "{execs:?}");
+}

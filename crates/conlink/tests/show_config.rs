@@ -142,10 +142,28 @@ fn missing_config_file_option_is_a_usage_error() {
 }
 
 #[test]
-fn daemon_is_not_implemented_yet() {
-    let out = conlink(&["--compose-file", "examples/router/compose.yaml"], &[]);
+fn daemon_without_any_engine_is_an_error() {
+    // Spec §2: either socket may be missing; if neither answers, exit with
+    // an error (naming both).
+    let out = conlink(
+        &[
+            "--compose-file",
+            "examples/router/compose.yaml",
+            "--docker-socket",
+            "/nonexistent/docker.sock",
+            "--podman-socket",
+            "/nonexistent/podman.sock",
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("daemon not implemented yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no container engine answers")
+            && err.contains("/nonexistent/docker.sock")
+            && err.contains("/nonexistent/podman.sock"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -92,6 +92,27 @@ pub struct Conlink {
     _dir: tempdir::Dir,
     /// conlink's own namespace name.
     pub own_ns: String,
+    /// Started under a wrapper (strace): signals go to its children.
+    wrapped: bool,
+}
+
+/// SIGTERM to `pid`, or when `wrapped` to its children (conlink under
+/// strace: strace would detach on SIGTERM and leave conlink running).
+fn terminate(pid: u32, wrapped: bool) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let targets: Vec<i32> = if wrapped {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    } else {
+        vec![pid as i32]
+    };
+    for t in targets {
+        let _ = kill(Pid::from_raw(t), Signal::SIGTERM);
+    }
 }
 
 pub mod tempdir {
@@ -123,12 +144,42 @@ impl Conlink {
         Self::start_with(Some(host), tag, config, extra)
     }
 
+    /// Starts conlink inside namespace `host` under a wrapper command line
+    /// (e.g. `strace -f -o FILE`), split on spaces.
+    pub fn start_wrapped(
+        host: &str,
+        wrapper: &str,
+        tag: &str,
+        config: &str,
+        extra: &[&str],
+    ) -> Conlink {
+        Self::spawn(Some(host), Some(wrapper), tag, config, extra)
+    }
+
     fn start_with(host: Option<&str>, tag: &str, config: &str, extra: &[&str]) -> Conlink {
+        Self::spawn(host, None, tag, config, extra)
+    }
+
+    fn spawn(
+        host: Option<&str>,
+        wrapper: Option<&str>,
+        tag: &str,
+        config: &str,
+        extra: &[&str],
+    ) -> Conlink {
         let dir = tempdir::Dir::new(tag);
         let file: PathBuf = dir.0.join("network.yaml");
         std::fs::write(&file, config).expect("write config");
         let own_ns = format!("{tag}own");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_conlink"));
+        let mut cmd = match wrapper {
+            Some(w) => {
+                let mut words = w.split(' ');
+                let mut c = Command::new(words.next().expect("wrapper program"));
+                c.args(words).arg(env!("CARGO_BIN_EXE_conlink"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_conlink")),
+        };
         if let Some(h) = host {
             // Only the network namespace changes: `ip netns exec` would also
             // give conlink a slave mount namespace, hiding the namespaces it
@@ -173,6 +224,7 @@ impl Conlink {
             log,
             _dir: dir,
             own_ns,
+            wrapped: wrapper.is_some(),
         }
     }
 
@@ -214,8 +266,7 @@ impl Conlink {
         let Some(mut child) = self.child.take() else {
             return true;
         };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        terminate(child.id(), self.wrapped);
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
             if let Ok(Some(st)) = child.try_wait() {
@@ -232,8 +283,7 @@ impl Conlink {
 impl Drop for Conlink {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            terminate(child.id(), self.wrapped);
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(10) {
                 if let Ok(Some(_)) = child.try_wait() {

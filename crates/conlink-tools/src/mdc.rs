@@ -1,0 +1,319 @@
+//! `mdc`: modular compose (spec §9).
+//!
+//! A modes directory holds one directory per mode. A mode may have a `deps`
+//! file (see [`crate::deps`]), an `env` or `.env` file, a compose file
+//! (`compose.yaml`, `compose.yml`, `docker-compose.yaml`,
+//! `docker-compose.yml`: the first found) and `<svc>/files/` trees. [`run`]
+//! resolves the requested modes and writes:
+//!
+//! * the env file (default `.env`), atomically:
+//!   ```text
+//!   # mdc MODES ARGS...                      (the command line)
+//!   <each mode's env file, in resolution order>
+//!   MDC_MODE_<name>=enabled                  (one per mode)
+//!   COMPOSE_FILE=./.compose-empty.yaml:<each mode's compose file>
+//!   COMPOSE_DIR=<absolute directory of the env file>
+//!   COMPOSE_PROFILES=MODE_<name>,...
+//!   MDC_MODE_DIRS=<mode dir>,...
+//!   ```
+//!   In `MDC_MODE_<name>` every character other than an ASCII letter or digit
+//!   becomes `_`; profile names keep the mode name as it is (compose allows
+//!   `-` and `.` there).
+//! * `.compose-empty.yaml` in the current directory: an empty base compose
+//!   file, first in `COMPOSE_FILE`, so that compose anchors relative paths
+//!   at the top directory rather than at the first mode's directory.
+//! * the files directory (default `.files`), recreated: every
+//!   `<mode>/<svc>/files/` tree is copied into `.files/<svc>/` in resolution
+//!   order, later modes overwriting earlier files.
+//!
+//! Everything that can be checked is checked before anything is written.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use crate::deps::{self, Graph, Node};
+use crate::error::{Error, Result};
+use crate::tree;
+
+/// Compose file names looked for in a mode directory, in this order.
+pub const COMPOSE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// The empty base compose file written next to the env file's users.
+pub const EMPTY_COMPOSE: &str = "./.compose-empty.yaml";
+
+/// Contents of the empty base compose file.
+pub const EMPTY_COMPOSE_TEXT: &str =
+    "# Written by mdc: empty base so that relative paths anchor here.\nservices: {}\n";
+
+/// Settings of an mdc run (environment variables of the command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `MODES_DIR`: modes directory (or a colon/comma list of sources as in
+    /// `resolve-deps`); default `./modes`.
+    pub modes_dir: String,
+    /// `ENV_FILE`: default `.env`.
+    pub env_file: PathBuf,
+    /// `MDC_FILES_DIR`: default `./.files`.
+    pub files_dir: PathBuf,
+    /// `DOCKER_COMPOSE`, split on whitespace: default `docker compose`.
+    pub compose_cmd: Vec<String>,
+}
+
+impl Settings {
+    /// Reads the settings from the environment, with the defaults above.
+    pub fn from_env() -> Self {
+        let var = |k: &str, d: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| d.to_string())
+        };
+        Settings {
+            modes_dir: var("MODES_DIR", "./modes"),
+            env_file: var("ENV_FILE", ".env").into(),
+            files_dir: var("MDC_FILES_DIR", "./.files").into(),
+            compose_cmd: var("DOCKER_COMPOSE", "docker compose")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// What [`run`] wrote.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The resolved modes, in order.
+    pub modes: Vec<Node>,
+    /// The env file text that was written.
+    pub env_text: String,
+    /// Files copied into the files directory.
+    pub files: usize,
+}
+
+/// `MDC_MODE_<name>` variable name for a mode.
+pub fn mode_var(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("MDC_MODE_{clean}")
+}
+
+/// The first compose file present in a mode directory.
+pub fn compose_file(mode_dir: &Path) -> Option<PathBuf> {
+    COMPOSE_NAMES
+        .iter()
+        .map(|n| mode_dir.join(n))
+        .find(|p| p.is_file())
+}
+
+/// The mode's env file (`env`, else `.env`), if any.
+pub fn env_file(mode_dir: &Path) -> Option<PathBuf> {
+    ["env", ".env"]
+        .iter()
+        .map(|n| mode_dir.join(n))
+        .find(|p| p.is_file())
+}
+
+/// Refuses a files directory whose removal would hurt: empty, `.`, `/`, the
+/// current directory or one of its ancestors.
+pub fn check_files_dir(dir: &Path) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::Invalid(format!(
+            "refusing MDC_FILES_DIR {:?}: {why}",
+            dir.display().to_string()
+        )))
+    };
+    if dir.as_os_str().is_empty() {
+        return refuse("empty");
+    }
+    if dir
+        .components()
+        .all(|c| matches!(c, Component::CurDir | Component::RootDir))
+    {
+        return refuse("it is '.' or '/'");
+    }
+    if dir.components().any(|c| c == Component::ParentDir) {
+        return refuse("'..' is not allowed");
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io("read", ".", e))?;
+    if let Ok(real) = fs::canonicalize(dir) {
+        let real_cwd = fs::canonicalize(&cwd).unwrap_or(cwd);
+        if real_cwd.starts_with(&real) {
+            return refuse("it is the current directory or one of its parents");
+        }
+    }
+    Ok(())
+}
+
+/// Builds the env file text for the resolved `modes` (see module docs).
+/// `command_line` is recorded in the first comment; `compose_dir` is the
+/// absolute directory of the env file.
+pub fn env_text(modes: &[Node], command_line: &str, compose_dir: &Path) -> Result<String> {
+    let mut text = format!("# {command_line}\n");
+    for m in modes {
+        if let Some(f) = env_file(&m.path) {
+            let body = fs::read_to_string(&f).map_err(|e| Error::io("read", &f, e))?;
+            text.push_str(&body);
+            if !body.is_empty() && !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+    }
+    for m in modes {
+        text.push_str(&format!("{}=enabled\n", mode_var(&m.name)));
+    }
+    let mut files = vec![EMPTY_COMPOSE.to_string()];
+    files.extend(
+        modes
+            .iter()
+            .filter_map(|m| compose_file(&m.path))
+            .map(|p| p.display().to_string()),
+    );
+    let profiles: Vec<String> = modes.iter().map(|m| format!("MODE_{}", m.name)).collect();
+    let dirs: Vec<String> = modes.iter().map(|m| m.path.display().to_string()).collect();
+    text.push_str(&format!("COMPOSE_FILE={}\n", files.join(":")));
+    text.push_str(&format!("COMPOSE_DIR={}\n", compose_dir.display()));
+    text.push_str(&format!("COMPOSE_PROFILES={}\n", profiles.join(",")));
+    text.push_str(&format!("MDC_MODE_DIRS={}\n", dirs.join(",")));
+    Ok(text)
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory
+/// and a rename, so that readers never see half a file.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} is not a file name", path.display())))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", &tmp, e));
+    }
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("rename into place", path, e)
+    })
+}
+
+/// Copies every `<mode>/<svc>/files/` tree into `files_dir/<svc>/`.
+fn copy_files(modes: &[Node], files_dir: &Path) -> Result<usize> {
+    let mut count = 0;
+    for m in modes {
+        let Ok(entries) = fs::read_dir(&m.path) else {
+            continue; // JSON-only nodes have no directory
+        };
+        let mut svcs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("files").is_dir())
+            .collect();
+        svcs.sort();
+        for svc in svcs {
+            let Some(svc_name) = svc.file_name() else {
+                continue;
+            };
+            let stats = tree::copy_tree(&svc.join("files"), &files_dir.join(svc_name), None)?;
+            count += stats.files;
+        }
+    }
+    Ok(count)
+}
+
+/// Resolves `modes_arg` (comma-separated, `a|b` and `+a` as in deps files)
+/// and writes the env file, `.compose-empty.yaml` and the files directory.
+pub fn run(settings: &Settings, modes_arg: &str, command_line: &str) -> Result<Outcome> {
+    let start = deps::parse_deps_text(modes_arg, "the mode list")?;
+    if start.is_empty() {
+        return Err(Error::Invalid("no mode given".into()));
+    }
+    let graph = Graph::load(&settings.modes_dir, &mut std::io::empty())?;
+    let modes = graph.resolve(&start)?;
+    check_files_dir(&settings.files_dir)?;
+    let env_dir = match settings.env_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let compose_dir = fs::canonicalize(&env_dir).map_err(|e| Error::io("resolve", &env_dir, e))?;
+    let text = env_text(&modes, command_line, &compose_dir)?;
+
+    match fs::remove_dir_all(&settings.files_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", &settings.files_dir, e)),
+    }
+    fs::create_dir_all(&settings.files_dir)
+        .map_err(|e| Error::io("create directory", &settings.files_dir, e))?;
+    let files = copy_files(&modes, &settings.files_dir)?;
+    write_atomic(Path::new(EMPTY_COMPOSE), EMPTY_COMPOSE_TEXT.as_bytes())?;
+    write_atomic(&settings.env_file, text.as_bytes())?;
+    Ok(Outcome {
+        modes,
+        env_text: text,
+        files,
+    })
+}
+
+/// The compose command to exec: `DOCKER_COMPOSE --env-file ENV_FILE ARGS…`.
+pub fn compose_argv(settings: &Settings, args: &[OsString]) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = settings.compose_cmd.iter().map(OsString::from).collect();
+    argv.push("--env-file".into());
+    argv.push(settings.env_file.clone().into_os_string());
+    argv.extend(args.iter().cloned());
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_var_names() {
+        assert_eq!(mode_var("web-2.x"), "MDC_MODE_web_2_x");
+        assert_eq!(mode_var("Base1"), "MDC_MODE_Base1");
+    }
+
+    #[test]
+    fn files_dir_guard() {
+        for bad in ["", ".", "/", "./", "//", "/.", "../x", "a/../b"] {
+            let err = check_files_dir(Path::new(bad)).unwrap_err().to_string();
+            assert!(err.contains("refusing MDC_FILES_DIR"), "{bad:?}: {err}");
+        }
+        let cwd = std::env::current_dir().unwrap();
+        assert!(check_files_dir(&cwd).is_err());
+        assert!(check_files_dir(cwd.parent().unwrap()).is_err());
+        assert!(check_files_dir(Path::new("./.files")).is_ok());
+        assert!(check_files_dir(Path::new("/tmp/mdc-files-x")).is_ok());
+    }
+
+    #[test]
+    fn compose_command() {
+        let s = Settings {
+            modes_dir: "m".into(),
+            env_file: ".env".into(),
+            files_dir: ".files".into(),
+            compose_cmd: vec!["podman".into(), "compose".into()],
+        };
+        let argv = compose_argv(&s, &["up".into(), "-d".into()]);
+        assert_eq!(
+            argv,
+            ["podman", "compose", "--env-file", ".env", "up", "-d"]
+        );
+    }
+}
