@@ -473,6 +473,7 @@ pub fn log_connected(socket: &Path) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Arc;
 
     #[test]
     fn both_event_generations_parse() {
@@ -508,5 +509,204 @@ mod tests {
             own_container_id("1 0 0:1 / / rw - overlay overlay rw\n"),
             None
         );
+    }
+
+    /// A tiny engine on a unix socket: answers /version, container list
+    /// and inspect from `running`, and serves /events from a channel of raw
+    /// chunks (None closes the stream).
+    mod fake {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::{UnixListener, UnixStream};
+        use tokio::sync::mpsc;
+
+        /// How many times /events was requested.
+        pub static SUBSCRIPTIONS: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
+
+        pub type Chunks = Arc<tokio::sync::Mutex<mpsc::Receiver<Option<String>>>>;
+
+        /// id -> (name, service, number, pid)
+        pub type Running = Arc<Mutex<HashMap<String, (String, String, u32, u32)>>>;
+
+        pub fn serve(listener: UnixListener, running: Running, chunks: Chunks) {
+            tokio::spawn(async move {
+                while let Ok((s, _)) = listener.accept().await {
+                    tokio::spawn(conn(s, running.clone(), chunks.clone()));
+                }
+            });
+        }
+
+        async fn conn(mut s: UnixStream, running: Running, chunks: Chunks) {
+            let mut buf = Vec::new();
+            loop {
+                // One request head (no bodies: GETs only).
+                let head = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let h = String::from_utf8_lossy(&buf[..i]).into_owned();
+                        buf.drain(..i + 4);
+                        break h;
+                    }
+                    let mut b = [0u8; 4096];
+                    match s.read(&mut b).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&b[..n]),
+                    }
+                };
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                if path.contains("/events") {
+                    SUBSCRIPTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let hdr = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                    if s.write_all(hdr.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let mut rx = chunks.lock().await;
+                    while let Some(Some(c)) = rx.recv().await {
+                        let out = format!("{:x}\r\n{c}\r\n", c.len());
+                        if s.write_all(out.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    return; // closes the stream
+                }
+                let body = if path.contains("/version") {
+                    r#"{"ApiVersion":"1.41","Version":"20.10.24","MinAPIVersion":"1.12"}"#
+                        .to_string()
+                } else if path.contains("/containers/json") {
+                    let ids: Vec<String> = running
+                        .lock()
+                        .unwrap()
+                        .keys()
+                        .map(|id| format!(r#"{{"Id":"{id}"}}"#))
+                        .collect();
+                    format!("[{}]", ids.join(","))
+                } else if let Some(id) = path
+                    .split("/containers/")
+                    .nth(1)
+                    .and_then(|r| r.strip_suffix("/json"))
+                {
+                    let found = running.lock().unwrap().get(id).cloned();
+                    match found {
+                        Some((name, svc, n, pid)) => format!(
+                            r#"{{"Id":"{id}","Name":"/{name}","State":{{"Running":true,"Pid":{pid}}},"Config":{{"Labels":{{"com.docker.compose.project":"p","com.docker.compose.service":"{svc}","com.docker.compose.container-number":"{n}"}}}}}}"#
+                        ),
+                        None => {
+                            let msg = r#"{"message":"No such container"}"#;
+                            let out = format!(
+                                "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{msg}",
+                                msg.len()
+                            );
+                            if s.write_all(out.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                } else {
+                    "{}".to_string()
+                };
+                let out = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if s.write_all(out.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Event>) -> Event {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("timed out waiting for an event")
+            .expect("watch ended")
+    }
+
+    fn started(ev: &Event) -> Option<(String, u32)> {
+        match ev {
+            Event::Start(c) => Some((c.name.clone(), c.index)),
+            Event::Die(_) => None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watch_lists_streams_both_generations_and_resyncs_after_a_break() {
+        let dir = std::env::temp_dir().join(format!("conlink-fake-engine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("docker.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let id = |c: char| c.to_string().repeat(64);
+        let running: fake::Running = Arc::default();
+        running
+            .lock()
+            .unwrap()
+            .insert(id('a'), ("p-node-1".into(), "node".into(), 1, 101));
+        let (chunk_tx, chunk_rx) = mpsc::channel(16);
+        fake::serve(
+            listener,
+            running.clone(),
+            Arc::new(tokio::sync::Mutex::new(chunk_rx)),
+        );
+
+        let rt = DockerRuntime::connect(&sock)
+            .await
+            .expect("connect to fake engine");
+        let (tx, mut rx) = mpsc::channel(16);
+        let watcher = tokio::spawn(async move { rt.watch(tx).await });
+
+        // Already running at subscription.
+        let ev = next(&mut rx).await;
+        assert_eq!(started(&ev), Some(("p-node-1".into(), 1)));
+        if let Event::Start(c) = &ev {
+            assert_eq!(c.netns, PathBuf::from("/proc/101/ns/net"));
+            assert_eq!(c.project.as_deref(), Some("p"));
+        }
+
+        // A new-style start event split across two chunks.
+        running
+            .lock()
+            .unwrap()
+            .insert(id('b'), ("p-node-2".into(), "node".into(), 2, 102));
+        let ev = format!(
+            r#"{{"Type":"container","Action":"start","Actor":{{"ID":"{}","Attributes":{{}}}}}}"#,
+            id('b')
+        );
+        let (h1, h2) = ev.split_at(20);
+        chunk_tx.send(Some(h1.to_string())).await.unwrap();
+        chunk_tx.send(Some(h2.to_string() + "\n")).await.unwrap();
+        assert_eq!(started(&next(&mut rx).await), Some(("p-node-2".into(), 2)));
+
+        // An old-style die event.
+        running.lock().unwrap().remove(&id('a'));
+        chunk_tx
+            .send(Some(format!(r#"{{"status":"die","id":"{}"}}"#, id('a'))))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut rx).await, Event::Die(id('a')));
+        // All of that came through the first subscription (a parse error
+        // would have broken the stream and been papered over by a resync).
+        let subs = || fake::SUBSCRIPTIONS.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(subs(), 1);
+
+        // The stream breaks; meanwhile node-2 dies and node-3 starts. After
+        // reconnecting: a die for node-2, starts for what runs (node-3).
+        running.lock().unwrap().remove(&id('b'));
+        running
+            .lock()
+            .unwrap()
+            .insert(id('c'), ("p-node-3".into(), "node".into(), 3, 103));
+        chunk_tx.send(None).await.unwrap();
+        let mut got = vec![next(&mut rx).await, next(&mut rx).await];
+        got.sort_by_key(|e| format!("{e:?}"));
+        assert_eq!(got[0], Event::Die(id('b')));
+        assert_eq!(started(&got[1]), Some(("p-node-3".into(), 3)));
+        assert_eq!(subs(), 2);
+
+        drop(rx);
+        watcher.abort();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
