@@ -699,7 +699,7 @@ mod tests {
             .unwrap()
             .insert(id('c'), ("p-node-3".into(), "node".into(), 3, 103));
         chunk_tx.send(None).await.unwrap();
-        let mut got = vec![next(&mut rx).await, next(&mut rx).await];
+        let mut got = [next(&mut rx).await, next(&mut rx).await];
         got.sort_by_key(|e| format!("{e:?}"));
         assert_eq!(got[0], Event::Die(id('b')));
         assert_eq!(started(&got[1]), Some(("p-node-3".into(), 3)));
