@@ -163,8 +163,7 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     watch.abort();
     let _ = watch.await;
     drop(tx);
-    // In-flight setups finish (or fail) before the teardown below.
-    looped.await.ok();
+    await_loop(looped).await;
     if let Some(t) = daemon.timings().summary() {
         info!("{t}");
     }
@@ -181,6 +180,20 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     }
     info!("cleanup done");
     Ok(())
+}
+
+/// Waits for the event loop to end: in-flight setups finish before the
+/// teardown; commands still running after a grace period are abandoned
+/// (their containers keep running).
+async fn await_loop(mut looped: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut looped)
+        .await
+        .is_err()
+    {
+        warn!("commands still running after {SHUTDOWN_GRACE:?}; not waiting for them");
+        looped.abort();
+        looped.await.ok();
+    }
 }
 
 /// How long shutdown waits for in-flight setups and running commands.
@@ -280,7 +293,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     let daemon = Daemon::new(cfg, project, exec.clone(), DockerExec(engines.clone()));
     let (tx, rx) = mpsc::channel(1024);
     let d = daemon.clone();
-    let mut looped = tokio::spawn(async move { d.run(rx).await });
+    let looped = tokio::spawn(async move { d.run(rx).await });
     let mut watchers = tokio::task::JoinSet::new();
     for rt in engines {
         let tx = tx.clone();
@@ -294,16 +307,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     }
     watchers.abort_all();
     while watchers.join_next().await.is_some() {}
-    // In-flight setups finish before the teardown; commands still running
-    // after a grace period are abandoned (their containers keep running).
-    if tokio::time::timeout(SHUTDOWN_GRACE, &mut looped)
-        .await
-        .is_err()
-    {
-        warn!("commands still running after {SHUTDOWN_GRACE:?}; not waiting for them");
-        looped.abort();
-        looped.await.ok();
-    }
+    await_loop(looped).await;
     if let Some(t) = daemon.timings().summary() {
         info!("{t}");
     }
