@@ -5,13 +5,12 @@
 //! replica offsets work without docker. Namespaces conlink creates are
 //! removed when it stops; ones that already existed are left alone.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{setns, CloneFlags};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tracing::{info, warn};
 
@@ -28,14 +27,14 @@ pub enum NetnsError {
     Create {
         name: String,
         #[source]
-        source: std::io::Error,
+        source: conlink_net::Error,
     },
     /// Removing a named namespace failed.
     #[error("delete network namespace {name}: {source}")]
     Delete {
         name: String,
         #[source]
-        source: std::io::Error,
+        source: conlink_net::Error,
     },
     /// Running a command in a namespace failed.
     #[error("run {argv:?} in {name}: {source}")]
@@ -56,90 +55,27 @@ pub fn netns_path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
-/// Makes `/run/netns` a shared mount point, as `ip netns add` does, so a
-/// namespace mounted there is visible (and unmountable) from every mount
-/// namespace that shares it.
-fn prepare_dir() -> std::io::Result<()> {
-    fs::create_dir_all(NETNS_DIR)?;
-    let shared = || {
-        mount(
-            None::<&str>,
-            NETNS_DIR,
-            None::<&str>,
-            MsFlags::MS_SHARED | MsFlags::MS_REC,
-            None::<&str>,
-        )
-    };
-    if shared().is_ok() {
+/// Creates the named namespace `name` (`ip netns add NAME`), through
+/// conlink-net's namespace code (the one place that calls unshare).
+pub fn create_named(name: &str) -> Result<PathBuf, NetnsError> {
+    conlink_net::Netns::create_named(name).map_err(|source| NetnsError::Create {
+        name: name.to_string(),
+        source,
+    })?;
+    Ok(netns_path(name))
+}
+
+/// Removes the named namespace `name` (`ip netns del NAME`); one already
+/// gone is not an error. The kernel destroys it, and every virtual
+/// interface in it, once nothing holds it.
+pub fn delete_named(name: &str) -> Result<(), NetnsError> {
+    if !netns_path(name).exists() {
         return Ok(());
     }
-    // EINVAL: not a mount point yet. Bind it onto itself, then share it.
-    mount(
-        Some(NETNS_DIR),
-        NETNS_DIR,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(io)?;
-    shared().map_err(io)
-}
-
-/// Creates the named namespace `name` (`ip netns add NAME`). Fails with
-/// `AlreadyExists` when it exists.
-pub fn create_named(name: &str) -> Result<PathBuf, NetnsError> {
-    let err = |source| NetnsError::Create {
+    conlink_net::Netns::delete_named(name).map_err(|source| NetnsError::Delete {
         name: name.to_string(),
         source,
-    };
-    prepare_dir().map_err(err)?;
-    let path = netns_path(name);
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(err)?;
-    // unshare() changes only the calling thread's namespace: do it on a
-    // short-lived thread so no other thread (async runtime workers above
-    // all) ever runs in the new namespace.
-    let p = path.clone();
-    let res = std::thread::spawn(move || -> std::io::Result<()> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(io)?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &p,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(io)
     })
-    .join()
-    .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread panicked")));
-    if let Err(e) = res {
-        let _ = fs::remove_file(&path);
-        return Err(err(e));
-    }
-    Ok(path)
-}
-
-/// Removes the named namespace `name` (`ip netns del NAME`). The kernel
-/// destroys it, and every virtual interface in it, once nothing holds it.
-pub fn delete_named(name: &str) -> Result<(), NetnsError> {
-    let path = netns_path(name);
-    let err = |source| NetnsError::Delete {
-        name: name.to_string(),
-        source,
-    };
-    match umount2(&path, MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-        Err(e) => return Err(err(io(e))),
-    }
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(err(e)),
-    }
 }
 
 /// A stable pseudo container id for a namespace name: 16 hex digits of its
