@@ -3,7 +3,7 @@
 //! with one `nft -f` process per container (what a tool shelling out would
 //! do) and with a single `nft -f` for all of them (the floor of nft itself),
 //! measured in the same run. Prints the figures:
-//! `sudo cargo run --release -p conlink-net --example bench_nft`
+//! `sudo cargo bench -p conlink-net --bench nft`
 
 #[path = "../tests/nft_util/mod.rs"]
 mod nft_util;

@@ -4,7 +4,7 @@
 //! side, one `ip -n NS -batch` per namespace: the iproute2 floor), and
 //! prints both. Teardown is timed too (group delete + namespace delete).
 //!
-//! Run as root: `cargo run --release -p conlink-net --example bench_links [N [ROUNDS [THREADS]]]`
+//! Run as root: `cargo bench -p conlink-net --bench links -- [N [ROUNDS [THREADS]]]`
 //! (THREADS: conlink-net workers wiring namespaces concurrently, default 1).
 //! (`BENCH_DETAIL=1` adds conlink-net's per-step averages on stderr).
 
