@@ -92,15 +92,42 @@ pub fn pseudo_id(name: &str) -> String {
 /// The netns runtime: the instances it plays and the namespaces it created.
 pub struct NetnsRuntime {
     instances: Vec<Container>,
-    /// Namespaces created here, with their inode: one deleted and made
+    /// Namespaces created here, with their cookie: one deleted and made
     /// again by someone else under the same name is theirs, not ours.
     created: Vec<(String, u64)>,
 }
 
-/// The inode of the namespace mounted at `path`.
-fn ns_inode(path: &Path) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).ok().map(|m| m.ino())
+/// The cookie of the namespace mounted at `path`: a 64-bit id the kernel
+/// never hands out twice (`SO_NETNS_COOKIE`, Linux 5.14). The nsfs inode
+/// number would not do: the kernel recycles those, and a namespace deleted
+/// and made again by someone else can get the old number (seen in CI).
+fn ns_cookie(path: &Path) -> Option<u64> {
+    // From asm-generic/socket.h; not in the libc crate for every target.
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let ns = conlink_net::Netns::open(path).ok()?;
+    ns.run(|| {
+        // SAFETY: plain socket(2)/getsockopt(2)/close(2) on a fresh fd with
+        // a correctly sized out-buffer.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return None;
+            }
+            let mut cookie: u64 = 0;
+            let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+            let r = libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&mut cookie as *mut u64).cast(),
+                &mut len,
+            );
+            libc::close(fd);
+            (r == 0).then_some(cookie)
+        }
+    })
+    .ok()
+    .flatten()
 }
 
 impl NetnsRuntime {
@@ -126,7 +153,7 @@ impl NetnsRuntime {
                     return Err(e);
                 }
                 rt.created
-                    .push((name.clone(), ns_inode(&path).unwrap_or(0)));
+                    .push((name.clone(), ns_cookie(&path).unwrap_or(0)));
             }
             rt.instances.push(Container {
                 id: pseudo_id(&name),
@@ -169,9 +196,9 @@ impl NetnsRuntime {
     /// Removes the namespaces this runtime created (collecting errors).
     pub fn shutdown(&mut self) -> Vec<NetnsError> {
         let mut errs = Vec::new();
-        for (name, ino) in self.created.drain(..) {
-            match ns_inode(&netns_path(&name)) {
-                Some(now) if now == ino => {}
+        for (name, cookie) in self.created.drain(..) {
+            match ns_cookie(&netns_path(&name)) {
+                Some(now) if now == cookie => {}
                 _ => continue, // gone, or someone else's namespace now
             }
             if let Err(e) = delete_named(&name) {
