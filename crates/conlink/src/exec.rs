@@ -64,6 +64,7 @@ impl Executor {
     /// someone else's bridge). On error removes what it made.
     pub fn init(cfg: &NetworkConfig, conlink_ns: &Netns, place: Placement) -> anyhow::Result<Self> {
         let conlink = Handle::open(conlink_ns).context("open conlink's namespace")?;
+        remove_leftovers(&conlink)?;
         let docker_addr = prepare_docker_if(&conlink)?;
         if check_forwards(cfg, docker_addr)? {
             enable_forwarding(conlink_ns);
@@ -489,6 +490,31 @@ fn add_route_idem(h: &Handle, dev: &str, r: &Route) -> anyhow::Result<()> {
         Err(e) if e.is_exists() => Ok(()),
         r => Ok(r?),
     }
+}
+
+/// A conlink that was killed (SIGKILL, OOM) left its marked interfaces in
+/// its namespace: outer ends, tunnels, bridges. They are ours, so a new
+/// run removes them and starts clean (containers get their links again)
+/// instead of refusing the bridges as someone else's. Outer ends and
+/// tunnels go in one batched group delete; unmarked interfaces are never
+/// touched, and a bridge of someone else's still stops the start.
+fn remove_leftovers(conlink: &Handle) -> anyhow::Result<()> {
+    let marked = conlink.marked_links(Some(OWNER))?;
+    if marked.is_empty() {
+        return Ok(());
+    }
+    conlink
+        .delete_group(OUTER_GROUP)
+        .context("remove leftover outer interfaces")?;
+    let rest = conlink
+        .delete_marked(Some(OWNER))
+        .context("remove leftover bridges")?;
+    info!(
+        "removed {} leftover interface(s) of an earlier conlink run ({} bridge(s))",
+        marked.len(),
+        rest.len()
+    );
+    Ok(())
 }
 
 /// conlink's docker-provided interface: its `eth0` renamed `DOCKER-ETH0`

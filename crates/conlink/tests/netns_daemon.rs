@@ -317,3 +317,39 @@ fn namespaces_killed_mid_setup_are_cleaned_and_restarts_rewired() {
         .args(["netns", "del", &format!("{p}s_7")])
         .status();
 }
+
+#[test]
+fn a_restart_after_sigkill_replaces_its_own_leftovers() {
+    require_root();
+    let p = prefix();
+    let cfg = format!(
+        "links:\n  - {{service: {p}k, bridge: s1, ip: 10.207.0.1/24}}\n\
+         bridges:\n  - {{bridge: s1, mode: linux}}\n"
+    );
+    let scale = format!("{p}k=2");
+    let mut first = Conlink::start(&p, &cfg, &["--scale", &scale]);
+    let own = first.own_ns.clone();
+    first.wait_connected();
+    // No cleanup at all: bridge, outer ends, namespaces stay behind.
+    first.kill9();
+    assert_eq!(outer_ends(&own, &p).len(), 2);
+    // The same namespace again: conlink's marked leftovers are replaced,
+    // not refused as someone else's bridge, and links come back.
+    let mut second = Conlink::start(&p, &cfg, &["--scale", &scale]);
+    second.wait_connected();
+    assert!(second
+        .log()
+        .iter()
+        .any(|l| l.contains("leftover interface")));
+    assert!(
+        ping(&format!("{p}k_1"), "10.207.0.2"),
+        "no traffic after the restart"
+    );
+    assert!(second.stop());
+    // The second run did not create these namespaces (the first did and
+    // was killed), so they stay: the test removes them by exact name.
+    assert!(outer_ends(&own, &p).is_empty(), "outer ends left behind");
+    for n in [own, format!("{p}k_1"), format!("{p}k_2")] {
+        let _ = Command::new("ip").args(["netns", "del", &n]).status();
+    }
+}

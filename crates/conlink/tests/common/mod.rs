@@ -261,6 +261,14 @@ impl Conlink {
         self.wait_for("All links connected", 1, Duration::from_secs(30));
     }
 
+    /// SIGKILL (no cleanup at all), then reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGTERM, bounded wait; returns the exit status success.
     pub fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
