@@ -224,32 +224,123 @@ fn is_netns(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// A running [`NetnsWatcher`]; [`WatchHandle::stop`] ends it.
+pub struct WatchHandle {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WatchHandle {
+    /// Stops the watcher and waits for it (at most one poll interval).
+    pub fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl NetnsWatcher {
     /// Reports a namespace that disappears (`ip netns del`) as a dying
     /// container and one that comes back (`ip netns add`) as a new start, as
-    /// docker does for `docker stop`/`start`. Polls every 100 ms: the names
-    /// under /run/netns are bind mounts, and inotify would see the file, not
-    /// the namespace being mounted on it. Returns when `tx` is closed.
-    pub async fn run(self, tx: tokio::sync::mpsc::Sender<Event>) {
+    /// docker does for `docker stop`/`start`.
+    ///
+    /// Driven by inotify on /run/netns: its delete and create events are
+    /// queued, so a namespace deleted and made again in quick succession is
+    /// still seen as a restart (polling the names missed that, and the
+    /// kernel may even give the new namespace the old inode number). A
+    /// create is reported once the namespace is mounted on the new file
+    /// (`ip netns add` creates the file first, then mounts). Runs on its own
+    /// thread until stopped.
+    pub fn spawn(self, tx: tokio::sync::mpsc::Sender<Event>) -> WatchHandle {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("netns-watch".into())
+            .spawn(move || {
+                if let Err(e) = self.watch(&tx, &flag) {
+                    warn!("watching {NETNS_DIR} failed ({e}); namespace deaths go unnoticed");
+                }
+            })
+            .ok();
+        WatchHandle { stop, thread }
+    }
+
+    fn watch(
+        &self,
+        tx: &tokio::sync::mpsc::Sender<Event>,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> nix::Result<()> {
+        use nix::poll::{poll, PollFd, PollFlags};
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::os::fd::AsFd;
+        use std::time::{Duration, Instant};
+
+        let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        ino.add_watch(
+            NETNS_DIR,
+            AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_DELETE
+                | AddWatchFlags::IN_MOVED_FROM
+                | AddWatchFlags::IN_MOVED_TO,
+        )?;
         let mut alive: Vec<bool> = self.instances.iter().map(|c| is_netns(&c.netns)).collect();
-        loop {
-            tokio::select! {
-                _ = tx.closed() => return,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        // Instances whose file reappeared, waiting for the mount.
+        let mut pending: Vec<(usize, Instant)> = Vec::new();
+        let send = |ev: Event| tx.blocking_send(ev).is_ok();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+            // A short timeout: the stop flag and pending mounts are checked
+            // between waits.
+            let wait: u16 = if pending.is_empty() { 100 } else { 10 };
+            match poll(&mut fds, wait) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(e) => return Err(e),
             }
-            for (c, was) in self.instances.iter().zip(alive.iter_mut()) {
-                let now = is_netns(&c.netns);
-                let ev = match (*was, now) {
-                    (true, false) => Event::Die(c.id.clone()),
-                    (false, true) => Event::Start(c.clone()),
-                    _ => continue,
+            let events = match ino.read_events() {
+                Ok(v) => v,
+                Err(nix::Error::EAGAIN) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            for ev in events {
+                let Some(name) = ev.name.as_ref().and_then(|n| n.to_str()) else {
+                    continue;
                 };
-                *was = now;
-                if tx.send(ev).await.is_err() {
-                    return;
+                let Some(i) = self.instances.iter().position(|c| c.name == name) else {
+                    continue;
+                };
+                let gone = ev
+                    .mask
+                    .intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM);
+                if gone {
+                    pending.retain(|(p, _)| *p != i);
+                    if alive[i] {
+                        alive[i] = false;
+                        if !send(Event::Die(self.instances[i].id.clone())) {
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    pending.retain(|(p, _)| *p != i);
+                    pending.push((i, Instant::now()));
                 }
             }
+            let mut still = Vec::new();
+            for (i, since) in pending.drain(..) {
+                if is_netns(&self.instances[i].netns) {
+                    if !alive[i] {
+                        alive[i] = true;
+                        if !send(Event::Start(self.instances[i].clone())) {
+                            return Ok(());
+                        }
+                    }
+                } else if since.elapsed() < Duration::from_secs(5) {
+                    still.push((i, since));
+                }
+            }
+            pending = still;
         }
+        Ok(())
     }
 }
 

@@ -154,14 +154,13 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     let d = daemon.clone();
     let looped = tokio::spawn(async move { d.run(rx).await });
     rt.announce(&tx).await;
-    let watch = tokio::spawn(rt.watcher().run(tx.clone()));
+    let watch = rt.watcher().spawn(tx.clone());
 
     tokio::select! {
         _ = sigint.recv() => info!("SIGINT: cleaning up"),
         _ = sigterm.recv() => info!("SIGTERM: cleaning up"),
     }
-    watch.abort();
-    let _ = watch.await;
+    tokio::task::spawn_blocking(move || watch.stop()).await.ok();
     drop(tx);
     await_loop(looped).await;
     if let Some(t) = daemon.timings().summary() {
