@@ -278,6 +278,14 @@ fn namespaces_killed_mid_setup_are_cleaned_and_restarts_rewired() {
         .status()
         .unwrap()
         .success());
+    // The test made this one: it removes it, also when an assert fails.
+    struct DelOnDrop(String);
+    impl Drop for DelOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _readded = DelOnDrop(format!("{p}s_7"));
     c.wait_for(&ready, seen + 1, Duration::from_secs(10));
     // (Every replica DNATs what arrives, so a ping would not answer here:
     // check the rewired state instead.)
@@ -313,9 +321,6 @@ fn namespaces_killed_mid_setup_are_cleaned_and_restarts_rewired() {
         !String::from_utf8_lossy(&nft.stdout).contains("conlink"),
         "nft table left behind"
     );
-    let _ = Command::new("ip")
-        .args(["netns", "del", &format!("{p}s_7")])
-        .status();
 }
 
 #[test]
