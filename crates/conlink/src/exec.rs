@@ -149,7 +149,8 @@ impl Executor {
                 }
             }
             .with_context(|| format!("create tunnel {name}"))?;
-            self.made_push(name.clone(), BridgeMode::Linux);
+            // Not recorded in `made`: tunnels are in OUTER_GROUP, so the
+            // group delete at shutdown removes them with the outer ends.
             if mode == Some(BridgeMode::Patch) {
                 self.join_patch(&t.bridge, &name)?;
             }
