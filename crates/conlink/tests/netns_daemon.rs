@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ip_json, netns_list, ping, prefix, require_root, Conlink};
+use common::{ip_json, link_names, netns_list, ping, prefix, require_root, Conlink};
 
 #[test]
 fn router_with_three_switches_routes_between_all_hosts() {
@@ -136,13 +136,7 @@ links:
         "error must name the container and link: {failed:?}"
     );
     // The good link of the bad container was undone.
-    let links = ip_json(&format!("{p}bad"), &["link", "show"]);
-    let names: Vec<&str> = links
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["ifname"].as_str())
-        .collect();
+    let names = link_names(&format!("{p}bad"));
     assert_eq!(names, vec!["lo"], "half-built container");
     // The other container is intact and conlink did not claim convergence.
     assert!(!c.log().iter().any(|l| l.contains("All links connected")));
@@ -207,13 +201,7 @@ bridges:
     );
     assert!(c.stop());
     for n in &names {
-        let links = ip_json(n, &["link", "show"]);
-        let left: Vec<&str> = links
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|l| l["ifname"].as_str())
-            .collect();
+        let left = link_names(n);
         assert_eq!(left, vec!["lo"], "{n}: conlink left interfaces behind");
     }
     assert!(
@@ -224,14 +212,9 @@ bridges:
 
 /// Interfaces in conlink's namespace whose name starts with `p`.
 fn outer_ends(own: &str, p: &str) -> Vec<String> {
-    let links = ip_json(own, &["link", "show"]);
-    let mut v: Vec<String> = links
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["ifname"].as_str())
+    let mut v: Vec<String> = link_names(own)
+        .into_iter()
         .filter(|n| n.starts_with(p))
-        .map(String::from)
         .collect();
     v.sort();
     v
@@ -305,13 +288,7 @@ fn namespaces_killed_mid_setup_are_cleaned_and_restarts_rewired() {
     let mut after = netns_list(&p);
     after.retain(|n| n != &format!("{p}s_7"));
     assert_eq!(after, before);
-    let links = ip_json(&format!("{p}s_7"), &["link", "show"]);
-    let names: Vec<&str> = links
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["ifname"].as_str())
-        .collect();
+    let names = link_names(&format!("{p}s_7"));
     assert_eq!(names, vec!["lo"]);
     let nft = Command::new("ip")
         .args(["netns", "exec", &format!("{p}s_7"), "nft", "list", "tables"])

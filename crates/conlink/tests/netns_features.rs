@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ip_json, ping, prefix, require_root, Conlink};
+use common::{ip_json, link_names, ping, prefix, require_root, Conlink};
 
 /// Test-owned named namespace, deleted by exact name on drop.
 struct OwnNs(String);
@@ -166,13 +166,7 @@ fn vxlan_tunnel_joins_two_conlink_instances() {
     assert!(ping(&na, "10.212.0.2"), "no traffic across the tunnel");
     assert!(a.stop() && b.stop());
     // The underlay namespace keeps only what the test made.
-    let left = ip_json(&ha.0, &["link", "show"]);
-    let names: Vec<&str> = left
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["ifname"].as_str())
-        .collect();
+    let names = link_names(&ha.0);
     assert_eq!(names, vec!["lo", "under0"]);
 }
 

@@ -46,6 +46,16 @@ pub fn ip_json(ns: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("ip -j output is JSON")
 }
 
+/// Interface names in namespace `ns` (`ip -j link show`), in kernel order.
+pub fn link_names(ns: &str) -> Vec<String> {
+    ip_json(ns, &["link", "show"])
+        .as_array()
+        .expect("ip -j link show gives a list")
+        .iter()
+        .filter_map(|l| l["ifname"].as_str().map(String::from))
+        .collect()
+}
+
 /// Pings `addr` from namespace `ns` (3 tries, 1 s each).
 pub fn ping(ns: &str, addr: &str) -> bool {
     Command::new("ip")
