@@ -18,12 +18,14 @@ pub mod netns;
 pub mod nft;
 pub mod nl;
 pub mod ovs;
+mod stats;
 mod tc;
 
 pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{IpvlanMode, LinkAttrs, LinkInfo, LinkKind, MacvlanMode, TunnelSpec, MARK_PREFIX};
 pub use netns::Netns;
+pub use stats::{oper_state_name, Counters, LinkStats};
 
 /// Request builders without I/O, for byte-level comparison with iproute2
 /// (tests) and for callers that batch requests themselves.
