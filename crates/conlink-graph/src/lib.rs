@@ -125,6 +125,28 @@ mod tests {
     }
 
     #[test]
+    fn inner_nodes_carry_the_live_page_key() {
+        let json = include_str!("../tests/fixtures/basic.json");
+        let svg = render_json(json, Format::Svg).unwrap();
+        let cfg: NetworkConfig = serde_json::from_str(json).unwrap();
+        let (svc, g) = cfg
+            .services
+            .iter()
+            .next()
+            .expect("basic.json has a service");
+        let key = format!("data-key=\"service:{svc}/{}\"", g.links[0].dev);
+        assert!(svg.contains(&key), "{key} not in {svg}");
+        let n = svg.matches("data-key=").count();
+        let links: usize = cfg
+            .services
+            .values()
+            .chain(cfg.containers.values())
+            .map(|g| g.links.len())
+            .sum();
+        assert_eq!(n, links, "one key per inner interface");
+    }
+
+    #[test]
     fn bad_json_is_an_error_naming_the_problem() {
         let e = render_json(
             r#"{"bridges": {"s1": {"bridge": "s1", "mode": "hub"}}}"#,

@@ -631,8 +631,21 @@ pub fn render(t: &Topology) -> String {
             esc(&title)
         );
     }
+    // `data-key` ties an inner interface node to the links of a running
+    // conlink (`service:NAME/DEV`, `container:NAME/DEV`): the live page
+    // (conlink-control) colours nodes by it.
+    let mut keys = vec![None; t.nodes.len()];
+    for g in &t.groups {
+        let kind = if g.is_service { "service" } else { "container" };
+        for &n in &g.nodes {
+            keys[n] = Some(format!("{kind}:{}/{}", g.name, t.nodes[n].name));
+        }
+    }
     for (id, n) in t.nodes.iter().enumerate() {
         let r = l.node[id];
+        let key = keys[id]
+            .as_ref()
+            .map_or(String::new(), |k| format!(" data-key=\"{}\"", esc(k)));
         let kind = match n.kind {
             NodeKind::Inner => "inner",
             NodeKind::Outer => "outer",
@@ -643,7 +656,7 @@ pub fn render(t: &Topology) -> String {
         };
         let _ = write!(
             o,
-            "<g class=\"node {kind}\" id=\"n{id}\"><title>{}</title><rect class=\"nodebox\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"4\"/>",
+            "<g class=\"node {kind}\" id=\"n{id}\"{key}><title>{}</title><rect class=\"nodebox\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"4\"/>",
             esc(&t.tooltip(id)),
             r.x,
             r.y,
