@@ -104,6 +104,40 @@ pub struct Cli {
     )]
     pub netns_name: String,
 
+    /// Daemon: control API unix socket (default /run/conlink/NAME.sock,
+    /// NAME the compose project or --netns-name; `off`: none). Clients
+    /// (status, events, link): the socket to talk to (default: the one
+    /// socket in /run/conlink).
+    #[arg(long, value_name = "PATH", env = "CONLINK_SOCKET", global = true)]
+    pub socket: Option<PathBuf>,
+
+    /// Daemon: also serve the control API on TCP HOST:PORT (needs
+    /// --api-token-file). Clients: talk to this address instead of a socket
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "CONLINK_API_ADDR",
+        global = true
+    )]
+    pub api_addr: Option<String>,
+
+    /// File holding the bearer token of the TCP API (daemon and clients)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CONLINK_API_TOKEN_FILE",
+        global = true
+    )]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics (off by default)
+    #[arg(long, value_name = "HOST:PORT", env = "CONLINK_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Serve the live topology page on http://HOST:PORT/ (off by default)
+    #[arg(long, value_name = "HOST:PORT", env = "CONLINK_WEB_ADDR")]
+    pub web_addr: Option<String>,
+
     /// Subcommand (none: run the daemon)
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -122,6 +156,88 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Show every container and link of a running conlink (state,
+    /// addresses, netem, counters), bridges, tunnels, what is pending
+    Status {
+        /// Print the API's JSON instead of the table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream a running conlink's events as JSON lines (docker events shape)
+    Events {
+        /// Start with past events from this time: unix seconds, a duration
+        /// back (10m, 1h30m) or RFC 3339 UTC (2026-12-01T20:00:00Z)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only events matching KEY=VALUE (type, action, id or an attribute
+        /// such as container, service, dev); repeatable
+        #[arg(short, long, value_name = "KEY=VALUE", action = ArgAction::Append)]
+        filter: Vec<String>,
+        /// Print past events and exit instead of following
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Change links of a running conlink at run time
+    Link {
+        /// What to do
+        #[command(subcommand)]
+        action: LinkAction,
+    },
+}
+
+/// `conlink link …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LinkAction {
+    /// Override links: down/up (both ends), netem parameters, flapping.
+    /// Overrides last until `link clear`, across reloads and restarts
+    Set {
+        /// CONTAINER[:DEV] or SERVICE[:REPLICA][:DEV]
+        target: String,
+        /// down or up
+        #[arg(value_enum)]
+        admin: Option<AdminArg>,
+        /// netem parameters laid over the configured ones ("delay 50ms loss 1%")
+        #[arg(long, value_name = "PARAMS")]
+        netem: Option<String>,
+        /// Drop the netem override (back to the config)
+        #[arg(long)]
+        reset: bool,
+        /// Flap: down for DOWN, up for UP, repeatedly (e.g. 2s/5s)
+        #[arg(long, value_name = "DOWN/UP", value_parser = parse_flap)]
+        flap: Option<(u64, u64)>,
+        /// Number of flap cycles (default: until cleared)
+        #[arg(long, value_name = "N", requires = "flap",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        count: Option<u32>,
+    },
+    /// Remove every override of the links (back to the config)
+    Clear {
+        /// CONTAINER[:DEV] or SERVICE[:REPLICA][:DEV]
+        target: String,
+    },
+}
+
+/// `link set … down|up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdminArg {
+    /// Administratively down, both ends (the peer sees carrier loss)
+    Down,
+    /// Back up
+    Up,
+}
+
+/// `--flap DOWN/UP` in milliseconds.
+fn parse_flap(s: &str) -> Result<(u64, u64), String> {
+    let (d, u) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: expected DOWN/UP, e.g. 2s/5s"))?;
+    let ms = |v: &str| {
+        conlink_control::client::parse_duration(v)
+            .map(|d| d.as_millis() as u64)
+            .filter(|&m| m > 0)
+            .ok_or_else(|| format!("{v:?}: expected a duration above 0 (500ms, 2s, 1m)"))
+    };
+    Ok((ms(d)?, ms(u)?))
 }
 
 /// `graph --format` values.
@@ -306,6 +422,51 @@ mod tests {
         assert_eq!(c.runtime, Runtime::Docker);
         assert!(c.scale.is_empty());
         assert!(c.command.is_none());
+        assert!(c.metrics_addr.is_none() && c.web_addr.is_none() && c.api_addr.is_none());
+    }
+
+    #[test]
+    fn control_subcommands() {
+        let c = parse(&["link", "set", "node:1:eth0", "down"]).unwrap();
+        match c.command {
+            Some(Command::Link {
+                action: LinkAction::Set { target, admin, .. },
+            }) => {
+                assert_eq!(target, "node:1:eth0");
+                assert_eq!(admin, Some(AdminArg::Down));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["link", "set", "r1", "--flap", "500ms/2s", "--count", "3"]).unwrap();
+        match c.command {
+            Some(Command::Link {
+                action: LinkAction::Set { flap, count, .. },
+            }) => assert_eq!((flap, count), (Some((500, 2000)), Some(3))),
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["--socket", "/x.sock", "status", "--json"]).unwrap();
+        assert_eq!(c.socket, Some(PathBuf::from("/x.sock")));
+        assert!(matches!(c.command, Some(Command::Status { json: true })));
+        let c = parse(&[
+            "events",
+            "--since",
+            "10m",
+            "-f",
+            "type=link",
+            "-f",
+            "dev=eth0",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Some(Command::Events { ref filter, .. }) if filter.len() == 2));
+        for bad in [
+            &["link", "set", "x", "sideways"][..],
+            &["link", "set", "x", "--flap", "2s"],
+            &["link", "set", "x", "--flap", "0s/1s"],
+            &["link", "set", "x", "--count", "3"],
+            &["link", "set", "x", "--flap", "1s/1s", "--count", "0"],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use conlink_control::api::EventType;
+use conlink_control::{EventHub, Metrics};
 use conlink_model::{NetworkConfig, Target};
 use conlink_runtime::{Container, Event};
 use tokio::sync::mpsc;
@@ -39,10 +41,14 @@ pub trait Exec: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = anyhow::Result<i64>> + Send;
 }
 
+/// Where a container's setup is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
+pub enum Status {
+    /// Seen, links not made yet.
     Pending,
+    /// Every link made.
     Ready,
+    /// Setup failed.
     Failed,
 }
 
@@ -50,6 +56,21 @@ struct Entry {
     container: Container,
     plan: Arc<ContainerPlan>,
     status: Status,
+    /// Why setup failed.
+    reason: Option<String>,
+}
+
+/// One container as the control API sees it.
+#[derive(Debug, Clone)]
+pub struct EntryView {
+    /// The container.
+    pub container: Container,
+    /// Its links.
+    pub plan: Arc<ContainerPlan>,
+    /// Setup state.
+    pub status: Status,
+    /// Why setup failed.
+    pub reason: Option<String>,
 }
 
 #[derive(Default)]
@@ -148,6 +169,13 @@ pub struct Daemon<N: Network, E: Exec> {
     commands: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Bounds the setups in flight (see `setup`).
     slots: Arc<tokio::sync::Semaphore>,
+    /// Events for the control API (`conlink events`). Emitting costs a
+    /// lock and a clone per container event, nothing per packet.
+    hub: Arc<EventHub>,
+    /// Setup latency and error counts for `/metrics`.
+    metrics: Arc<Metrics>,
+    /// Instance name (the `converged` event's actor).
+    name: String,
 }
 
 impl<N: Network, E: Exec> Daemon<N, E> {
@@ -166,7 +194,77 @@ impl<N: Network, E: Exec> Daemon<N, E> {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             )),
+            hub: Arc::new(EventHub::new()),
+            metrics: Arc::new(Metrics::default()),
+            name: String::new(),
         })
+    }
+
+    /// Names the instance (call before sharing the daemon).
+    pub fn with_name(mut self: Arc<Self>, name: &str) -> Arc<Self> {
+        if let Some(me) = Arc::get_mut(&mut self) {
+            me.name = name.to_string();
+        }
+        self
+    }
+
+    /// The config the daemon runs.
+    pub fn config(&self) -> &Arc<NetworkConfig> {
+        &self.cfg
+    }
+
+    /// The event hub.
+    pub fn hub(&self) -> &Arc<EventHub> {
+        &self.hub
+    }
+
+    /// Latency and error metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Every container with links and its state.
+    pub fn entries(&self) -> Vec<EntryView> {
+        let mut v: Vec<EntryView> = self
+            .state()
+            .entries
+            .values()
+            .map(|e| EntryView {
+                container: e.container.clone(),
+                plan: e.plan.clone(),
+                status: e.status,
+                reason: e.reason.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.container.name.cmp(&b.container.name));
+        v
+    }
+
+    /// Configured services and containers without a container seen yet.
+    pub fn missing_targets(&self) -> Vec<Target> {
+        let st = self.state();
+        let seen: Vec<Target> = st
+            .entries
+            .values()
+            .flat_map(|e| targets_for(&e.container, self.project.as_deref()))
+            .collect();
+        self.cfg
+            .services
+            .keys()
+            .map(|s| Target::Service(s.clone()))
+            .chain(
+                self.cfg
+                    .containers
+                    .keys()
+                    .map(|c| Target::Container(c.clone())),
+            )
+            .filter(|t| !seen.contains(t))
+            .collect()
+    }
+
+    /// Whether everything configured has converged.
+    pub fn is_converged(&self) -> bool {
+        converged(&self.cfg, self.project.as_deref(), &self.state())
     }
 
     /// Setup latency samples.
@@ -257,7 +355,15 @@ impl<N: Network, E: Exec> Daemon<N, E> {
                 container: c.clone(),
                 plan: Arc::new(plan),
                 status: Status::Pending,
+                reason: None,
             },
+        );
+        drop(st);
+        self.hub.emit(
+            EventType::Container,
+            "start",
+            c.name.clone(),
+            container_attrs(c),
         );
         true
     }
@@ -266,6 +372,13 @@ impl<N: Network, E: Exec> Daemon<N, E> {
         let mut st = self.state();
         let e = st.entries.remove(id)?;
         st.announced = false;
+        drop(st);
+        self.hub.emit(
+            EventType::Container,
+            "die",
+            e.container.name.clone(),
+            container_attrs(&e.container),
+        );
         Some((e.container, e.plan))
     }
 
@@ -294,6 +407,15 @@ impl<N: Network, E: Exec> Daemon<N, E> {
                 if let Ok(mut t) = self.timings.0.lock() {
                     t.push((took, work));
                 }
+                self.metrics.setup.observe(took);
+                for l in &plan.links {
+                    self.hub.emit(
+                        EventType::Link,
+                        "created",
+                        format!("{}/{}", c.name, l.dev),
+                        link_attrs(&c, l, None),
+                    );
+                }
                 info!(
                     "{}: {} link(s) ready in {:.3} ms (setup {:.3} ms)",
                     c.name,
@@ -305,13 +427,26 @@ impl<N: Network, E: Exec> Daemon<N, E> {
             }
             Err(e) => {
                 error!("{}: link setup failed: {e:#}", c.name);
+                self.metrics.error("setup");
+                let reason = format!("{e:#}");
+                for l in &plan.links {
+                    self.hub.emit(
+                        EventType::Link,
+                        "failed",
+                        format!("{}/{}", c.name, l.dev),
+                        link_attrs(&c, l, Some(&reason)),
+                    );
+                }
                 Status::Failed
             }
         };
         {
             let mut st = self.state();
             match st.entries.get_mut(&c.id) {
-                Some(e) if e.container == c => e.status = status,
+                Some(e) if e.container == c => {
+                    e.status = status;
+                    e.reason = res.as_ref().err().map(|e| format!("{e:#}"));
+                }
                 _ => return,
             }
         }
@@ -346,11 +481,21 @@ impl<N: Network, E: Exec> Daemon<N, E> {
     async fn teardown(self: Arc<Self>, c: Container, plan: Arc<ContainerPlan>) {
         let net = self.net.clone();
         let name = c.name.clone();
-        let errs = tokio::task::spawn_blocking(move || net.teardown(&c, &plan))
+        let (c2, p2) = (c.clone(), plan.clone());
+        let errs = tokio::task::spawn_blocking(move || net.teardown(&c2, &p2))
             .await
             .unwrap_or_else(|e| vec![anyhow::anyhow!("teardown task failed: {e}")]);
         for e in errs {
             warn!("{name}: teardown: {e:#}");
+            self.metrics.error("teardown");
+        }
+        for l in &plan.links {
+            self.hub.emit(
+                EventType::Link,
+                "removed",
+                format!("{}/{}", c.name, l.dev),
+                link_attrs(&c, l, None),
+            );
         }
         info!("{name}: links removed");
         self.check_connected();
@@ -366,8 +511,43 @@ impl<N: Network, E: Exec> Daemon<N, E> {
         st.announced = true;
         drop(st);
         info!("{ALL_CONNECTED}");
+        self.hub
+            .emit(EventType::Conlink, "converged", self.name.clone(), []);
         self.connected_tx.send_modify(|n| *n += 1);
     }
+}
+
+/// Event attributes of a container.
+fn container_attrs(c: &Container) -> Vec<(&'static str, String)> {
+    let mut a = vec![("id", c.id.clone()), ("replica", c.index.to_string())];
+    if let Some(s) = &c.service {
+        a.push(("service", s.clone()));
+    }
+    a
+}
+
+/// Event attributes of one link of `c`.
+fn link_attrs(
+    c: &Container,
+    l: &crate::plan::InstanceLink,
+    reason: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut a = vec![
+        ("container", c.name.clone()),
+        ("replica", c.index.to_string()),
+        ("dev", l.dev.clone()),
+    ];
+    if let Some(s) = &c.service {
+        a.push(("service", s.clone()));
+    }
+    if let Some(o) = &l.outer {
+        a.push(("outer", o.name.clone()));
+        a.push(("bridge", o.bridge.clone()));
+    }
+    if let Some(r) = reason {
+        a.push(("reason", r.to_string()));
+    }
+    a
 }
 
 /// Every configured service and container has a ready instance, and no

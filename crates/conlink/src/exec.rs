@@ -165,6 +165,12 @@ impl Executor {
         Ok(())
     }
 
+    /// The handle on conlink's own namespace (bridges, outer ends,
+    /// tunnels), for reading state and counters.
+    pub fn conlink_handle(&self) -> &Handle {
+        &self.conlink
+    }
+
     fn made_push(&self, name: String, mode: BridgeMode) {
         self.made
             .lock()

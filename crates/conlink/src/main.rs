@@ -2,6 +2,7 @@
 //! containers (spec §1). Parsing lives in `cli`; this file only dispatches.
 
 mod cli;
+mod control;
 mod daemon;
 mod exec;
 mod plan;
@@ -20,6 +21,9 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),
+        Some(cli::Command::Status { .. })
+        | Some(cli::Command::Events { .. })
+        | Some(cli::Command::Link { .. }) => client(&cli),
         None if cli.show_config => show_config(&cli),
         None => daemon(&cli),
     };
@@ -73,6 +77,13 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         docker_socket: cli.docker_socket.clone(),
         podman_socket: cli.podman_socket.clone(),
         compose_project: cli.compose_project.clone(),
+        control: control::ControlOptions {
+            socket: cli.socket.clone(),
+            api_addr: cli.api_addr.clone(),
+            api_token_file: cli.api_token_file.clone(),
+            metrics_addr: cli.metrics_addr.clone(),
+            web_addr: cli.web_addr.clone(),
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,4 +130,135 @@ fn show_config(cli: &Cli) -> anyhow::Result<()> {
         .write_all(json.as_bytes())
         .context("write config")?;
     Ok(())
+}
+
+/// Where a client subcommand talks to: `--api-addr` (with its token),
+/// `--socket`, or the one socket in /run/conlink.
+fn endpoint(cli: &Cli) -> anyhow::Result<conlink_control::client::Endpoint> {
+    use conlink_control::client::Endpoint;
+    if let Some(addr) = &cli.api_addr {
+        let token = match &cli.api_token_file {
+            Some(f) => Some(control::read_token(f)?),
+            None => None,
+        };
+        return Ok(Endpoint::Tcp {
+            addr: addr.clone(),
+            token,
+        });
+    }
+    Ok(Endpoint::Unix(match &cli.socket {
+        Some(p) => p.clone(),
+        None => conlink_control::client::discover_socket(std::path::Path::new(
+            conlink_control::server::SOCKET_DIR,
+        ))?,
+    }))
+}
+
+/// `conlink status|events|link`: one request (or stream) to a running conlink.
+fn client(cli: &Cli) -> anyhow::Result<()> {
+    use conlink_control::api::{Admin, FlapRequest, SetRequest};
+    let c = conlink_control::client::Client::new(endpoint(cli)?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start async runtime")?;
+    let mut out = std::io::stdout().lock();
+    rt.block_on(async {
+        match &cli.command {
+            Some(cli::Command::Status { json: true }) => {
+                let mut b = c.status_raw().await?.to_vec();
+                b.push(b'\n');
+                out.write_all(&b).context("write status")?;
+            }
+            Some(cli::Command::Status { json: false }) => {
+                let st = c.status().await?;
+                out.write_all(conlink_control::render::status_table(&st).as_bytes())
+                    .context("write status")?;
+            }
+            Some(cli::Command::Events {
+                since,
+                filter,
+                no_follow,
+            }) => {
+                let mut q = Vec::new();
+                if let Some(s) = since {
+                    let t = conlink_control::client::parse_since(s, std::time::SystemTime::now())?;
+                    q.push(format!("since={}", conlink_control::server::unix_secs(t)));
+                }
+                for f in filter {
+                    if !f.contains('=') {
+                        anyhow::bail!("--filter {f:?}: expected KEY=VALUE");
+                    }
+                    q.push(format!("filter={}", percent(f)));
+                }
+                if *no_follow {
+                    q.push("follow=0".into());
+                }
+                let mut werr = None;
+                c.events(&q.join("&"), |line| {
+                    // Flushed per line: `conlink events | jq` shows each at once.
+                    match writeln!(out, "{line}").and_then(|_| out.flush()) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            werr = Some(e);
+                            false
+                        }
+                    }
+                })
+                .await?;
+                if let Some(e) = werr {
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        return Err(anyhow::Error::from(e).context("write events"));
+                    }
+                }
+            }
+            Some(cli::Command::Link { action }) => {
+                let reply = match action {
+                    cli::LinkAction::Set {
+                        target,
+                        admin,
+                        netem,
+                        reset,
+                        flap,
+                        count,
+                    } => {
+                        c.set(&SetRequest {
+                            target: target.clone(),
+                            admin: admin.map(|a| match a {
+                                cli::AdminArg::Down => Admin::Down,
+                                cli::AdminArg::Up => Admin::Up,
+                            }),
+                            netem: netem.clone(),
+                            reset: *reset,
+                            flap: flap.map(|(down_ms, up_ms)| FlapRequest {
+                                down_ms,
+                                up_ms,
+                                count: *count,
+                            }),
+                        })
+                        .await?
+                    }
+                    cli::LinkAction::Clear { target } => c.clear(target).await?,
+                };
+                for l in reply.links {
+                    writeln!(out, "{l}").context("write reply")?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// Percent-encodes a query value (`=`, `&`, spaces, non-ASCII).
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

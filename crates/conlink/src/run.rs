@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub podman_socket: PathBuf,
     /// Compose project whose `service:` links apply.
     pub compose_project: Option<String>,
+    /// Control API, metrics and live page listeners.
+    pub control: crate::control::ControlOptions,
 }
 
 /// Commands of the netns runtime: run inside the namespace.
@@ -93,6 +95,8 @@ impl Drop for OwnNetns {
 
 /// Runs the daemon until SIGINT/SIGTERM, then removes everything.
 pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
+    // Option mistakes fail before anything is made.
+    opts.control.check()?;
     match opts.runtime {
         RuntimeKind::Netns => run_netns(cfg, opts).await,
         RuntimeKind::Docker => run_docker(cfg, opts).await,
@@ -149,7 +153,28 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     })
     .await??;
 
-    let daemon = Daemon::new(cfg, None, exec.clone(), NetnsExec);
+    let daemon = Daemon::new(cfg, None, exec.clone(), NetnsExec).with_name(&opts.netns_name);
+    let listeners = match crate::control::start(
+        daemon.clone(),
+        exec.clone(),
+        &opts.netns_name,
+        &opts.control,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            // Undo the start: bridges, tunnels, the namespaces made.
+            tokio::task::spawn_blocking(move || {
+                let mut rt = rt;
+                exec.shutdown(&[]);
+                rt.shutdown();
+            })
+            .await
+            .ok();
+            return Err(e);
+        }
+    };
     let (tx, rx) = mpsc::channel(1024);
     let d = daemon.clone();
     let looped = tokio::spawn(async move { d.run(rx).await });
@@ -161,6 +186,7 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
         _ = sigterm.recv() => info!("SIGTERM: cleaning up"),
     }
     tokio::task::spawn_blocking(move || watch.stop()).await.ok();
+    drop(listeners);
     drop(tx);
     await_loop(looped).await;
     if let Some(t) = daemon.timings().summary() {
@@ -289,7 +315,25 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     let exec =
         tokio::task::spawn_blocking(move || Executor::init(&cfg2, &conlink_ns, place)).await??;
     let exec = Arc::new(exec);
-    let daemon = Daemon::new(cfg, project, exec.clone(), DockerExec(engines.clone()));
+    // The API socket's NAME: the compose project inside a compose
+    // deployment, else conlink's namespace name.
+    let name = match (&own_id, &project) {
+        (Some(_), Some(p)) => p.clone(),
+        _ => opts.netns_name.clone(),
+    };
+    let daemon =
+        Daemon::new(cfg, project, exec.clone(), DockerExec(engines.clone())).with_name(&name);
+    let listeners =
+        match crate::control::start(daemon.clone(), exec.clone(), &name, &opts.control).await {
+            Ok(l) => l,
+            Err(e) => {
+                let ex = exec.clone();
+                tokio::task::spawn_blocking(move || ex.shutdown(&[]))
+                    .await
+                    .ok();
+                return Err(e);
+            }
+        };
     let (tx, rx) = mpsc::channel(1024);
     let d = daemon.clone();
     let looped = tokio::spawn(async move { d.run(rx).await });
@@ -306,6 +350,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
     }
     watchers.abort_all();
     while watchers.join_next().await.is_some() {}
+    drop(listeners);
     await_loop(looped).await;
     if let Some(t) = daemon.timings().summary() {
         info!("{t}");

@@ -1,0 +1,426 @@
+//! The control API's view of this daemon: [`DaemonBackend`] implements
+//! `conlink_control::ControlBackend` over the daemon's state (containers,
+//! their plans and setup state) and the kernel (one link dump per
+//! namespace for state and counters), and [`start`] opens the listeners
+//! the command line asks for.
+//!
+//! Runtime overrides (`link set`, `link clear`) are refused here with a
+//! clear error: they are inputs of the desired state, which only the
+//! reconciling core (issue 10) diffs and applies. Changing links behind the
+//! daemon's back would be a second source of truth.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use conlink_control::api::{
+    BridgeStatus, ContainerState, ContainerStatus, Counters, Event, EventType, LinkState,
+    LinkStatus, Problem, Status, TunnelStatus,
+};
+use conlink_control::server::{self, Control, Listener, Role};
+use conlink_control::{ControlBackend, Metrics, OverrideChange, Selector};
+use conlink_model::{BridgeMode, NetworkConfig, Target};
+use conlink_net::{Handle, LinkStats, Netns};
+use tokio::sync::broadcast;
+use tracing::debug;
+
+use crate::daemon::{Daemon, Exec, Network, Status as SetupStatus};
+use crate::exec::Executor;
+
+/// The message `link set|clear` gets from this daemon.
+pub const NO_OVERRIDES: &str = "runtime link overrides (down/up, --netem, --flap, clear) are desired-state inputs of the reconciling core (issue 10), which this conlink does not have yet; nothing was changed";
+
+/// The daemon as the control servers see it.
+pub struct DaemonBackend<N: Network, E: Exec> {
+    daemon: Arc<Daemon<N, E>>,
+    exec: Arc<Executor>,
+    name: String,
+    /// Handles on container namespaces by container id: opening one enters
+    /// the namespace on a fresh thread (~0.1 ms), too much per scrape for
+    /// a thousand containers. Entries of gone containers are pruned.
+    handles: Mutex<HashMap<String, Arc<Handle>>>,
+}
+
+impl<N: Network, E: Exec> DaemonBackend<N, E> {
+    /// A backend over `daemon` whose conlink namespace is `exec`'s.
+    pub fn new(daemon: Arc<Daemon<N, E>>, exec: Arc<Executor>, name: &str) -> Self {
+        DaemonBackend {
+            daemon,
+            exec,
+            name: name.to_string(),
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn handle(&self, id: &str, netns: &std::path::Path) -> Option<Arc<Handle>> {
+        let mut hs = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = hs.get(id) {
+            return Some(h.clone());
+        }
+        match Netns::open(netns).and_then(|ns| Handle::open(&ns)) {
+            Ok(h) => {
+                let h = Arc::new(h);
+                hs.insert(id.to_string(), h.clone());
+                Some(h)
+            }
+            Err(e) => {
+                debug!("status: open {}: {e}", netns.display());
+                None
+            }
+        }
+    }
+}
+
+fn counters(s: &LinkStats) -> Counters {
+    let c = s.counters;
+    Counters {
+        rx_bytes: c.rx_bytes,
+        rx_packets: c.rx_packets,
+        rx_dropped: c.rx_dropped,
+        rx_errors: c.rx_errors,
+        tx_bytes: c.tx_bytes,
+        tx_packets: c.tx_packets,
+        tx_dropped: c.tx_dropped,
+        tx_errors: c.tx_errors,
+    }
+}
+
+/// Up as a link state: administratively up and operationally up (or
+/// UNKNOWN, what dummies and some tunnels report, with carrier).
+fn is_up(s: &LinkStats) -> bool {
+    s.admin_up && (s.oper_state == "UP" || (s.oper_state == "UNKNOWN" && s.carrier != Some(false)))
+}
+
+fn mode_str(m: BridgeMode) -> &'static str {
+    match m {
+        BridgeMode::Linux => "linux",
+        BridgeMode::Ovs => "ovs",
+        BridgeMode::Patch => "patch",
+    }
+}
+
+fn target_str(t: &Target) -> String {
+    match t {
+        Target::Service(s) => format!("service {s}"),
+        Target::Container(c) => format!("container {c}"),
+    }
+}
+
+/// Builds the status from the daemon's entries and the kernel's links.
+fn build_status(
+    name: &str,
+    cfg: &NetworkConfig,
+    converged: bool,
+    entries: &[crate::daemon::EntryView],
+    missing: &[Target],
+    own: &[LinkStats],
+    inner: &dyn Fn(&crate::daemon::EntryView) -> Option<Vec<LinkStats>>,
+) -> Status {
+    let own_by_name: HashMap<&str, &LinkStats> = own.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut st = Status {
+        name: name.to_string(),
+        converged,
+        ..Default::default()
+    };
+    for t in missing {
+        st.pending.push(Problem {
+            what: target_str(t),
+            reason: "no running container seen yet".into(),
+        });
+    }
+    for e in entries {
+        let c = &e.container;
+        let (state, reason) = match e.status {
+            SetupStatus::Pending => (
+                ContainerState::Pending,
+                Some("links being set up".to_string()),
+            ),
+            SetupStatus::Ready => (ContainerState::Ready, None),
+            SetupStatus::Failed => (ContainerState::Failed, e.reason.clone()),
+        };
+        match state {
+            ContainerState::Pending => st.pending.push(Problem {
+                what: c.name.clone(),
+                reason: "links being set up".into(),
+            }),
+            ContainerState::Failed => st.failed.push(Problem {
+                what: c.name.clone(),
+                reason: e.reason.clone().unwrap_or_else(|| "setup failed".into()),
+            }),
+            ContainerState::Ready => {}
+        }
+        st.containers.push(ContainerStatus {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            service: c.service.clone(),
+            replica: c.index,
+            state,
+            reason,
+        });
+        let kernel = if e.status == SetupStatus::Ready {
+            inner(e)
+        } else {
+            None
+        };
+        for l in &e.plan.links {
+            let inner_s = kernel
+                .as_ref()
+                .and_then(|k| k.iter().find(|s| s.name == l.dev));
+            let outer_s = l
+                .outer
+                .as_ref()
+                .and_then(|o| own_by_name.get(o.name.as_str()).copied());
+            let (lstate, lreason) = match e.status {
+                SetupStatus::Pending => (LinkState::Pending, None),
+                SetupStatus::Failed => (LinkState::Failed, e.reason.clone()),
+                SetupStatus::Ready => match (inner_s, l.outer.is_some(), outer_s) {
+                    (None, _, _) => (
+                        LinkState::Missing,
+                        Some(format!("{} not found in the container's namespace", l.dev)),
+                    ),
+                    (Some(_), true, None) => (
+                        LinkState::Missing,
+                        Some("outer end not found in conlink's namespace".into()),
+                    ),
+                    (Some(i), _, o) => {
+                        if is_up(i) && o.is_none_or(is_up) {
+                            (LinkState::Up, None)
+                        } else {
+                            (LinkState::Down, None)
+                        }
+                    }
+                },
+            };
+            if lstate == LinkState::Missing {
+                st.failed.push(Problem {
+                    what: format!("{}/{}", c.name, l.dev),
+                    reason: lreason.clone().unwrap_or_default(),
+                });
+            }
+            let netem = l.netem.as_ref().map(|n| n.to_string());
+            st.links.push(LinkStatus {
+                container: c.name.clone(),
+                service: c.service.clone(),
+                replica: c.index,
+                dev: l.dev.clone(),
+                kind: l.kind.as_str().to_string(),
+                outer: l.outer.as_ref().map(|o| o.name.clone()),
+                bridge: l.outer.as_ref().map(|o| o.bridge.clone()),
+                bridge_mode: l.outer.as_ref().map(|o| mode_str(o.mode).to_string()),
+                state: lstate,
+                admin_up: inner_s.map(|s| s.admin_up),
+                oper_state: inner_s.map(|s| s.oper_state.clone()),
+                outer_admin_up: outer_s.map(|s| s.admin_up),
+                outer_oper_state: outer_s.map(|s| s.oper_state.clone()),
+                addresses: l.ip.iter().map(|a| a.to_string()).collect(),
+                mac: inner_s.and_then(|s| s.mac).map(|m| m.to_string()),
+                mtu: inner_s.map(|s| s.mtu),
+                netem_config: netem.clone(),
+                netem_override: None,
+                netem,
+                admin_down_override: false,
+                flap: None,
+                counters: inner_s.map(counters),
+                reason: lreason,
+            });
+        }
+    }
+    for b in cfg.bridges.values() {
+        let dev = own_by_name.get(b.bridge.as_str());
+        let mut ports: Vec<String> = match (b.mode, dev) {
+            (BridgeMode::Linux, Some(d)) => own
+                .iter()
+                .filter(|s| s.master == Some(d.index))
+                .map(|s| s.name.clone())
+                .collect(),
+            // OVS and patch ports are not kernel bridge ports: list what
+            // conlink attached (outer ends present, tunnels).
+            _ => st
+                .links
+                .iter()
+                .filter(|l| l.bridge.as_deref() == Some(b.bridge.as_str()))
+                .filter_map(|l| l.outer.clone())
+                .filter(|o| own_by_name.contains_key(o.as_str()))
+                .chain(
+                    cfg.tunnels
+                        .iter()
+                        .filter(|t| t.bridge == b.bridge)
+                        .map(|t| t.ifname()),
+                )
+                .collect(),
+        };
+        ports.sort();
+        st.bridges.push(BridgeStatus {
+            name: b.bridge.clone(),
+            mode: mode_str(b.mode).into(),
+            ports,
+            admin_up: match b.mode {
+                BridgeMode::Patch => None,
+                _ => dev.map(|d| d.admin_up),
+            },
+        });
+    }
+    for t in &cfg.tunnels {
+        let n = t.ifname();
+        st.tunnels.push(TunnelStatus {
+            kind: match t.tunnel_type {
+                conlink_model::TunnelType::Vxlan => "vxlan",
+                conlink_model::TunnelType::Geneve => "geneve",
+            }
+            .into(),
+            vni: t.vni,
+            remote: t.remote.to_string(),
+            bridge: t.bridge.clone(),
+            oper_state: own_by_name.get(n.as_str()).map(|s| s.oper_state.clone()),
+            name: n,
+        });
+    }
+    st
+}
+
+impl<N: Network, E: Exec> ControlBackend for DaemonBackend<N, E> {
+    fn snapshot(&self) -> Status {
+        let d = &self.daemon;
+        let entries = d.entries();
+        let missing = d.missing_targets();
+        let converged = d.is_converged();
+        let own = self.exec.conlink_handle().link_stats().unwrap_or_else(|e| {
+            debug!("status: conlink's namespace: {e}");
+            vec![]
+        });
+        {
+            let mut hs = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+            hs.retain(|id, _| entries.iter().any(|e| &e.container.id == id));
+        }
+        build_status(
+            &self.name,
+            d.config(),
+            converged,
+            &entries,
+            &missing,
+            &own,
+            &|e| {
+                let h = self.handle(&e.container.id, &e.container.netns)?;
+                h.link_stats().ok()
+            },
+        )
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.daemon.hub().subscribe()
+    }
+
+    fn history(&self, since: Option<SystemTime>) -> Vec<Event> {
+        self.daemon.hub().history(since)
+    }
+
+    fn set_override(
+        &self,
+        _sel: &Selector,
+        _c: &OverrideChange,
+    ) -> conlink_control::Result<Vec<String>> {
+        self.daemon.metrics().error("override");
+        Err(conlink_control::Error::Unsupported(NO_OVERRIDES.into()))
+    }
+
+    fn clear_override(&self, _sel: &Selector) -> conlink_control::Result<Vec<String>> {
+        Err(conlink_control::Error::Unsupported(NO_OVERRIDES.into()))
+    }
+
+    fn graph_html(&self) -> String {
+        conlink_graph::render(self.daemon.config(), conlink_graph::Format::Html)
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.daemon.metrics()
+    }
+
+    fn event_counts(&self) -> BTreeMap<(EventType, String), u64> {
+        self.daemon.hub().counts()
+    }
+}
+
+/// Which control listeners to open.
+#[derive(Debug, Clone, Default)]
+pub struct ControlOptions {
+    /// Unix socket path; None: `/run/conlink/NAME.sock`; `off` disables.
+    pub socket: Option<PathBuf>,
+    /// TCP API address.
+    pub api_addr: Option<String>,
+    /// Bearer token file for the TCP API.
+    pub api_token_file: Option<PathBuf>,
+    /// Prometheus endpoint address.
+    pub metrics_addr: Option<String>,
+    /// Live page address.
+    pub web_addr: Option<String>,
+}
+
+impl ControlOptions {
+    /// Refuses a TCP API without a readable, non-empty token file.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(addr) = &self.api_addr {
+            match &self.api_token_file {
+                Some(f) => {
+                    read_token(f)?;
+                }
+                None => anyhow::bail!(
+                    "--api-addr {addr} needs --api-token-file: conlink never serves its API on TCP without a token"
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a token file: its content without surrounding whitespace; empty
+/// is an error.
+pub fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let t = std::fs::read_to_string(path)
+        .with_context(|| format!("read API token file {}", path.display()))?;
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        anyhow::bail!("API token file {} is empty", path.display());
+    }
+    Ok(t)
+}
+
+/// Opens the listeners of `opts` for `daemon`. Errors (a socket in use, a
+/// TCP API without token) stop the start: the user asked for them.
+pub async fn start<N: Network, E: Exec>(
+    daemon: Arc<Daemon<N, E>>,
+    exec: Arc<Executor>,
+    name: &str,
+    opts: &ControlOptions,
+) -> anyhow::Result<Vec<Listener>> {
+    let ctl = Control::new(Arc::new(DaemonBackend::new(daemon, exec, name)));
+    let mut out = Vec::new();
+    let path = match &opts.socket {
+        Some(p) if p.as_os_str() == "off" => None,
+        Some(p) => Some(p.clone()),
+        None => Some(server::socket_path(
+            std::path::Path::new(server::SOCKET_DIR),
+            name,
+        )),
+    };
+    if let Some(p) = path {
+        out.push(server::serve_unix(&p, ctl.clone())?);
+    }
+    if let Some(addr) = &opts.api_addr {
+        let token = match &opts.api_token_file {
+            Some(f) => Some(read_token(f)?),
+            None => anyhow::bail!(
+                "--api-addr {addr} needs --api-token-file: conlink never serves its API on TCP without a token"
+            ),
+        };
+        out.push(server::serve_tcp(addr, Role::Api { token }, ctl.clone()).await?);
+    }
+    if let Some(addr) = &opts.metrics_addr {
+        out.push(server::serve_tcp(addr, Role::Metrics, ctl.clone()).await?);
+    }
+    if let Some(addr) = &opts.web_addr {
+        out.push(server::serve_tcp(addr, Role::Web, ctl.clone()).await?);
+    }
+    Ok(out)
+}
