@@ -5,7 +5,8 @@
 //! API paths:
 //! - `GET /v1/status` → [`Status`] JSON
 //! - `GET /v1/events?since=UNIX_SECS&follow=0|1&filter=KEY=VALUE…` → JSON
-//!   lines (history first, then live unless `follow=0`)
+//!   lines: past events from `since` (all of them with `follow=0`), then
+//!   live ones unless `follow=0`
 //! - `POST /v1/links/set` [`SetRequest`] → [`ChangeReply`]
 //! - `POST /v1/links/clear` [`ClearRequest`] → [`ChangeReply`]
 //!
@@ -688,7 +689,13 @@ fn events(ctl: Arc<Control>, query: &str) -> Resp {
         // Subscribe before reading history so nothing falls in between;
         // live events already in the history are skipped by number.
         let mut live = ctl.backend.subscribe();
-        let hist = ctl.backend.history(q.since);
+        // Like `docker events`: without `since` a follower gets only new
+        // events; a one-shot read (`follow=0`) gets the whole history.
+        let hist = if q.since.is_some() || !q.follow {
+            ctl.backend.history(q.since)
+        } else {
+            vec![]
+        };
         let mut last = 0;
         for e in hist {
             last = e.seq;

@@ -444,7 +444,7 @@ async fn events_history_live_order_and_filters() {
     let mut ids = vec![];
     tokio::time::timeout(
         Duration::from_secs(5),
-        c.events("filter=type%3Dlink", |l| {
+        c.events("since=0&filter=type%3Dlink", |l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             ids.push(v["Actor"]["ID"].as_str().unwrap().to_string());
             ids.len() < 6
