@@ -89,9 +89,16 @@ const LIVE_JS: &str = r#"
     return (i ? n.toFixed(1) : String(Math.round(n))) + u[i];
   }
   function setState(el, st) {
+    var was = el.getAttribute("data-state");
     STATES.forEach(function (c) { el.classList.remove(c); });
     el.classList.add("st-" + st);
     el.setAttribute("data-state", st);
+    // The states a node went through, for tests and for whoever wonders
+    // what happened while they looked away.
+    if (was !== st) {
+      var h = el.getAttribute("data-history");
+      el.setAttribute("data-history", h ? h + " " + st : st);
+    }
   }
   function apply(st) {
     var now = Date.now() / 1000, per = {};
