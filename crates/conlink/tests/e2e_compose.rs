@@ -972,3 +972,86 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// The control API inside a compose deployment: `docker compose exec
+/// network conlink status` finds conlink's socket by itself, and its
+/// answer matches the containers' interfaces; events and bad requests too.
+#[test]
+fn control_api_from_docker_compose_exec() {
+    let ex = examples().join("router");
+    let p = Project::up(
+        "ctl",
+        &[
+            ex.join("compose.yaml"),
+            fixtures().join("override/images.yaml"),
+        ],
+        &[],
+        &[],
+    );
+    let exec =
+        |args: &[&str]| p.compose(&[&["exec", "-T", "network", "conlink"][..], args].concat());
+    // The socket is named after the compose project and root only.
+    let ls = p.compose(&["exec", "-T", "network", "ls", "-l", "/run/conlink"]);
+    let ls = text(&ls.stdout);
+    assert!(ls.contains(&format!("{}.sock", p.name)), "{ls}");
+    assert!(ls.contains("srw-------"), "{ls}");
+    let out = exec(&["status", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["name"], p.name.as_str());
+    assert_eq!(st["converged"], true, "{st}");
+    let links = st["links"].as_array().unwrap();
+    assert_eq!(links.len(), 6, "{st}");
+    for l in links {
+        let ctr = l["container"].as_str().unwrap();
+        let dev = l["dev"].as_str().unwrap();
+        let k = &p.ip_json(ctr, &["link", "show", "dev", dev])[0];
+        assert_eq!(l["state"], "up", "{l}");
+        assert_eq!(l["mtu"], k["mtu"], "{ctr}/{dev}");
+        assert_eq!(l["mac"], k["address"], "{ctr}/{dev}");
+        assert_eq!(l["oper_state"], k["operstate"], "{ctr}/{dev}");
+        assert_eq!(
+            l["addresses"][0].as_str().unwrap(),
+            p.addrs(ctr, dev)[0],
+            "{ctr}/{dev}"
+        );
+    }
+    let router = p.ctr("router", 1);
+    assert!(links.iter().any(|l| l["container"] == router.as_str()
+        && l["service"] == "router"
+        && l["dev"] == "e2"));
+    // The table, as a user types it.
+    let table = text(&exec(&["status"]).stdout);
+    assert!(table.contains("6 link(s), converged"), "{table}");
+    // Events: every container started, then converged.
+    let evs = text(&exec(&["events", "--no-follow"]).stdout);
+    for c in ["router", "h1", "h2", "h3"] {
+        let id = format!("\"ID\":\"{}\"", p.ctr(c, 1));
+        assert!(evs.contains(&id), "{c}: {evs}");
+    }
+    assert!(
+        evs.lines().last().unwrap_or("").contains("\"converged\""),
+        "{evs}"
+    );
+    // A bad request: clear error, non-zero exit, nothing changed.
+    let before = p.ip_json(&p.ctr("h1", 1), &["link", "show", "dev", "eth0"]);
+    let out = exec(&["link", "set", "nosuch", "down"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown target \"nosuch\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = exec(&["link", "set", "h1", "down"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("reconciling core"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        p.ip_json(&p.ctr("h1", 1), &["link", "show", "dev", "eth0"]),
+        before
+    );
+    p.assert_ping(&p.ctr("h1", 1), "10.0.3.1");
+}
