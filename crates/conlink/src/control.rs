@@ -108,15 +108,105 @@ fn target_str(t: &Target) -> String {
     }
 }
 
-/// Builds the status from the daemon's entries and the kernel's links.
-fn build_status(
+/// Where one link (or a container's links) stands in the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setup {
+    /// Not made (yet).
+    Pending,
+    /// Made as desired.
+    Ready,
+    /// The last attempt failed, with the reason.
+    Failed(String),
+}
+
+/// One link as the daemon knows it, before the kernel is read: what any
+/// daemon (this one, the reconciling core) hands to [`build_status`].
+#[derive(Debug, Clone)]
+pub struct LinkInput {
+    /// Interface name in the container.
+    pub dev: String,
+    /// Link type (`veth`…).
+    pub kind: String,
+    /// veth: outer end name, bridge, bridge mode.
+    pub outer: Option<(String, String, BridgeMode)>,
+    /// Addresses (CIDR).
+    pub addresses: Vec<String>,
+    /// netem from the config.
+    pub netem_config: Option<conlink_model::Netem>,
+    /// netem override (the parameters laid over the config's).
+    pub netem_override: Option<conlink_model::Netem>,
+    /// Held down by an override.
+    pub admin_down: bool,
+    /// State in the daemon.
+    pub setup: Setup,
+}
+
+/// One container as the daemon knows it.
+#[derive(Debug, Clone)]
+pub struct ContainerInput {
+    /// Engine id (also the key of cached namespace handles).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Compose service.
+    pub service: Option<String>,
+    /// Replica number.
+    pub replica: u32,
+    /// Its network namespace.
+    pub netns: PathBuf,
+    /// Its links.
+    pub links: Vec<LinkInput>,
+}
+
+impl ContainerInput {
+    /// From the current daemon's view of a container.
+    fn from_entry(e: &crate::daemon::EntryView) -> ContainerInput {
+        let setup = match e.status {
+            SetupStatus::Pending => Setup::Pending,
+            SetupStatus::Ready => Setup::Ready,
+            SetupStatus::Failed => {
+                Setup::Failed(e.reason.clone().unwrap_or_else(|| "setup failed".into()))
+            }
+        };
+        ContainerInput {
+            id: e.container.id.clone(),
+            name: e.container.name.clone(),
+            service: e.container.service.clone(),
+            replica: e.container.index,
+            netns: e.container.netns.clone(),
+            links: e
+                .plan
+                .links
+                .iter()
+                .map(|l| LinkInput {
+                    dev: l.dev.clone(),
+                    kind: l.kind.as_str().to_string(),
+                    outer: l
+                        .outer
+                        .as_ref()
+                        .map(|o| (o.name.clone(), o.bridge.clone(), o.mode)),
+                    addresses: l.ip.iter().map(|a| a.to_string()).collect(),
+                    netem_config: l.netem.clone(),
+                    netem_override: None,
+                    admin_down: false,
+                    setup: setup.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Builds the status from what the daemon knows (`containers`, `missing`:
+/// configured targets without a container) and the kernel: `own` is the
+/// link dump of conlink's namespace, `inner` dumps a container's.
+pub fn build_status(
     name: &str,
     cfg: &NetworkConfig,
     converged: bool,
-    entries: &[crate::daemon::EntryView],
+    containers: &[ContainerInput],
     missing: &[Target],
     own: &[LinkStats],
-    inner: &dyn Fn(&crate::daemon::EntryView) -> Option<Vec<LinkStats>>,
+    inner: &dyn Fn(&ContainerInput) -> Option<Vec<LinkStats>>,
 ) -> Status {
     let own_by_name: HashMap<&str, &LinkStats> = own.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut st = Status {
@@ -130,15 +220,19 @@ fn build_status(
             reason: "no running container seen yet".into(),
         });
     }
-    for e in entries {
-        let c = &e.container;
-        let (state, reason) = match e.status {
-            SetupStatus::Pending => (
+    for c in containers {
+        let failed = c.links.iter().find_map(|l| match &l.setup {
+            Setup::Failed(r) => Some(r.clone()),
+            _ => None,
+        });
+        let pending = c.links.iter().any(|l| l.setup == Setup::Pending);
+        let (state, reason) = match (&failed, pending) {
+            (Some(r), _) => (ContainerState::Failed, Some(r.clone())),
+            (None, true) => (
                 ContainerState::Pending,
                 Some("links being set up".to_string()),
             ),
-            SetupStatus::Ready => (ContainerState::Ready, None),
-            SetupStatus::Failed => (ContainerState::Failed, e.reason.clone()),
+            (None, false) => (ContainerState::Ready, None),
         };
         match state {
             ContainerState::Pending => st.pending.push(Problem {
@@ -147,7 +241,7 @@ fn build_status(
             }),
             ContainerState::Failed => st.failed.push(Problem {
                 what: c.name.clone(),
-                reason: e.reason.clone().unwrap_or_else(|| "setup failed".into()),
+                reason: reason.clone().unwrap_or_default(),
             }),
             ContainerState::Ready => {}
         }
@@ -155,27 +249,29 @@ fn build_status(
             id: c.id.clone(),
             name: c.name.clone(),
             service: c.service.clone(),
-            replica: c.index,
+            replica: c.replica,
             state,
             reason,
         });
-        let kernel = if e.status == SetupStatus::Ready {
-            inner(e)
+        // Only namespaces with made links are read (a pending container's
+        // namespace may not be there yet).
+        let kernel = if c.links.iter().any(|l| l.setup == Setup::Ready) {
+            inner(c)
         } else {
             None
         };
-        for l in &e.plan.links {
+        for l in &c.links {
             let inner_s = kernel
                 .as_ref()
                 .and_then(|k| k.iter().find(|s| s.name == l.dev));
             let outer_s = l
                 .outer
                 .as_ref()
-                .and_then(|o| own_by_name.get(o.name.as_str()).copied());
-            let (lstate, lreason) = match e.status {
-                SetupStatus::Pending => (LinkState::Pending, None),
-                SetupStatus::Failed => (LinkState::Failed, e.reason.clone()),
-                SetupStatus::Ready => match (inner_s, l.outer.is_some(), outer_s) {
+                .and_then(|o| own_by_name.get(o.0.as_str()).copied());
+            let (lstate, lreason) = match &l.setup {
+                Setup::Pending => (LinkState::Pending, None),
+                Setup::Failed(r) => (LinkState::Failed, Some(r.clone())),
+                Setup::Ready => match (inner_s, l.outer.is_some(), outer_s) {
                     (None, _, _) => (
                         LinkState::Missing,
                         Some(format!("{} not found in the container's namespace", l.dev)),
@@ -199,28 +295,31 @@ fn build_status(
                     reason: lreason.clone().unwrap_or_default(),
                 });
             }
-            let netem = l.netem.as_ref().map(|n| n.to_string());
+            let in_force = match (&l.netem_config, &l.netem_override) {
+                (base, Some(o)) => Some(conlink_control::overlay_netem(base.as_ref(), o)),
+                (base, None) => base.clone(),
+            };
             st.links.push(LinkStatus {
                 container: c.name.clone(),
                 service: c.service.clone(),
-                replica: c.index,
+                replica: c.replica,
                 dev: l.dev.clone(),
-                kind: l.kind.as_str().to_string(),
-                outer: l.outer.as_ref().map(|o| o.name.clone()),
-                bridge: l.outer.as_ref().map(|o| o.bridge.clone()),
-                bridge_mode: l.outer.as_ref().map(|o| mode_str(o.mode).to_string()),
+                kind: l.kind.clone(),
+                outer: l.outer.as_ref().map(|o| o.0.clone()),
+                bridge: l.outer.as_ref().map(|o| o.1.clone()),
+                bridge_mode: l.outer.as_ref().map(|o| mode_str(o.2).to_string()),
                 state: lstate,
                 admin_up: inner_s.map(|s| s.admin_up),
                 oper_state: inner_s.map(|s| s.oper_state.clone()),
                 outer_admin_up: outer_s.map(|s| s.admin_up),
                 outer_oper_state: outer_s.map(|s| s.oper_state.clone()),
-                addresses: l.ip.iter().map(|a| a.to_string()).collect(),
+                addresses: l.addresses.clone(),
                 mac: inner_s.and_then(|s| s.mac).map(|m| m.to_string()),
                 mtu: inner_s.map(|s| s.mtu),
-                netem_config: netem.clone(),
-                netem_override: None,
-                netem,
-                admin_down_override: false,
+                netem_config: l.netem_config.as_ref().map(|n| n.to_string()),
+                netem_override: l.netem_override.as_ref().map(|n| n.to_string()),
+                netem: in_force.map(|n| n.to_string()),
+                admin_down_override: l.admin_down,
                 flap: None,
                 counters: inner_s.map(counters),
                 reason: lreason,
@@ -294,15 +393,16 @@ impl<N: Network, E: Exec> ControlBackend for DaemonBackend<N, E> {
             let mut hs = self.handles.lock().unwrap_or_else(|p| p.into_inner());
             hs.retain(|id, _| entries.iter().any(|e| &e.container.id == id));
         }
+        let inputs: Vec<ContainerInput> = entries.iter().map(ContainerInput::from_entry).collect();
         build_status(
             &self.name,
             d.config(),
             converged,
-            &entries,
+            &inputs,
             &missing,
             &own,
-            &|e| {
-                let h = self.handle(&e.container.id, &e.container.netns)?;
+            &|c| {
+                let h = self.handle(&c.id, &c.netns)?;
                 h.link_stats().ok()
             },
         )
@@ -423,4 +523,117 @@ pub async fn start<N: Network, E: Exec>(
         out.push(server::serve_tcp(addr, Role::Web, ctl.clone()).await?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(index: u32, name: &str, up: bool, oper: &str, master: Option<u32>) -> LinkStats {
+        LinkStats {
+            index,
+            name: name.into(),
+            alias: None,
+            admin_up: up,
+            oper_state: oper.into(),
+            carrier: Some(oper == "UP"),
+            mtu: 1500,
+            mac: None,
+            master,
+            link: None,
+            kind: Some("veth".into()),
+            counters: Default::default(),
+        }
+    }
+
+    fn link(dev: &str, outer: &str, setup: Setup) -> LinkInput {
+        LinkInput {
+            dev: dev.into(),
+            kind: "veth".into(),
+            outer: Some((outer.into(), "s1".into(), BridgeMode::Linux)),
+            addresses: vec!["10.0.0.1/24".into()],
+            netem_config: Some("delay 10ms loss 2%".parse().unwrap()),
+            netem_override: None,
+            admin_down: false,
+            setup,
+        }
+    }
+
+    #[test]
+    fn states_from_daemon_and_kernel() {
+        let mut cfg = NetworkConfig::default();
+        cfg.bridges.insert(
+            "s1".into(),
+            conlink_model::Bridge {
+                bridge: "s1".into(),
+                mode: BridgeMode::Linux,
+            },
+        );
+        let mut over = link("eth1", "a-eth1", Setup::Ready);
+        over.netem_override = Some("loss 5%".parse().unwrap());
+        over.admin_down = true;
+        let cs = vec![
+            ContainerInput {
+                id: "1".into(),
+                name: "a".into(),
+                service: None,
+                replica: 1,
+                netns: "/x".into(),
+                links: vec![
+                    link("eth0", "a-eth0", Setup::Ready),
+                    over,
+                    link("eth2", "a-eth2", Setup::Ready),
+                ],
+            },
+            ContainerInput {
+                id: "2".into(),
+                name: "b".into(),
+                service: Some("svc".into()),
+                replica: 2,
+                netns: "/y".into(),
+                links: vec![link("eth0", "b-eth0", Setup::Failed("boom".into()))],
+            },
+        ];
+        let own = vec![
+            ls(1, "s1", true, "UP", None),
+            ls(2, "a-eth0", true, "UP", Some(1)),
+            ls(3, "a-eth1", false, "DOWN", Some(1)),
+            ls(4, "a-eth2", true, "UP", Some(1)),
+        ];
+        let inner = |c: &ContainerInput| {
+            assert_eq!(c.name, "a", "a failed container's namespace is not read");
+            Some(vec![
+                ls(2, "eth0", true, "UP", None),
+                ls(3, "eth1", false, "DOWN", None),
+            ])
+        };
+        let st = build_status(
+            "lab",
+            &cfg,
+            false,
+            &cs,
+            &[Target::Service("web".into())],
+            &own,
+            &inner,
+        );
+        let states: Vec<LinkState> = st.links.iter().map(|l| l.state).collect();
+        assert_eq!(
+            states,
+            [
+                LinkState::Up,
+                LinkState::Down,
+                LinkState::Missing,
+                LinkState::Failed
+            ]
+        );
+        assert_eq!(st.links[1].netem.as_deref(), Some("delay 10ms loss 5%"));
+        assert_eq!(st.links[1].netem_override.as_deref(), Some("loss 5%"));
+        assert!(st.links[1].admin_down_override);
+        assert_eq!(st.links[3].reason.as_deref(), Some("boom"));
+        assert_eq!(st.containers[1].state, ContainerState::Failed);
+        assert_eq!(st.pending[0].what, "service web");
+        let failed: Vec<&str> = st.failed.iter().map(|p| p.what.as_str()).collect();
+        assert_eq!(failed, ["a/eth2", "b"]);
+        assert_eq!(st.bridges[0].ports, ["a-eth0", "a-eth1", "a-eth2"]);
+    }
 }
