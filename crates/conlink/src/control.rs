@@ -504,8 +504,18 @@ pub async fn start<N: Network, E: Exec>(
             name,
         )),
     };
-    if let Some(p) = path {
-        out.push(server::serve_unix(&p, ctl.clone())?);
+    match path {
+        // Asked for explicitly: failing is an error.
+        Some(p) if opts.socket.is_some() => out.push(server::serve_unix(&p, ctl.clone())?),
+        // The default: a read-only /run (compose `read_only: true`) or a
+        // second conlink with the same name must not stop the links.
+        Some(p) => match server::serve_unix(&p, ctl.clone()) {
+            Ok(l) => out.push(l),
+            Err(e) => {
+                tracing::warn!("no control API socket: {e} (set --socket PATH or --socket off)")
+            }
+        },
+        None => {}
     }
     if let Some(addr) = &opts.api_addr {
         let token = match &opts.api_token_file {
