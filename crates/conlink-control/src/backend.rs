@@ -62,7 +62,7 @@ pub trait ControlBackend: Send + Sync + 'static {
 /// the others stay (`--netem "loss 1%"` over a configured `delay 50ms`
 /// gives `delay 50ms loss 1%`). Parameters that go together are replaced
 /// together: delay with its jitter, correlation and distribution; reorder
-/// with its gap.
+/// with its gap; loss with its `ecn`.
 pub fn overlay_netem(base: Option<&Netem>, over: &Netem) -> Netem {
     let mut n = base.cloned().unwrap_or_default();
     if over.delay_ns.is_some() {
@@ -75,11 +75,16 @@ pub fn overlay_netem(base: Option<&Netem>, over: &Netem) -> Netem {
         n.reorder = over.reorder;
         n.gap = over.gap;
     }
+    if over.loss.is_some() {
+        n.loss = over.loss.clone();
+        n.ecn = over.ecn;
+    }
     n.limit = over.limit.or(n.limit);
-    n.loss = over.loss.or(n.loss);
     n.duplicate = over.duplicate.or(n.duplicate);
     n.corrupt = over.corrupt.or(n.corrupt);
-    n.rate_bytes = over.rate_bytes.or(n.rate_bytes);
+    n.rate = over.rate.clone().or(n.rate.take());
+    n.slot = over.slot.clone().or(n.slot.take());
+    n.seed = over.seed.or(n.seed);
     n
 }
 

@@ -20,8 +20,16 @@ fn counters_and_state_match_ip_s_link() {
     let b = Ns::new("sb");
     a.h.create_veth(&LinkAttrs::new("va").up(), &LinkAttrs::new("vb").up(), &b.h)
         .unwrap();
-    a.h.add_addr("va", "10.78.0.1/24".parse().unwrap()).unwrap();
-    b.h.add_addr("vb", "10.78.0.2/24".parse().unwrap()).unwrap();
+    a.h.add_addr(
+        "va",
+        "10.78.0.1/24".parse::<conlink_model::Ipv4Net>().unwrap(),
+    )
+    .unwrap();
+    b.h.add_addr(
+        "vb",
+        "10.78.0.2/24".parse::<conlink_model::Ipv4Net>().unwrap(),
+    )
+    .unwrap();
     assert!(a.ping("10.78.0.2"), "no ping through the veth");
     a.exec(&["ping", "-n", "-q", "-c", "5", "-i", "0.01", "10.78.0.2"]);
 
