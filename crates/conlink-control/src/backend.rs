@@ -69,21 +69,21 @@ pub fn overlay_netem(base: Option<&Netem>, over: &Netem) -> Netem {
         n.delay_ns = over.delay_ns;
         n.jitter_ns = over.jitter_ns;
         n.delay_corr = over.delay_corr;
-        n.distribution = over.distribution.clone();
+        n.distribution = over.distribution;
     }
     if over.reorder.is_some() {
         n.reorder = over.reorder;
         n.gap = over.gap;
     }
     if over.loss.is_some() {
-        n.loss = over.loss.clone();
+        n.loss = over.loss;
         n.ecn = over.ecn;
     }
     n.limit = over.limit.or(n.limit);
     n.duplicate = over.duplicate.or(n.duplicate);
     n.corrupt = over.corrupt.or(n.corrupt);
-    n.rate = over.rate.clone().or(n.rate.take());
-    n.slot = over.slot.clone().or(n.slot.take());
+    n.rate = over.rate.or(n.rate);
+    n.slot = over.slot.or(n.slot);
     n.seed = over.seed.or(n.seed);
     n
 }
