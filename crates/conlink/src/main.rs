@@ -11,12 +11,11 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     init_logging(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),
