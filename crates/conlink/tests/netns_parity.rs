@@ -75,3 +75,29 @@ links:
     assert!(ping(&one, "fd00:231::2"), "no IPv6 ping replica 1 -> 2");
     assert!(c.stop());
 }
+
+/// Issue 9 item 6: a config without links runs (its bridges are made) and
+/// says so once.
+#[test]
+fn zero_link_config_runs_and_says_so() {
+    require_root();
+    let p = prefix();
+    let mut c = Conlink::start(&p, "links: []\nbridges: [{bridge: s9, mode: linux}]\n", &[]);
+    c.wait_for("no links configured", 1, std::time::Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ip_json(&c.own_ns, &["link", "show"])
+        .as_array()
+        .is_none_or(|a| !a.iter().any(|l| l["ifname"] == "s9"))
+    {
+        assert!(std::time::Instant::now() < deadline, "bridge s9 never made");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        c.log()
+            .iter()
+            .filter(|l| l.contains("no links configured"))
+            .count(),
+        1
+    );
+    assert!(c.stop());
+}
