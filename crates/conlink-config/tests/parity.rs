@@ -239,3 +239,21 @@ fn dual_stack_replica_offsets() {
     assert_eq!(r2, ["10.0.0.2/24", "fd00::1:0/64"]);
     assert_eq!(l.ipv4().unwrap().to_string(), "10.0.0.1/24");
 }
+
+#[test]
+fn ethtool_on_any_link_type() {
+    let d = Dir::new("ethtool");
+    let net = d.file(
+        "net.yaml",
+        "links: [{service: a, type: dummy, ethtool: [\"-K rx-gro on\"]},\n\
+         {service: a, dev: eth1, type: macvlan, outer-dev: eth0, ethtool: \"-L combined 2\"}]\n",
+    );
+    let cfg = load(&opts(&[], &[&net])).unwrap();
+    let e: Vec<String> = cfg.services["a"]
+        .links
+        .iter()
+        .flat_map(|l| l.ethtool.iter().map(ToString::to_string))
+        .collect();
+    // No tx-offload default on non-veth links; the user's settings stay.
+    assert_eq!(e, ["--offload rx-gro on", "--set-channels combined 2"]);
+}
