@@ -11,6 +11,7 @@
 
 mod addr;
 mod config;
+mod container;
 mod ethtool;
 mod forward;
 mod netem;
@@ -21,6 +22,7 @@ pub use config::{
     Base, Bridge, BridgeMode, Command, CommandSpec, Group, Link, LinkType, NetworkConfig, Target,
     Tunnel, TunnelType,
 };
+pub use container::Container;
 pub use ethtool::{EthtoolSetting, ParseEthtoolError};
 pub use forward::{Forward, ParseForwardError, Proto};
 pub use netem::{Netem, ParseNetemError};
