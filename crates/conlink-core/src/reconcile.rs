@@ -114,11 +114,6 @@ impl Queues {
         self.0
             .retain(|_, rx| matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
     }
-
-    fn busy(&mut self) -> bool {
-        self.prune();
-        !self.0.is_empty()
-    }
 }
 
 /// Why a reload was refused.
@@ -154,6 +149,8 @@ pub struct Core<K: Kernel, R: Runtime> {
     adopting: bool,
     /// Names looked at that way.
     scanned: Mutex<std::collections::HashSet<String>>,
+    /// Reconciles queued or running.
+    inflight: std::sync::atomic::AtomicUsize,
     /// Set to end [`Core::run`].
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -210,6 +207,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             adopting,
             scanned: Mutex::new(Default::default()),
             stop: tokio::sync::watch::channel(false).0,
+            inflight: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -428,10 +426,16 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         let (tx, rx) = oneshot::channel();
         let me = self.clone();
         let n = name.to_string();
+        self.inflight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let fut = Self::lock(&self.queues).chain(name, async move {
             me.reconcile_one(&n, t0, log).await;
+            me.inflight
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            me.check_converged();
             let _ = tx.send(());
         });
+        Self::lock(&self.queues).prune();
         let mut tasks = Self::lock(&self.tasks);
         tasks.spawn(fut);
         while tasks.try_join_next().is_some() {}
@@ -450,7 +454,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             Err(e) => {
                 error!("{name}: cannot plan links: {e}");
                 self.set_status(name, Status::Failed, Some((None, e.to_string())), true);
-                self.check_converged();
                 return;
             }
         };
@@ -517,7 +520,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         let ops = diff_container(actual.as_ref(), desired.as_ref());
         if ops.is_empty() {
             self.finish(name, actual, wanted, Status::Ready, None);
-            self.check_converged();
             return;
         }
         let had = actual.as_ref().is_some_and(|a| !a.links.is_empty());
@@ -576,7 +578,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                 self.finish(name, st, wanted, Status::Ready, None);
                 // Convergence is about links; commands (which may run for
                 // long) start after and do not hold the announcement back.
-                self.check_converged();
                 let cmds: Vec<Vec<String>> = ops
                     .iter()
                     .filter_map(|o| match o {
@@ -605,7 +606,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                     Status::Failed,
                     Some((e.dev.clone(), e.err.to_string())),
                 );
-                self.check_converged();
             }
         }
     }
@@ -696,12 +696,16 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
     /// links ready. Logs `All links connected` once per converged state;
     /// with failed links, one summary line naming each instead.
     fn check_converged(self: &Arc<Self>) {
-        if Self::lock(&self.queues).busy() {
+        if self.busy() {
             return;
         }
         let me = self.clone();
         // The engine query is async; the verdict is computed on a task.
         tokio::spawn(async move { me.converged_verdict().await });
+    }
+
+    fn busy(&self) -> bool {
+        self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
     async fn converged_verdict(self: &Arc<Self>) {
@@ -746,7 +750,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             });
             wanted && !observed.contains_key(&k.name)
         });
-        if waiting || Self::lock(&self.queues).busy() {
+        if waiting || self.busy() {
             return;
         }
         let verdict = if failed.is_empty() {
