@@ -268,11 +268,15 @@ impl<K: Kernel> Applier<K> {
                 let docker = k.docker_addr();
                 if let Some(f) = from {
                     ok_if(k.del_forwards(&f.outer), ErrorKind::Gone)?;
-                    ok_if(
-                        k.del_route(Ns::Conlink, &f.bridge, &host32(f.ip)),
-                        ErrorKind::Gone,
-                    )?;
-                    if let Some(d) = docker {
+                    // An adopted placeholder knows only the rules' key.
+                    let known = !f.bridge.is_empty();
+                    if known {
+                        ok_if(
+                            k.del_route(Ns::Conlink, &f.bridge, &host32(f.ip)),
+                            ErrorKind::Gone,
+                        )?;
+                    }
+                    if let (Some(d), true) = (docker, known) {
                         ok_if(
                             k.del_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr)),
                             ErrorKind::Gone,

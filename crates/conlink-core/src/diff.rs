@@ -780,17 +780,9 @@ fn record_link(l: &mut LinkState, op: &Op) {
     match op {
         Op::SetMtu { to, .. } => l.mtu = Some(*to),
         Op::SetMac { to, .. } => l.mac = Some(*to),
-        Op::AddAddr { addr, .. } => {
-            if !l.addrs.contains(addr) {
-                l.addrs.push(*addr);
-            }
-        }
+        Op::AddAddr { addr, .. } if !l.addrs.contains(addr) => l.addrs.push(*addr),
         Op::DelAddr { addr, .. } => l.addrs.retain(|x| x != addr),
-        Op::AddRoute { route, .. } => {
-            if !l.routes.contains(route) {
-                l.routes.push(*route);
-            }
-        }
+        Op::AddRoute { route, .. } if !l.routes.contains(route) => l.routes.push(*route),
         Op::DelRoute { route, .. } => l.routes.retain(|r| r != route),
         Op::SetNetem { to, .. } => l.netem = to.clone(),
         Op::SetEthtool { to, .. } => l.ethtool = to.clone(),

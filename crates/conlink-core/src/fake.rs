@@ -49,6 +49,9 @@ pub struct FakeLink {
     pub marker: String,
 }
 
+/// conlink's forward rules: key -> (bridge, ip, forwards).
+pub type FwdTable = BTreeMap<String, (String, Ipv4Addr, Vec<Forward>)>;
+
 /// Everything the fake kernel holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct World {
@@ -58,7 +61,7 @@ pub struct World {
     /// NAT tables by container namespace: dev -> (ip, nat).
     pub nat: BTreeMap<String, BTreeMap<String, (Ipv4Addr, Ipv4Addr)>>,
     /// conlink's forward table (None: no table): key -> (bridge, ip, forwards).
-    pub fwd: Option<BTreeMap<String, (String, Ipv4Addr, Vec<Forward>)>>,
+    pub fwd: Option<FwdTable>,
     /// IPv4 forwarding on.
     pub forwarding: bool,
     /// Next interface index.

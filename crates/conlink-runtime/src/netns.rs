@@ -402,19 +402,6 @@ pub async fn exec_in(c: &Container, argv: &[String]) -> Result<i64, NetnsError> 
     Ok(status.code().map(i64::from).unwrap_or(-1))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pseudo_ids_are_stable_hex() {
-        assert_eq!(pseudo_id("node_1"), pseudo_id("node_1"));
-        assert_ne!(pseudo_id("node_1"), pseudo_id("node_2"));
-        assert_eq!(pseudo_id("x").len(), 16);
-        assert!(pseudo_id("x").bytes().all(|b| b.is_ascii_hexdigit()));
-    }
-}
-
 impl crate::Runtime for NetnsRuntime {
     async fn watch(&self, tx: tokio::sync::mpsc::Sender<Event>) {
         // Watch first, then announce: a namespace deleted in between is
@@ -442,5 +429,18 @@ impl crate::Runtime for NetnsRuntime {
                 project: None,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_ids_are_stable_hex() {
+        assert_eq!(pseudo_id("node_1"), pseudo_id("node_1"));
+        assert_ne!(pseudo_id("node_1"), pseudo_id("node_2"));
+        assert_eq!(pseudo_id("x").len(), 16);
+        assert!(pseudo_id("x").bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }
