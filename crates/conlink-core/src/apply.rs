@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use conlink_model::{BridgeMode, LinkType, Route, RouteDst};
+use conlink_model::{BridgeMode, LinkType, Route};
 use tracing::warn;
 
 use crate::diff::{diff_container, globals_post, globals_pre, record_container, record_global, Op};
@@ -51,19 +51,7 @@ pub struct Applier<K: Kernel> {
 }
 
 fn host32(a: Ipv4Addr) -> Route {
-    Route {
-        dst: RouteDst::Net(conlink_model::Ipv4Net {
-            addr: a,
-            prefix: 32,
-        }),
-        via: None,
-        src: None,
-        metric: None,
-        mtu: None,
-        table: None,
-        scope: None,
-        onlink: false,
-    }
+    Route::to(conlink_model::IpNet::host(a.into()))
 }
 
 /// Accepts "already gone" (removals) or "already there" (idempotent adds).

@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use conlink_model::{
-    BridgeMode, Container, Link, LinkType, Netem, NetworkConfig, Target, Tunnel, TunnelType,
-    IFNAME_MAX,
+    BridgeMode, Container, Link, LinkType, Netem, NetworkConfig, Target, Tunnel, IFNAME_MAX,
 };
 use serde::Serialize;
 
@@ -109,16 +108,6 @@ pub fn outer_name(c: &Container, target: &Target, dev: &str) -> String {
     format!("c{id}-{d}")
 }
 
-/// The default UDP port of a tunnel kind (VXLAN: IANA's 4789, as conlink
-/// has used so far; GENEVE: 6081). The tunnel `port` key (issue 9) will
-/// override it.
-pub fn default_port(kind: TunnelType) -> u16 {
-    match kind {
-        TunnelType::Vxlan => 4789,
-        TunnelType::Geneve => 6081,
-    }
-}
-
 /// Objects in conlink's namespace wanted by the inputs. Depends on the
 /// config only (not on which containers run), so a container event never
 /// changes them.
@@ -151,7 +140,7 @@ pub fn desired_globals(inp: &Inputs) -> Globals {
                 kind: t.tunnel_type,
                 vni: t.vni,
                 remote: t.remote,
-                port: default_port(t.tunnel_type),
+                port: t.udp_port(),
                 bridge: t.bridge.clone(),
                 mode,
                 netem: t.netem.clone(),
@@ -219,11 +208,9 @@ fn instance_link(
         dev: link.dev.clone(),
         what,
     };
-    let ip = link
-        .ip
-        .map(|ip| ip.offset(off))
-        .transpose()
-        .map_err(|e| oerr(e.to_string()))?;
+    let ips = link.replica_ips(c.index).map_err(|e| oerr(e.to_string()))?;
+    // NAT and forwards are IPv4 (the config refuses them otherwise).
+    let ip = ips.iter().find_map(conlink_model::IpNet::v4);
     let mac = link
         .mac
         .map(|m| m.offset(off.into()))
@@ -279,7 +266,7 @@ fn instance_link(
         },
         mac,
         mtu: link.mtu,
-        addrs: ip.into_iter().collect(),
+        addrs: ips,
         routes: link.route.clone(),
         netem: link.netem.clone(),
         ethtool: link.ethtool.clone(),

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use conlink_model::{BridgeMode, EthtoolSetting, Ipv4Net, MacAddr, Netem, Route};
+use conlink_model::{BridgeMode, EthtoolSetting, IpNet, MacAddr, Netem, Route};
 use serde::Serialize;
 
 use crate::state::{CtrRef, CtrState, ForwardSpec, Globals, LinkState, State, TunnelState};
@@ -75,13 +75,13 @@ pub enum Op {
     AddAddr {
         ctr: CtrRef,
         dev: String,
-        addr: Ipv4Net,
+        addr: IpNet,
     },
     /// Removes an address.
     DelAddr {
         ctr: CtrRef,
         dev: String,
-        addr: Ipv4Net,
+        addr: IpNet,
     },
     /// Adds a route.
     AddRoute {
@@ -496,6 +496,12 @@ fn diff_same(a: &CtrState, d: &CtrState) -> Vec<Op> {
             }
         }
     }
+    // Routes that name another dev of the container (`… via X dev eth1` on
+    // eth0's link) go after every link exists and has its addresses.
+    let (late, mut ops): (Vec<Op>, Vec<Op>) = ops.into_iter().partition(|o| {
+        matches!(o, Op::AddRoute { dev, route, .. } if route.dev.as_deref().is_some_and(|rd| rd != dev))
+    });
+    ops.extend(late);
     if a.nat_table && !d.nat_table {
         ops.push(Op::DropNatTable { ctr: ctr.clone() });
     }
@@ -591,7 +597,7 @@ fn link_props(ctr: &CtrRef, dev: &str, a: &LinkState, d: &LinkState) -> Vec<Op> 
     }
     // Routes that go, last first (a later route may depend on an earlier).
     let route_gone: Vec<&Route> = a.routes.iter().filter(|r| !d.routes.contains(r)).collect();
-    let addr_gone: Vec<&Ipv4Net> = a.addrs.iter().filter(|x| !d.addrs.contains(x)).collect();
+    let addr_gone: Vec<&IpNet> = a.addrs.iter().filter(|x| !d.addrs.contains(x)).collect();
     // A kept route may hang on an address that goes: the kernel drops it
     // with the address, so it is removed and added again explicitly.
     let readd: Vec<&Route> = if addr_gone.is_empty() {
@@ -603,7 +609,7 @@ fn link_props(ctr: &CtrRef, dev: &str, a: &LinkState, d: &LinkState) -> Vec<Op> 
         ops.push(Op::DelRoute {
             ctr: c(),
             dev: dv(),
-            route: **r,
+            route: (*r).clone(),
         });
     }
     for x in &addr_gone {
@@ -659,7 +665,7 @@ fn link_props(ctr: &CtrRef, dev: &str, a: &LinkState, d: &LinkState) -> Vec<Op> 
             ops.push(Op::AddRoute {
                 ctr: c(),
                 dev: dv(),
-                route: *r,
+                route: r.clone(),
             });
         }
     }
@@ -782,7 +788,7 @@ fn record_link(l: &mut LinkState, op: &Op) {
         Op::SetMac { to, .. } => l.mac = Some(*to),
         Op::AddAddr { addr, .. } if !l.addrs.contains(addr) => l.addrs.push(*addr),
         Op::DelAddr { addr, .. } => l.addrs.retain(|x| x != addr),
-        Op::AddRoute { route, .. } if !l.routes.contains(route) => l.routes.push(*route),
+        Op::AddRoute { route, .. } if !l.routes.contains(route) => l.routes.push(route.clone()),
         Op::DelRoute { route, .. } => l.routes.retain(|r| r != route),
         Op::SetNetem { to, .. } => l.netem = to.clone(),
         Op::SetEthtool { to, .. } => l.ethtool = to.clone(),

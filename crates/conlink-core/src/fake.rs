@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Mutex;
 
-use conlink_model::{BridgeMode, EthtoolSetting, Forward, Ipv4Net, MacAddr, Netem, Route};
+use conlink_model::{BridgeMode, EthtoolSetting, Forward, IpNet, Ipv4Net, MacAddr, Netem, Route};
 
 use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Marked, Ns};
 use crate::state::{LinkIdentity, TunnelState};
@@ -38,7 +38,7 @@ pub struct FakeLink {
     /// Up.
     pub up: bool,
     /// Addresses.
-    pub addrs: BTreeSet<Ipv4Net>,
+    pub addrs: BTreeSet<IpNet>,
     /// Routes (canonical text).
     pub routes: BTreeSet<String>,
     /// Root qdisc netem (canonical text).
@@ -435,7 +435,7 @@ impl Kernel for FakeKernel {
         })
     }
 
-    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: Ipv4Net) -> KResult<()> {
+    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()> {
         self.call(format!("add_addr {} {dev} {addr}", key(ns)))?;
         self.with_link(ns, dev, |l| {
             if !l.addrs.insert(addr) {
@@ -445,7 +445,7 @@ impl Kernel for FakeKernel {
         })
     }
 
-    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: Ipv4Net) -> KResult<()> {
+    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()> {
         self.call(format!("del_addr {} {dev} {addr}", key(ns)))?;
         self.with_link(ns, dev, |l| {
             if !l.addrs.remove(&addr) {
@@ -490,9 +490,16 @@ impl Kernel for FakeKernel {
     fn ethtool(&self, ns: Ns<'_>, dev: &str, s: &EthtoolSetting) -> KResult<()> {
         self.call(format!("ethtool {} {dev} {s}", key(ns)))?;
         self.with_link(ns, dev, |l| {
-            let EthtoolSetting::Offload(pairs) = s;
-            for (f, on) in pairs {
-                l.features.insert(f.clone(), *on);
+            match s {
+                EthtoolSetting::Features(pairs) => {
+                    for (f, on) in pairs {
+                        l.features.insert(f.clone(), *on);
+                    }
+                }
+                other => {
+                    // Rings, channels, link modes: the last value set.
+                    l.features.insert(other.to_string(), true);
+                }
             }
             Ok(())
         })

@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use conlink_model::{BridgeMode, EthtoolSetting, Ipv4Net, MacAddr, Netem, Route};
+use conlink_model::{BridgeMode, EthtoolSetting, IpNet, Ipv4Net, MacAddr, Netem, Route};
 
 use crate::state::{LinkIdentity, TunnelState};
 
@@ -126,9 +126,9 @@ pub trait Kernel: Send + Sync + 'static {
     /// Rewrites the ownership marker (alias `conlink:MARKER`).
     fn set_marker(&self, ns: Ns<'_>, dev: &str, marker: &str) -> KResult<()>;
     /// Adds an address.
-    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: Ipv4Net) -> KResult<()>;
+    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()>;
     /// Removes an address.
-    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: Ipv4Net) -> KResult<()>;
+    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()>;
     /// Adds a route on `dev`.
     fn add_route(&self, ns: Ns<'_>, dev: &str, r: &Route) -> KResult<()>;
     /// Removes a route on `dev`.

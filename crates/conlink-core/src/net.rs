@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use conlink_model::{
-    BridgeMode, EthtoolSetting, Ipv4Net, LinkType, MacAddr, Netem, Route, TunnelType,
+    BridgeMode, EthtoolSetting, IpNet, Ipv4Net, LinkType, MacAddr, Netem, Route, TunnelType,
 };
 use conlink_net::nft::{ForwardRules, NatRule, Nft, NftError, DOCKER_IF};
 use conlink_net::{Handle, LinkAttrs, LinkKind, Netns, TunnelSpec};
@@ -362,11 +362,11 @@ impl Kernel for NetKernel {
         self.ns(ns)?.mark(dev, marker).map_err(net_err)
     }
 
-    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: Ipv4Net) -> KResult<()> {
+    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()> {
         self.ns(ns)?.add_addr(dev, addr).map_err(net_err)
     }
 
-    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: Ipv4Net) -> KResult<()> {
+    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()> {
         self.ns(ns)?.del_addr(dev, addr).map_err(net_err)
     }
 
@@ -505,5 +505,5 @@ fn prepare_docker_if(conlink: &Handle) -> conlink_net::Result<Option<Ipv4Net>> {
         conlink.rename_keeping_config("eth0", DOCKER_IF)?;
         info!("renamed docker interface eth0 to {DOCKER_IF}");
     }
-    Ok(conlink.addrs(DOCKER_IF)?.into_iter().next())
+    Ok(conlink.addrs(DOCKER_IF)?.into_iter().find_map(|a| a.v4()))
 }

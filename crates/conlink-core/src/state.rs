@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use conlink_model::{
-    BridgeMode, EthtoolSetting, Forward, Ipv4Net, LinkType, MacAddr, Netem, Route, TunnelType,
+    BridgeMode, EthtoolSetting, Forward, IpNet, LinkType, MacAddr, Netem, Route, TunnelType,
 };
 use serde::Serialize;
 
@@ -142,7 +142,7 @@ pub struct LinkState {
     /// MTU (absent: the kernel's default or the parent's).
     pub mtu: Option<u32>,
     /// Addresses, in order.
-    pub addrs: Vec<Ipv4Net>,
+    pub addrs: Vec<IpNet>,
     /// Routes on the link, in order.
     pub routes: Vec<Route>,
     /// netem root qdisc.

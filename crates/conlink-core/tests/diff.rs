@@ -18,7 +18,7 @@ fn veth(svc: &str, dev: &str, bridge: &str, ip: &str) -> Link {
         dev: dev.into(),
         outer_dev: None,
         bridge: Some(bridge.into()),
-        ip: Some(ip.parse().unwrap()),
+        ip: vec![ip.parse().unwrap()],
         mac: Some("c2:00:00:00:00:01".parse().unwrap()),
         mtu: Some(1500),
         route: vec![],
@@ -186,7 +186,7 @@ fn in_place_changes_keep_the_ifindex_and_touch_only_the_changed_link() {
     let mut c2 = inp.cfg.clone();
     let l = &mut c2.services.get_mut("a").unwrap().links[0];
     l.mtu = Some(9000);
-    l.ip = Some("10.0.0.11/24".parse().unwrap());
+    l.ip = vec!["10.0.0.11/24".parse().unwrap()];
     l.route = vec!["default via 10.0.0.254".parse().unwrap()];
     let ops = converge(
         &ap,
@@ -251,7 +251,7 @@ fn adoption_keeps_matching_links_and_replaces_changed_ones() {
     let w0 = ap.kernel().world();
     // "Restart" with b's address changed: scan the kernel, bind, diff.
     let mut c2 = inp.cfg.clone();
-    c2.services.get_mut("b").unwrap().links[0].ip = Some("10.0.0.22/24".parse().unwrap());
+    c2.services.get_mut("b").unwrap().links[0].ip = vec!["10.0.0.22/24".parse().unwrap()];
     let inp2 = inputs(c2);
     let found = adopt::scan(ap.kernel(), &inp2);
     assert_eq!(found.count, 4);
