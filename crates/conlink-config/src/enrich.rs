@@ -245,7 +245,8 @@ pub fn enrich(
     let raw_links: Vec<(String, RawLink)> = cx.items(root, "links");
     let mut links: Vec<(String, Link)> = Vec::with_capacity(raw_links.len());
     for (i, (ptr, raw)) in raw_links.into_iter().enumerate() {
-        if let Some(l) = link(&mut cx, &ptr, raw, opts, i as u64) {
+        let _ = i;
+        if let Some(l) = link(&mut cx, &ptr, raw, opts) {
             links.push((ptr, l));
         }
     }
@@ -403,7 +404,29 @@ fn parse_netem(cx: &mut Ctx, ptr: &str, n: &OneOrMany) -> Option<Netem> {
 }
 
 /// Enriches one link; `None` if it had errors (already recorded).
-fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) -> Option<Link> {
+/// What makes default MACs differ between hosts (two conlinks joined by a
+/// tunnel may run the same service names): the machine id, else the host
+/// name. Read once per process.
+fn host_salt() -> &'static str {
+    static SALT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SALT.get_or_init(|| {
+        [
+            "/etc/machine-id",
+            "/var/lib/dbus/machine-id",
+            "/etc/hostname",
+        ]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_default()
+    })
+}
+
+fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Link> {
     let before = cx.errs.len();
     // A missing or doubled target is the schema's to report; the other
     // properties are still checked.
@@ -431,7 +454,21 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
             m
         }
         None if matches!(link_type, LinkType::Ipvlan | LinkType::Ipvtap) => None,
-        None => Some(MacAddr::random_c2(seed)),
+        // Derived, not random: the same link wants the same MAC on every
+        // load, so reloads and restarts leave it alone.
+        None => Some(MacAddr::derived_c2(
+            format!(
+                "{}/{}/{}",
+                host_salt(),
+                match &target {
+                    Some(Target::Service(s)) => format!("service/{s}"),
+                    Some(Target::Container(c)) => format!("container/{c}"),
+                    None => String::new(),
+                },
+                raw.dev.as_deref().unwrap_or("eth0")
+            )
+            .as_bytes(),
+        )),
     };
     let mtu = match raw.mtu {
         Some(m) => match u32::try_from(m)

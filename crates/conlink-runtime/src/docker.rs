@@ -469,6 +469,79 @@ pub fn log_connected(socket: &Path) {
     info!("connected to container engine at {}", socket.display());
 }
 
+impl DockerRuntime {
+    /// Every container the engine knows in a state that will (or may soon)
+    /// run: created, restarting, running (`docker ps -a` minus the exited
+    /// and dead ones).
+    pub async fn known(&self) -> Result<Vec<crate::Known>, DockerError> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.api(e))?;
+        Ok(list
+            .into_iter()
+            .filter(|c| {
+                use bollard::models::ContainerSummaryStateEnum as S;
+                matches!(
+                    c.state,
+                    Some(S::CREATED) | Some(S::RUNNING) | Some(S::RESTARTING)
+                )
+            })
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let name = c.names?.first()?.trim_start_matches('/').to_string();
+                Some(crate::Known {
+                    name,
+                    service: labels.get(LABEL_SERVICE).cloned(),
+                    project: labels.get(LABEL_PROJECT).cloned(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// The engines conlink watches (docker and/or podman), as one runtime:
+/// events of all, exec through the first that knows the container.
+pub struct Engines(pub Vec<DockerRuntime>);
+
+impl crate::Runtime for Engines {
+    async fn watch(&self, tx: mpsc::Sender<Event>) {
+        let mut set = tokio::task::JoinSet::new();
+        for rt in &self.0 {
+            let (rt, tx) = (rt.clone(), tx.clone());
+            set.spawn(async move { rt.watch(tx).await });
+        }
+        drop(tx);
+        while set.join_next().await.is_some() {}
+    }
+
+    async fn exec(&self, c: &Container, argv: Vec<String>) -> Result<i64, crate::RuntimeError> {
+        let mut last = None;
+        for rt in &self.0 {
+            match rt.exec(c, argv.clone()).await {
+                Ok(code) => return Ok(code),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or_else(
+            || "no engine".into(),
+            |e| Box::new(e) as crate::RuntimeError,
+        ))
+    }
+
+    async fn known(&self) -> Result<Vec<crate::Known>, crate::RuntimeError> {
+        let mut all = Vec::new();
+        for rt in &self.0 {
+            all.extend(rt.known().await?);
+        }
+        Ok(all)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,8 @@
 //! containers (spec §1). Parsing lives in `cli`; this file only dispatches.
 
 mod cli;
-mod daemon;
-mod exec;
-mod plan;
 mod run;
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -82,6 +80,20 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         docker_socket: cli.docker_socket.clone(),
         podman_socket: cli.podman_socket.clone(),
         compose_project: cli.compose_project.clone(),
+        files: cli
+            .compose_files()
+            .into_iter()
+            .chain(cli.network_files())
+            .collect(),
+        loader: {
+            let o = cli.load_options();
+            std::sync::Arc::new(move || {
+                // The environment as it is now (interpolation).
+                let mut o = o.clone();
+                o.env = std::env::vars().collect();
+                conlink_config::load(&o).map_err(|errs| errs.to_string())
+            })
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
