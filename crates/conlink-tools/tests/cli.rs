@@ -68,9 +68,45 @@ fn resolve_deps_formats_and_directory_sources() {
     assert_eq!(
         v,
         serde_json::json!([
-            {"name": "a", "path": format!("{d}/a")},
-            {"name": "c", "path": format!("{d}/c")},
+            {"node": "a", "path": format!("{d}/a"), "dep-str": "", "deps": []},
+            {"node": "c", "path": format!("{d}/c"), "dep-str": "a|b", "deps": [{"or": ["a", "b"]}]},
         ])
+    );
+    // Keys in the original's order.
+    assert!(
+        out.stdout.starts_with(&format!(
+            r#"[{{"node":"a","path":"{d}/a","dep-str":"","deps":[]}},"#
+        )),
+        "{out:?}"
+    );
+    // RESOLVE_DEPS_PATH and RESOLVE_DEPS_FORMAT give the defaults; options win.
+    let env_run = |args: &[&str], fmt: &str| {
+        finish(
+            spawn(
+                Command::new(bin("resolve-deps"))
+                    .env("RESOLVE_DEPS_PATH", &sources)
+                    .env("RESOLVE_DEPS_FORMAT", fmt)
+                    .args(args),
+            ),
+            Duration::from_secs(20),
+        )
+    };
+    let out = env_run(&["x"], "json");
+    assert_eq!(out.code(), 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v[2]["node"], "x");
+    assert_eq!(v[2]["dep-str"], "b +c");
+    assert_eq!(v[2]["deps"], serde_json::json!(["b", {"after": "c"}]));
+    let out = env_run(&["-f", "nodes", "x"], "json");
+    assert_eq!(out.stdout, "a b x\n", "{out:?}");
+    let out = env_run(&["-p", &format!("{d}"), "b"], "paths");
+    assert_eq!(out.stdout, format!("a={d}/a\nb={d}/b\n"), "{out:?}");
+    let out = env_run(&["x"], "yaml");
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("RESOLVE_DEPS_FORMAT: unknown output format \"yaml\""),
+        "{out:?}"
     );
     // The default source is the current directory.
     let out = finish(
