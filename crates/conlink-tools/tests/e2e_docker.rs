@@ -584,11 +584,16 @@ fn compose_modes(top: &Path) {
         "services:\n  cache:\n    image: ${IMAGE}\n    command: sleep 1000\n",
     );
     w("web/deps", "base db|cache +metrics\n");
-    w("web/env", "TITLE=from web\n");
+    // MDC_MODE_<name> comes before each mode's env text: env files can
+    // interpolate the flags of the modes resolved so far, their own included.
+    w(
+        "web/env",
+        "TITLE=from web\nFLAGS=web:${MDC_MODE_web:-off} db:${MDC_MODE_db:-off} cache:${MDC_MODE_cache:-off}\n",
+    );
     w(
         "web/docker-compose.yml",
         "services:\n  web:\n    image: ${IMAGE}\n    profiles: [MODE_web]\n    command: sleep 1000\n    \
-         environment:\n      TITLE: ${TITLE}\n    volumes:\n      - ./.files/web:/files:ro\n",
+         environment:\n      TITLE: ${TITLE}\n      FLAGS: ${FLAGS}\n    volumes:\n      - ./.files/web:/files:ro\n",
     );
     w("web/web/files/index.html", "web\n");
     w("metrics/deps", "base\n");
@@ -624,6 +629,10 @@ fn mdc_output_is_accepted_by_docker_compose_config() {
     // not enabled, web's (MODE_web) is.
     assert_eq!(names, ["db", "net", "web"], "{}", out.stdout);
     assert_eq!(cfg["services"]["web"]["environment"]["TITLE"], "from web");
+    assert_eq!(
+        cfg["services"]["web"]["environment"]["FLAGS"],
+        "web:enabled db:enabled cache:off"
+    );
     assert_eq!(cfg["services"]["db"]["image"], "conlink-test-busybox");
     // Relative paths anchor at the top directory thanks to the empty base.
     let top_abs = fs::canonicalize(top.path()).unwrap();
