@@ -1093,3 +1093,120 @@ fn wait_resolves_compose_extra_hosts() {
         "{out:?}"
     );
 }
+
+/// Starts node1 and node2 (`--network none`, `wait -I eth0` first); node1
+/// then pings `peer` once and exits.
+fn start_waiting_pair(n1: &Docker, n2: &Docker, peer: &str) {
+    let wait_mount = format!("{}:/utils/wait:ro", static_tools().join("wait").display());
+    let ping = format!("/utils/wait -I eth0 -- ping -c 1 -W 10 {peer}");
+    for (c, cmd) in [
+        (n2, "/utils/wait -I eth0 -- sleep 600"),
+        (n1, ping.as_str()),
+    ] {
+        let mut args = strings(&["run", "-d", "--name", &c.name, "--network", "none"]);
+        args.extend(strings(&["-v", &wait_mount, BUSYBOX, "sh", "-c", cmd]));
+        must(Command::new("docker").args(&args));
+    }
+}
+
+/// Waits (60 s at most) until node1 has exited 0 with one ping answered,
+/// while the conlink container keeps running.
+fn wait_for_ping(n1: &Docker, conlink: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &n1.name,
+        ]);
+        if state.trim() == "exited 0" {
+            break;
+        }
+        assert!(state.starts_with("running"), "node1: {state}");
+        let running = finish(
+            spawn(Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", conlink])),
+            LIMIT,
+        );
+        if running.stdout.trim() != "true" {
+            let logs = finish(spawn(Command::new("docker").args(["logs", conlink])), LIMIT);
+            panic!("the conlink container is not running: {running:?} {logs:?}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node1 still waiting for eth0 after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let logs = finish(
+        spawn(Command::new("docker").args(["logs", &n1.name])),
+        LIMIT,
+    );
+    assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
+}
+
+#[test]
+fn conlink_start_original_command_links_existing_containers() {
+    require_docker();
+    // The original README's command line, run for real from the repository
+    // root: only the container names are unique to this test (and the image
+    // comes from IMAGE, as the original reads it). conlink-start execs
+    // `docker run` in the foreground, as the user's terminal would.
+    let root = fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap();
+    let n1 = container_name("zzz-node-1");
+    let n2 = container_name("zzz-node-2");
+    let net = container_name("zzz-network");
+    start_waiting_pair(&n1, &n2, "10.0.1.2");
+    let mut cmd = Command::new(bin("conlink-start"));
+    cmd.current_dir(&root).env("IMAGE", conlink_image());
+    for k in [
+        "CONLINK_ENGINE",
+        "CONLINK_IMAGE",
+        "MODE",
+        "HOST_MODE",
+        "DRY_RUN",
+        "VERBOSE",
+    ] {
+        cmd.env_remove(k);
+    }
+    for k in [
+        "NETWORK_FILE",
+        "NETWORK_FILES",
+        "COMPOSE_FILE",
+        "COMPOSE_FILES",
+        "COMPOSE_PROJECT",
+    ] {
+        cmd.env_remove(k);
+    }
+    let node1 = format!("NODE_NAME_1={}", n1.name);
+    let node2 = format!("NODE_NAME_2={}", n2.name);
+    cmd.args([
+        "-v",
+        "--mode",
+        "docker",
+        "--host-mode",
+        "docker",
+        "--network-file",
+    ])
+    .arg("examples/test3-network.yaml")
+    .args([
+        "--", "--name", &net.name, "--rm", "-e", &node1, "-e", &node2,
+    ]);
+    let mut child = Watched::spawn(&mut cmd);
+    // -v: the launcher prints what it runs, and conlink logs verbosely.
+    child.wait_for_stderr("conlink-start: running: docker run --pid host", LIMIT);
+    wait_for_ping(&n1, &net.name);
+    // SIGTERM: conlink removes what it made, --rm the container, and the
+    // foreground `docker run` (conlink-start's process) ends.
+    docker(&["stop", "--time", "20", &net.name]);
+    let out = child.finish(LIMIT);
+    assert!(
+        out.stderr.contains("DEBUG"),
+        "conlink -v not passed on: {out:?}"
+    );
+    let gone = finish(
+        spawn(Command::new("docker").args(["inspect", &net.name])),
+        LIMIT,
+    );
+    assert_ne!(gone.code(), 0, "--rm did not remove {}", net.name);
+}
