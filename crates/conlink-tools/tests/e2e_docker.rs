@@ -1379,18 +1379,26 @@ fn conlink_start_rootless_podman_links_existing_containers() {
     }
     // The user's API service on the rootless socket conlink-start mounts.
     let sock = user.run_dir.join("podman/podman.sock");
+    fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    must(
+        Command::new("chown")
+            .arg(format!("{0}:{0}", user.uid))
+            .arg(sock.parent().unwrap()),
+    );
+    let service_log = user.home.join("service.log");
     let mut service = user.cmd("podman");
     service
         .args(["system", "service", "--time=0"])
         .arg(format!("unix://{}", sock.display()))
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(fs::File::create(&service_log).unwrap());
     let mut service = service.spawn().expect("podman system service");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !sock.exists() {
         assert!(
             Instant::now() < deadline,
-            "rootless podman socket did not appear"
+            "rootless podman socket did not appear: {}",
+            fs::read_to_string(&service_log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1403,11 +1411,15 @@ fn conlink_start_rootless_podman_links_existing_containers() {
         ("node2", "/utils/wait -I eth0 -- sleep 600"),
         ("node1", "/utils/wait -I eth0 -- ping -c 1 -W 10 10.231.3.2"),
     ] {
+        // NET_RAW: busybox ping opens a raw socket; rootless podman's
+        // default capabilities leave it out ("permission denied").
         let out = user.podman(&[
             "run",
             "-d",
             "--name",
             name,
+            "--cap-add",
+            "NET_RAW",
             "--network",
             "none",
             "-v",
