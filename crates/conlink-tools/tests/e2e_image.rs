@@ -214,5 +214,50 @@ fn root_dockerfile_builds_the_default_image() {
     };
     eprintln!("image size {:.1} MB", size as f64 / 1e6);
     assert!(size < 200_000_000, "image is {size} bytes (limit 200 MB)");
+
+    // The examples' `build: {context: ../..}` override builds the same image
+    // through compose (classic builder: no buildx here); the layers are the
+    // ones just built, so this is quick.
+    let compose_tag = format!("conlink-dockerfile-test-compose:{}", unique());
+    let _compose_image = Image(compose_tag.clone());
+    let started = std::time::Instant::now();
+    let out = finish(
+        spawn(
+            Command::new("docker")
+                .current_dir(ctx.path())
+                .env("DOCKER_BUILDKIT", "0")
+                .env("CONLINK_IMAGE", &compose_tag)
+                .env("CONLINK_BUILD_IMAGE", &builder)
+                .env("CONLINK_BASE_IMAGE", &base)
+                .args(["compose", "-p", &format!("cltbuild{}", unique())])
+                .args([
+                    "-f",
+                    "examples/router/compose.yaml",
+                    "-f",
+                    "examples/compose.build.yaml",
+                ])
+                .args(["build", "network"]),
+        ),
+        Duration::from_secs(1500),
+    );
+    assert_eq!(out.code(), 0, "compose build: {out:?}");
+    eprintln!(
+        "compose build (cached) took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let out = finish(
+        spawn(Command::new("docker").args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &compose_tag,
+            "/app/build/conlink.js",
+            "--version",
+        ])),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout.starts_with("conlink "), "{out:?}");
     drop(image);
 }
