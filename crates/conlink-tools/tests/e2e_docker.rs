@@ -1499,6 +1499,10 @@ fn conlink_start_rootless_podman_links_existing_containers() {
     }
     let logs = user.podman(&["logs", "node1"]);
     assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
+    // conlink knows it runs in a (rootless podman) container: bridges in
+    // its own namespace, not in a named one it would create.
+    let logs = user.podman(&["logs", "network"]);
+    assert!(logs.stderr.contains("running in container"), "{logs:?}");
     let out = user.podman(&["stop", "-t", "20", "network"]);
     assert_eq!(out.code(), 0, "{out:?}");
     let _ = service.kill();
