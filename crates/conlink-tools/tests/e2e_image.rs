@@ -116,7 +116,7 @@ fn root_dockerfile_builds_the_default_image() {
                     .args(extra)
                     .arg(ctx.path()),
             ),
-            Duration::from_secs(1500),
+            Duration::from_secs(2700),
         )
     };
     let started = std::time::Instant::now();
@@ -238,7 +238,7 @@ fn root_dockerfile_builds_the_default_image() {
                 ])
                 .args(["build", "network"]),
         ),
-        Duration::from_secs(1500),
+        Duration::from_secs(2700),
     );
     assert_eq!(out.code(), 0, "compose build: {out:?}");
     eprintln!(
