@@ -1195,6 +1195,28 @@ fn conlink_start_original_command_links_existing_containers() {
     let mut child = Watched::spawn(&mut cmd);
     // -v: the launcher prints what it runs, and conlink logs verbosely.
     child.wait_for_stderr("conlink-start: running: docker run --pid host", LIMIT);
+    // `docker run` creates the container a moment later (seconds on a
+    // loaded machine); until then there is nothing to inspect.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = finish(
+            spawn(Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", &net.name])),
+            LIMIT,
+        );
+        if state.stdout.trim() == "true" {
+            break;
+        }
+        assert!(
+            child.running(),
+            "conlink-start ended before its container ran"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} not running after 60 s: {state:?}",
+            net.name
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     wait_for_ping(&n1, &net.name);
     // SIGTERM: conlink removes what it made, --rm the container, and the
     // foreground `docker run` (conlink-start's process) ends.
