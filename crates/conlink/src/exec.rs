@@ -8,7 +8,9 @@ use anyhow::{anyhow, Context};
 use conlink_model::{BridgeMode, LinkType, NetworkConfig, TunnelType};
 use conlink_model::{Ipv4Net, Route};
 use conlink_net::nft::{ForwardRules, NatRule, Nft, DOCKER_IF};
-use conlink_net::{Handle, LinkAttrs, LinkKind, Netns, TunnelSpec};
+use conlink_net::{
+    Datapath, Handle, LinkAttrs, LinkKind, Netns, OvsOptions, OvsSupervisor, TunnelSpec,
+};
 use conlink_runtime::Container;
 use tracing::{info, warn};
 
@@ -45,6 +47,11 @@ pub struct Executor {
     nft: Mutex<Option<Nft>>,
     /// conlink's docker-provided address (on `DOCKER-ETH0`), when it has one.
     docker_addr: Option<Ipv4Net>,
+    /// The Open vSwitch in use, when a bridge resolved to `ovs`: one that
+    /// answers in conlink's namespace, or conlink's own daemons.
+    ovs: Option<OvsSupervisor>,
+    /// [`Placement::ovs_dir`].
+    ovs_dir: std::path::PathBuf,
 }
 
 /// Where conlink runs, as the executor needs to know it.
@@ -56,6 +63,16 @@ pub struct Placement {
     /// Where tunnel devices are created (see [`Executor`]); None: conlink's
     /// own namespace.
     pub tunnel_ns: Option<std::path::PathBuf>,
+    /// Runtime directory of the OVS daemons conlink starts when a bridge is
+    /// `ovs` and no OVS answers in its namespace (`/run/conlink/ovs-NAME`).
+    pub ovs_dir: std::path::PathBuf,
+}
+
+impl Placement {
+    /// The OVS runtime directory for conlink namespace NAME.
+    pub fn ovs_dir_for(name: &str) -> std::path::PathBuf {
+        std::path::Path::new("/run/conlink").join(format!("ovs-{name}"))
+    }
 }
 
 impl Executor {
@@ -69,6 +86,15 @@ impl Executor {
         if check_forwards(cfg, docker_addr)? {
             enable_forwarding(conlink_ns);
         }
+        let ovs = if cfg.bridges.values().any(|b| b.mode == BridgeMode::Ovs) {
+            let mut o = OvsOptions::new(&place.ovs_dir);
+            o.owner = OWNER.to_string();
+            let ovs = OvsSupervisor::ensure(conlink_ns, &o).context("open vswitch")?;
+            remove_ovs_leftovers(&ovs)?;
+            Some(ovs)
+        } else {
+            None
+        };
         let ex = Executor {
             conlink,
             host: Mutex::new(None),
@@ -78,6 +104,8 @@ impl Executor {
             tunnel_ns: place.tunnel_ns,
             nft: Mutex::new(None),
             docker_addr,
+            ovs,
+            ovs_dir: place.ovs_dir.clone(),
         };
         if let Err(e) = ex.make_bridges(cfg) {
             for e2 in ex.shutdown(&[]) {
@@ -103,11 +131,7 @@ impl Executor {
                         .with_context(|| format!("create bridge {}", b.bridge))?;
                     info!("bridge {}: linux bridge created", b.bridge);
                 }
-                BridgeMode::Ovs => {
-                    conlink_net::ovs::add_bridge(&b.bridge)
-                        .with_context(|| format!("create ovs bridge {}", b.bridge))?;
-                    info!("bridge {}: ovs bridge created", b.bridge);
-                }
+                BridgeMode::Ovs => self.make_ovs_bridge(&b.bridge)?,
                 BridgeMode::Patch => {
                     self.patches
                         .lock()
@@ -155,13 +179,58 @@ impl Executor {
                 self.join_patch(&t.bridge, &name)?;
             }
             if mode == Some(BridgeMode::Ovs) {
-                conlink_net::ovs::add_port(&t.bridge, &name)?;
+                self.ovs()?
+                    .add_port(&t.bridge, &name)
+                    .with_context(|| format!("tunnel {name}: join ovs bridge {}", t.bridge))?;
             }
             if let Some(n) = &t.netem {
                 self.conlink.set_netem(&name, n)?;
             }
             info!("tunnel {name} to {} on bridge {}", t.remote, t.bridge);
         }
+        Ok(())
+    }
+
+    fn ovs(&self) -> anyhow::Result<&OvsSupervisor> {
+        self.ovs
+            .as_ref()
+            .ok_or_else(|| anyhow!("no open vswitch (no bridge resolved to ovs)"))
+    }
+
+    /// An OVS bridge, refused when the name is taken (an OVS bridge or any
+    /// interface in conlink's namespace: never share someone else's). On
+    /// the userspace datapath ovs-vswitchd makes the bridge's device (a
+    /// tap) and `ovs-netdev` in conlink's namespace and keeps them
+    /// persistent: with conlink's own daemons they get conlink's alias
+    /// mark, so a run after a SIGKILL removes them with its other leftovers.
+    /// The bridge device is brought up (forwards route through it, as they
+    /// do through a Linux bridge).
+    fn make_ovs_bridge(&self, name: &str) -> anyhow::Result<()> {
+        let ovs = self.ovs()?;
+        if ovs.bridge_exists(name)? || self.conlink.link(name)?.is_some() {
+            anyhow::bail!(
+                "bridge {name}: an ovs bridge or interface with that name already exists in conlink's namespace; refusing to share it"
+            );
+        }
+        ovs.add_bridge(name)
+            .with_context(|| format!("create ovs bridge {name}"))?;
+        if ovs.started_own() && ovs.datapath() == Datapath::Netdev {
+            for dev in [name, "ovs-netdev"] {
+                if self.conlink.link(dev)?.is_some() {
+                    self.conlink.mark(dev, OWNER)?;
+                }
+            }
+        }
+        if self.conlink.link(name)?.is_some() {
+            self.conlink.set_up(name, true)?;
+        }
+        info!(
+            "bridge {name}: ovs bridge created ({} datapath)",
+            match ovs.datapath() {
+                Datapath::System => "kernel",
+                Datapath::Netdev => "userspace",
+            }
+        );
         Ok(())
     }
 
@@ -231,7 +300,7 @@ impl Executor {
             .collect();
         for (name, mode) in made {
             let r = match mode {
-                BridgeMode::Ovs => conlink_net::ovs::del_bridge(&name).map_err(anyhow::Error::from),
+                BridgeMode::Ovs => self.ovs().and_then(|o| Ok(o.del_bridge(&name)?)),
                 _ => match self.conlink.delete_link(&name) {
                     Err(e) if e.is_no_device() => Ok(()),
                     r => r.map_err(anyhow::Error::from),
@@ -239,6 +308,18 @@ impl Executor {
             };
             if let Err(e) = r {
                 errs.push(e.context(format!("delete bridge {name}")));
+            }
+        }
+        // Last: conlink's own OVS daemons (an existing OVS keeps running).
+        if let Some(ovs) = &self.ovs {
+            if let Err(e) = ovs.shutdown() {
+                errs.push(anyhow!(e).context("stop open vswitch"));
+            }
+            // `/run/conlink` too, once no other conlink's directory is in
+            // it (a killed run may have created it: nobody else would
+            // remove it). Fails harmlessly when not empty.
+            if let Some(parent) = self.ovs_dir.parent() {
+                let _ = std::fs::remove_dir(parent);
             }
         }
         errs
@@ -315,7 +396,7 @@ impl Executor {
                 ctr.create_link(&a, &LinkKind::Dummy, None)?;
             }
             Op::JoinBridge { outer, bridge } => self.conlink.set_master(outer, Some(bridge))?,
-            Op::JoinOvs { outer, bridge } => conlink_net::ovs::add_port(bridge, outer)?,
+            Op::JoinOvs { outer, bridge } => self.ovs()?.add_port(bridge, outer)?,
             Op::JoinPatch { outer, bridge } => self.join_patch(bridge, outer)?,
             Op::Up { side, dev } => match side {
                 Side::Conlink => self.conlink.set_up(dev, true)?,
@@ -416,6 +497,21 @@ impl Executor {
         for op in link_ops(l) {
             self.run_op(ctr, &op)?;
         }
+        // The userspace datapath reads frames from the outer end with an
+        // AF_PACKET socket and sends them out of another port as new
+        // packets: a TCP/UDP checksum the container's veth left for offload
+        // (CHECKSUM_PARTIAL, veth's default) is never filled in on that
+        // path, and the receiver drops the segment (ICMP is checksummed in
+        // software, so ping still works). Turning tx offload off on the
+        // *outer* end does not help (tried: it only affects frames OVS
+        // sends, which are already complete); the container end must
+        // compute its checksums. conlink does that for every veth by
+        // default; here it holds even with --keep-veth-offload.
+        if let (Some(o), Some(ovs)) = (&l.outer, &self.ovs) {
+            if o.mode == BridgeMode::Ovs && ovs.datapath() == Datapath::Netdev {
+                ctr.set_tx_checksum(&l.dev, false)?;
+            }
+        }
         Ok(())
     }
 
@@ -434,8 +530,12 @@ impl Executor {
                 self.leave_patch(&o.bridge, &o.name);
             }
             if o.mode == BridgeMode::Ovs {
-                if let Err(e) = conlink_net::ovs::del_port(&o.bridge, &o.name) {
-                    errs.push(anyhow!(e));
+                // The port row would outlive its veth in OVS's database.
+                if let Err(e) = self
+                    .ovs()
+                    .and_then(|ovs| Ok(ovs.del_port(&o.bridge, &o.name)?))
+                {
+                    errs.push(e.context(format!("remove ovs port {}", o.name)));
                 }
             }
             // Deleting the outer end deletes the container end with it.
@@ -474,6 +574,17 @@ fn enable_forwarding(ns: &Netns) {
         ),
         Err(e) => warn!("cannot enter conlink's namespace to enable forwarding: {e}"),
     }
+}
+
+/// Bridges conlink marked in a shared OVS (in its namespace) are leftovers
+/// of a run that was killed: removed, like its marked interfaces.
+fn remove_ovs_leftovers(ovs: &OvsSupervisor) -> anyhow::Result<()> {
+    for b in ovs.marked_bridges(OWNER)? {
+        ovs.del_bridge(&b)
+            .with_context(|| format!("remove leftover ovs bridge {b}"))?;
+        info!("removed leftover ovs bridge {b} of an earlier conlink run");
+    }
+    Ok(())
 }
 
 /// Deletes conlink's nftables table in a container (its `nat` rules: the

@@ -128,6 +128,7 @@ async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     let place = Placement {
         host_ns: Some("/proc/self/ns/net".into()),
         tunnel_ns: Some("/proc/self/ns/net".into()),
+        ovs_dir: Placement::ovs_dir_for(&opts.netns_name),
     };
     let exec = tokio::task::spawn_blocking(move || Executor::init(&cfg2, &own_ns, place)).await??;
     let exec = Arc::new(exec);
@@ -271,6 +272,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
             let place = Placement {
                 host_ns: Some("/proc/1/ns/net".into()),
                 tunnel_ns: None,
+                ovs_dir: Placement::ovs_dir_for(&opts.netns_name),
             };
             (None, Netns::current()?, place)
         }
@@ -280,6 +282,7 @@ async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> 
             let place = Placement {
                 host_ns: Some("/proc/self/ns/net".into()),
                 tunnel_ns: Some("/proc/self/ns/net".into()),
+                ovs_dir: Placement::ovs_dir_for(&opts.netns_name),
             };
             (Some(own), ns, place)
         }
