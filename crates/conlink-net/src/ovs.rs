@@ -169,6 +169,8 @@ struct Instance {
     keeper: Option<Keeper>,
     timeout: Duration,
     appctl: PathBuf,
+    /// `/dev/net/tun` was created here (removed again at stop).
+    made_tun: bool,
 }
 
 #[derive(Debug)]
@@ -449,6 +451,10 @@ impl Instance {
             _ => None,
         };
         clear_leftover(&dir, opts.timeout)?;
+        let made_tun = match opts.datapath.unwrap_or_else(Datapath::detect) {
+            Datapath::Netdev => ensure_tun()?,
+            Datapath::System => false,
+        };
         std::fs::create_dir_all(&dir)
             .map_err(|e| io_err(format!("create {}", dir.display()), e))?;
         let mut inst = Instance {
@@ -458,6 +464,7 @@ impl Instance {
             keeper: None,
             timeout: opts.timeout,
             appctl: opts.programs.appctl.clone(),
+            made_tun,
         };
         // Stop and remove what was started if any step fails.
         match inst.start_daemons(netns, opts) {
@@ -608,6 +615,10 @@ impl Instance {
             }
             _ => {}
         }
+        if self.made_tun {
+            let _ = std::fs::remove_file(TUN);
+            let _ = std::fs::remove_dir("/dev/net");
+        }
         if let Some(p) = &self.made_parent {
             // Fails (and is fine) when another instance still uses it.
             let _ = std::fs::remove_dir(p);
@@ -655,6 +666,35 @@ impl Instance {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// The tun/tap control device.
+const TUN: &str = "/dev/net/tun";
+
+/// The userspace datapath's devices (`ovs-netdev`, one per bridge) are
+/// taps: ovs-vswitchd needs `/dev/net/tun`, which docker does not put in a
+/// container's `/dev` (measured: absent in a plain `docker run`), though
+/// its default device rules allow it (c 10:200) and grant CAP_MKNOD. So it
+/// is made when missing (`mknod /dev/net/tun c 10 200`, mode 0666 as
+/// udev makes it); returns whether it was.
+fn ensure_tun() -> Result<bool> {
+    if Path::new(TUN).exists() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all("/dev/net").map_err(|e| io_err("create /dev/net".into(), e))?;
+    let dev = nix::sys::stat::makedev(10, 200);
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
+    nix::sys::stat::mknod(TUN, nix::sys::stat::SFlag::S_IFCHR, mode, dev).map_err(|e| {
+        io_err(
+            format!("create {TUN} (c 10 200) for the userspace datapath"),
+            e.into(),
+        )
+    })?;
+    // mknod applies the umask; the mode must be exact.
+    std::fs::set_permissions(TUN, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .map_err(|e| io_err(format!("chmod {TUN}"), e))?;
+    info!("ovs: created {TUN} (the userspace datapath's taps need it)");
+    Ok(true)
 }
 
 /// The options giving a daemon its pidfile, control socket and log file
