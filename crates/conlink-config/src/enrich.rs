@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use conlink_model::{
-    Bridge, BridgeMode, Command, CommandSpec, EthtoolSetting, Forward, Group, Ipv4Net, Link,
+    Bridge, BridgeMode, Command, CommandSpec, EthtoolSetting, Forward, Group, IpNet, Link,
     LinkType, MacAddr, Netem, NetworkConfig, Route, Target, Tunnel, TunnelType,
 };
 use serde::Deserialize;
@@ -62,7 +62,7 @@ struct RawLink {
     bridge: Option<String>,
     dev: Option<String>,
     outer_dev: Option<String>,
-    ip: Option<String>,
+    ip: Option<OneOrMany>,
     mac: Option<String>,
     mtu: Option<i64>,
     route: Option<OneOrMany>,
@@ -87,6 +87,7 @@ struct RawTunnel {
     bridge: String,
     remote: String,
     vni: u64,
+    port: Option<u16>,
     netem: Option<OneOrMany>,
 }
 
@@ -99,10 +100,30 @@ struct RawCommand {
 
 struct Ctx<'a> {
     errs: Vec<PathError>,
+    warns: Vec<PathError>,
     bad: &'a [String],
 }
 
+/// The properties each `bridges`, `tunnels` and `commands` entry knows;
+/// others are ignored with a warning (the original ignored them silently).
+const ENTRY_KEYS: &[(&str, &[&str])] = &[
+    ("bridges", &["bridge", "mode"]),
+    (
+        "tunnels",
+        &["type", "bridge", "remote", "vni", "port", "netem"],
+    ),
+    ("commands", &["service", "container", "command"]),
+];
+
 impl Ctx<'_> {
+    /// Records a warning: the value is ignored, loading goes on.
+    fn warn(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
+        self.warns.push(PathError {
+            ptr: ptr.into(),
+            message: message.into(),
+        });
+    }
+
     /// Records an error, unless the schema already reported one at (or
     /// above) the same property: one clear error per mistake is enough.
     fn err(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
@@ -186,19 +207,39 @@ fn target(service: Option<String>, container: Option<String>) -> Option<Target> 
     }
 }
 
+/// A config that loaded, with the warnings about what was ignored.
+pub type Enriched = (NetworkConfig, Vec<PathError>);
+
 /// Checks and enriches the merged, schema-checked config. `bad` holds the
 /// pointers the schema rejected; those items are skipped so each mistake is
-/// reported once.
+/// reported once. On success also returns the warnings (values ignored
+/// where the original was lenient, spec §4).
 pub fn enrich(
     root: &Value,
     opts: &LoadOptions,
     bad: &[String],
-) -> Result<NetworkConfig, Vec<PathError>> {
+) -> Result<Enriched, Vec<PathError>> {
     let mut cx = Ctx {
         errs: Vec::new(),
+        warns: Vec::new(),
         bad,
     };
     let mut cfg = NetworkConfig::default();
+
+    for (key, known) in ENTRY_KEYS {
+        let Some(list) = root.get(*key).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, item) in list.iter().enumerate() {
+            let Some(m) = item.as_object() else { continue };
+            for k in m.keys().filter(|k| !known.contains(&k.as_str())) {
+                cx.warn(
+                    format!("/{key}/{i}/{}", crate::tree::escape(k)),
+                    format!("unknown property {k:?} (ignored)"),
+                );
+            }
+        }
+    }
 
     // Links first: bridges named only in links need to be known.
     let raw_links: Vec<(String, RawLink)> = cx.items(root, "links");
@@ -290,6 +331,7 @@ pub fn enrich(
             bridge: t.bridge,
             remote,
             vni,
+            port: Some(t.port.unwrap_or(t.tunnel_type.default_port())),
             netem,
         };
         if !tunnel_names.insert(tun.ifname()) {
@@ -327,7 +369,7 @@ pub fn enrich(
     }
 
     if cx.errs.is_empty() {
-        Ok(cfg)
+        Ok((cfg, cx.warns))
     } else {
         Err(cx.errs)
     }
@@ -369,10 +411,14 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
     let link_type = raw.link_type.unwrap_or(LinkType::Veth);
     let p = |k: &str| format!("{ptr}/{k}");
 
-    let ip = raw
-        .ip
-        .as_deref()
-        .and_then(|s| cx.parse::<Ipv4Net>(&p("ip"), s));
+    let mut ip: Vec<IpNet> = Vec::new();
+    if let Some(list) = &raw.ip {
+        for (suffix, s) in list.items() {
+            if let Some(a) = cx.parse::<IpNet>(&format!("{}{suffix}", p("ip")), s) {
+                ip.push(a);
+            }
+        }
+    }
     let mac = match raw.mac.as_deref() {
         Some(s) => {
             let m = cx.parse::<MacAddr>(&p("mac"), s);
@@ -404,7 +450,29 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
         None if link_type.has_parent() => None,
         None => Some(opts.default_mtu),
     };
-    let vlanid = match raw.vlanid {
+    // Lenient as the original: a mode on a veth and a vlanid on anything but
+    // a vlan are ignored with a warning.
+    let mut mode = raw.mode.clone();
+    if link_type == LinkType::Veth && mode.is_some() {
+        cx.warn(
+            p("mode"),
+            "mode applies to macvlan, macvtap, ipvlan and ipvtap links (ignored on a veth link)",
+        );
+        mode = None;
+    }
+    let raw_vlanid = if link_type != LinkType::Vlan && raw.vlanid.is_some() {
+        cx.warn(
+            p("vlanid"),
+            format!(
+                "vlanid applies to vlan links only (ignored on a {} link)",
+                link_type.as_str()
+            ),
+        );
+        None
+    } else {
+        raw.vlanid
+    };
+    let vlanid = match raw_vlanid {
         Some(v) => match u16::try_from(v).ok().filter(|v| (1..=4094).contains(v)) {
             Some(v) => Some(v),
             None => {
@@ -453,6 +521,22 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
             }
         }
     }
+    // NAT and port forwards stay IPv4: they need an IPv4 address among `ip`.
+    let has_v4 = ip.iter().any(|a| !a.is_ipv6());
+    if !ip.is_empty() && !has_v4 {
+        if raw.nat.is_some() {
+            cx.err(
+                p("nat"),
+                "nat needs an IPv4 address in ip (NAT is IPv4 only)",
+            );
+        }
+        if raw.forward.is_some() {
+            cx.err(
+                p("forward"),
+                "forward needs an IPv4 address in ip (port forwarding is IPv4 only)",
+            );
+        }
+    }
     if cx.errs.len() > before {
         return None;
     }
@@ -469,7 +553,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
         route,
         nat,
         netem,
-        mode: raw.mode,
+        mode,
         vlanid,
         forward,
         ethtool,
@@ -486,6 +570,32 @@ fn cross_checks(cx: &mut Ctx, cfg: &NetworkConfig, links: &[(String, Link)]) {
     }
     let mut forwards: HashMap<(u16, conlink_model::Proto), ()> = HashMap::new();
     let mut outer: HashSet<&str> = HashSet::new();
+    // A route may go out of another dev of the same container: one that a
+    // link of the same service or container creates.
+    let devs: HashSet<(&Target, &str)> = links
+        .iter()
+        .map(|(_, l)| (&l.target, l.dev.as_str()))
+        .collect();
+    for (ptr, l) in links {
+        for (i, r) in l.route.iter().enumerate() {
+            let Some(d) = r.dev.as_deref() else { continue };
+            if !devs.contains(&(&l.target, d)) {
+                let rptr = if l.route.len() > 1 {
+                    format!("{ptr}/route/{i}")
+                } else {
+                    format!("{ptr}/route")
+                };
+                let (kind, name) = match &l.target {
+                    Target::Service(s) => ("service", s),
+                    Target::Container(c) => ("container", c),
+                };
+                cx.err(
+                    rptr,
+                    format!("route {r}: no link of {kind} {name} creates dev {d}"),
+                );
+            }
+        }
+    }
     for (ptr, l) in links {
         let mode = l
             .bridge
