@@ -24,6 +24,7 @@ pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{IpvlanMode, LinkAttrs, LinkInfo, LinkKind, MacvlanMode, TunnelSpec, MARK_PREFIX};
 pub use netns::Netns;
+pub use ovs::{Datapath, OvsOptions, OvsSupervisor};
 
 /// Request builders without I/O, for byte-level comparison with iproute2
 /// (tests) and for callers that batch requests themselves.
