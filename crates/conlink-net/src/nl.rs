@@ -309,10 +309,7 @@ impl Socket {
 
     /// Receives one datagram and splits it into (seq, type, flags, payload),
     /// keeping the messages whose sequence `keep` accepts.
-    fn recv_where(
-        &mut self,
-        keep: impl Fn(u32) -> bool,
-    ) -> io::Result<Vec<Raw>> {
+    fn recv_where(&mut self, keep: impl Fn(u32) -> bool) -> io::Result<Vec<Raw>> {
         let n = loop {
             // SAFETY: valid fd; the buffer is owned and sized.
             let r = unsafe {

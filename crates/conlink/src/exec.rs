@@ -13,7 +13,7 @@ use conlink_runtime::Container;
 use tracing::{info, warn};
 
 use crate::daemon::Network;
-use crate::plan::{link_ops, ContainerPlan, InstanceLink, Op, Side};
+use crate::plan::{link_ops, ContainerPlan, InstanceLink, Op};
 
 /// Interface group of every outer end conlink creates in its namespace, so
 /// that shutdown deletes them all in one request (`ip link delete group N`):
@@ -251,9 +251,20 @@ impl Executor {
                 dev,
                 mac,
                 mtu,
+                master,
             } => {
-                let mut local = LinkAttrs::new(outer).owner(OWNER).group(OUTER_GROUP);
-                let mut peer = LinkAttrs::new(dev).owner(OWNER);
+                // The outer end is a bridge/patch port: it never carries
+                // IPv6 itself, so no link-local address, DAD or router
+                // solicitation (each DAD completion takes the global RTNL).
+                let mut local = LinkAttrs::new(outer)
+                    .owner(OWNER)
+                    .group(OUTER_GROUP)
+                    .no_ipv6_ll()
+                    .up();
+                if let Some(b) = master {
+                    local = local.master(b);
+                }
+                let mut peer = LinkAttrs::new(dev).owner(OWNER).up();
                 if let Some(m) = mtu {
                     local = local.mtu(*m);
                     peer = peer.mtu(*m);
@@ -314,13 +325,9 @@ impl Executor {
                 }
                 ctr.create_link(&a, &LinkKind::Dummy, None)?;
             }
-            Op::JoinBridge { outer, bridge } => self.conlink.set_master(outer, Some(bridge))?,
             Op::JoinOvs { outer, bridge } => conlink_net::ovs::add_port(bridge, outer)?,
             Op::JoinPatch { outer, bridge } => self.join_patch(bridge, outer)?,
-            Op::Up { side, dev } => match side {
-                Side::Conlink => self.conlink.set_up(dev, true)?,
-                Side::Container => ctr.set_up(dev, true)?,
-            },
+            Op::Up { dev } => ctr.set_up(dev, true)?,
             Op::Ethtool { dev, setting } => ctr.apply_ethtool(dev, setting)?,
             Op::AddAddr { dev, ip } => ctr.add_addr(dev, *ip)?,
             Op::AddRoute { dev, route } => ctr.add_route(dev, route)?,

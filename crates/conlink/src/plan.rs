@@ -233,25 +233,21 @@ fn instance_link(
     })
 }
 
-/// Where an operation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// conlink's own namespace (bridges, outer veth ends).
-    Conlink,
-    /// The container's namespace.
-    Container,
-}
-
 /// One step the executor carries out, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// veth pair: `outer` in conlink's namespace, `dev` straight into the
-    /// container's (`ip link add OUTER mtu M type veth peer name DEV netns C address MAC mtu M`).
+    /// container's, both up, the outer end on its Linux bridge `master`
+    /// from the start (`ip link add OUTER mtu M master BR up type veth peer
+    /// name DEV netns C address MAC mtu M` + `ip -n C link set DEV up`):
+    /// one datagram to conlink's namespace and one request in the
+    /// container's instead of separate master and up requests.
     CreateVeth {
         outer: String,
         dev: String,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        master: Option<String>,
     },
     /// A child of a host interface, created in the host namespace and moved
     /// into the container under `dev`.
@@ -270,15 +266,13 @@ pub enum Op {
         mac: Option<MacAddr>,
         mtu: Option<u32>,
     },
-    /// Outer end joins a Linux bridge (`ip link set OUTER master BRIDGE`).
-    JoinBridge { outer: String, bridge: String },
     /// Outer end joins an OVS bridge (`ovs-vsctl add-port BRIDGE OUTER`).
     JoinOvs { outer: String, bridge: String },
     /// Outer end joins a patch; the executor links it with the other end
     /// once both exist.
     JoinPatch { outer: String, bridge: String },
-    /// Interface up.
-    Up { side: Side, dev: String },
+    /// Container interface up (veth ends are created up).
+    Up { dev: String },
     /// ethtool setting on the container end.
     Ethtool {
         dev: String,
@@ -320,25 +314,19 @@ pub fn link_ops(l: &InstanceLink) -> Vec<Op> {
                     dev: l.dev.clone(),
                     mac: l.mac,
                     mtu: l.mtu,
+                    master: (o.mode == BridgeMode::Linux).then(|| o.bridge.clone()),
                 });
-                ops.push(match o.mode {
-                    BridgeMode::Linux => Op::JoinBridge {
+                match o.mode {
+                    BridgeMode::Linux => {}
+                    BridgeMode::Ovs => ops.push(Op::JoinOvs {
                         outer: o.name.clone(),
                         bridge: o.bridge.clone(),
-                    },
-                    BridgeMode::Ovs => Op::JoinOvs {
+                    }),
+                    BridgeMode::Patch => ops.push(Op::JoinPatch {
                         outer: o.name.clone(),
                         bridge: o.bridge.clone(),
-                    },
-                    BridgeMode::Patch => Op::JoinPatch {
-                        outer: o.name.clone(),
-                        bridge: o.bridge.clone(),
-                    },
-                });
-                ops.push(Op::Up {
-                    side: Side::Conlink,
-                    dev: o.name.clone(),
-                });
+                    }),
+                }
             }
         }
         LinkType::Dummy => ops.push(Op::CreateDummy {
@@ -362,10 +350,10 @@ pub fn link_ops(l: &InstanceLink) -> Vec<Op> {
             setting: s.clone(),
         });
     }
-    ops.push(Op::Up {
-        side: Side::Container,
-        dev: l.dev.clone(),
-    });
+    // A veth's ends are created up.
+    if l.kind != LinkType::Veth {
+        ops.push(Op::Up { dev: l.dev.clone() });
+    }
     if let Some(ip) = l.ip {
         ops.push(Op::AddAddr {
             dev: l.dev.clone(),
@@ -499,27 +487,18 @@ mod tests {
         let names: Vec<&str> = ops
             .iter()
             .map(|o| match o {
-                Op::CreateVeth { .. } => "veth",
-                Op::JoinBridge { .. } => "master",
-                Op::Up {
-                    side: Side::Conlink,
-                    ..
-                } => "up-outer",
+                Op::CreateVeth {
+                    master: Some(b), ..
+                } if b == "s1" => "veth",
                 Op::Ethtool { .. } => "ethtool",
-                Op::Up {
-                    side: Side::Container,
-                    ..
-                } => "up",
+                Op::Up { .. } => "up",
                 Op::AddAddr { .. } => "addr",
                 Op::AddRoute { .. } => "route",
                 Op::Forward { .. } => "forward",
                 _ => "other",
             })
             .collect();
-        assert_eq!(
-            names,
-            ["veth", "master", "up-outer", "ethtool", "up", "addr", "route", "forward"]
-        );
+        assert_eq!(names, ["veth", "ethtool", "addr", "route", "forward"]);
     }
 
     #[test]
