@@ -2,7 +2,7 @@
 //! for what `bench/growth` asks of conlink, so the physical limit is printed
 //! next to conlink and iproute2 in the same run.
 //!
-//! The topology: namespaces `PREFIX_1..PREFIX_N` (made beforehand by the
+//! The topology: namespaces `PREFIX1..PREFIXN` (made beforehand by the
 //! caller, as docker would), each with `eth0` on one shared bridge and
 //! `eth1` on a point-to-point patch with its pair's `eth1` (namespaces 2k-1
 //! and 2k: tc ingress + mirred redirect both ways, as conlink's `patch`
@@ -123,7 +123,7 @@ fn ip(base: [u8; 2], i: usize) -> Ipv4Net {
 
 /// Wires namespace `i` (1-based); returns the outer index of its patch end.
 fn wire_one(sw: &mut Socket, br: u32, prefix: &str, i: usize, route: &Route) -> Res<u32> {
-    let ns = Netns::named(&format!("{prefix}_{i}")).map_err(|e| e.to_string())?;
+    let ns = Netns::named(&format!("{prefix}{i}")).map_err(|e| e.to_string())?;
     let (mut s, ioctl) = sockets(&ns)?;
     let fd = ns.as_raw_fd();
     let veth = |outer: String, dev: &str, master: Option<u32>| {
@@ -235,7 +235,7 @@ fn wire(prefix: &str, n: usize, threads: usize) -> Res<()> {
     })?;
     let setup = t0.elapsed();
     if std::env::var_os("RAW_FLOOR_KEEP").is_some() {
-        // For looking at the result (`ip -n PREFIX_1 addr`); the caller
+        // For looking at the result (`ip -n PREFIX1 addr`); the caller
         // deletes PREFIX-rawsw.
         println!("raw_floor setup_ms={:.1} (kept)", setup.as_secs_f64() * 1e3);
         return Ok(());
