@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use conlink_model::{
-    Bridge, BridgeMode, Command, CommandSpec, EthtoolSetting, Forward, Group, Ipv4Net, Link,
+    Bridge, BridgeMode, Command, CommandSpec, EthtoolSetting, Forward, Group, IpNet, Link,
     LinkType, MacAddr, Netem, NetworkConfig, Route, Target, Tunnel, TunnelType,
 };
 use serde::Deserialize;
@@ -62,7 +62,7 @@ struct RawLink {
     bridge: Option<String>,
     dev: Option<String>,
     outer_dev: Option<String>,
-    ip: Option<String>,
+    ip: Option<OneOrMany>,
     mac: Option<String>,
     mtu: Option<i64>,
     route: Option<OneOrMany>,
@@ -87,6 +87,7 @@ struct RawTunnel {
     bridge: String,
     remote: String,
     vni: u64,
+    port: Option<u16>,
     netem: Option<OneOrMany>,
 }
 
@@ -290,6 +291,7 @@ pub fn enrich(
             bridge: t.bridge,
             remote,
             vni,
+            port: Some(t.port.unwrap_or(t.tunnel_type.default_port())),
             netem,
         };
         if !tunnel_names.insert(tun.ifname()) {
@@ -369,10 +371,14 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
     let link_type = raw.link_type.unwrap_or(LinkType::Veth);
     let p = |k: &str| format!("{ptr}/{k}");
 
-    let ip = raw
-        .ip
-        .as_deref()
-        .and_then(|s| cx.parse::<Ipv4Net>(&p("ip"), s));
+    let mut ip: Vec<IpNet> = Vec::new();
+    if let Some(list) = &raw.ip {
+        for (suffix, s) in list.items() {
+            if let Some(a) = cx.parse::<IpNet>(&format!("{}{suffix}", p("ip")), s) {
+                ip.push(a);
+            }
+        }
+    }
     let mac = match raw.mac.as_deref() {
         Some(s) => {
             let m = cx.parse::<MacAddr>(&p("mac"), s);
@@ -453,6 +459,22 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
             }
         }
     }
+    // NAT and port forwards stay IPv4: they need an IPv4 address among `ip`.
+    let has_v4 = ip.iter().any(|a| !a.is_ipv6());
+    if !ip.is_empty() && !has_v4 {
+        if raw.nat.is_some() {
+            cx.err(
+                p("nat"),
+                "nat needs an IPv4 address in ip (NAT is IPv4 only)",
+            );
+        }
+        if raw.forward.is_some() {
+            cx.err(
+                p("forward"),
+                "forward needs an IPv4 address in ip (port forwarding is IPv4 only)",
+            );
+        }
+    }
     if cx.errs.len() > before {
         return None;
     }
@@ -486,6 +508,32 @@ fn cross_checks(cx: &mut Ctx, cfg: &NetworkConfig, links: &[(String, Link)]) {
     }
     let mut forwards: HashMap<(u16, conlink_model::Proto), ()> = HashMap::new();
     let mut outer: HashSet<&str> = HashSet::new();
+    // A route may go out of another dev of the same container: one that a
+    // link of the same service or container creates.
+    let devs: HashSet<(&Target, &str)> = links
+        .iter()
+        .map(|(_, l)| (&l.target, l.dev.as_str()))
+        .collect();
+    for (ptr, l) in links {
+        for (i, r) in l.route.iter().enumerate() {
+            let Some(d) = r.dev.as_deref() else { continue };
+            if !devs.contains(&(&l.target, d)) {
+                let rptr = if l.route.len() > 1 {
+                    format!("{ptr}/route/{i}")
+                } else {
+                    format!("{ptr}/route")
+                };
+                let (kind, name) = match &l.target {
+                    Target::Service(s) => ("service", s),
+                    Target::Container(c) => ("container", c),
+                };
+                cx.err(
+                    rptr,
+                    format!("route {r}: no link of {kind} {name} creates dev {d}"),
+                );
+            }
+        }
+    }
     for (ptr, l) in links {
         let mode = l
             .bridge

@@ -159,9 +159,9 @@ fn wire_one(sw: &mut Socket, br: u32, prefix: &str, i: usize, route: &Route) -> 
         &[
             up(e0),
             up(e1),
-            addr_msg(RTM_NEWADDR, add, e0, ip([10, 90], i)),
-            addr_msg(RTM_NEWADDR, add, e1, ip([10, 92], i)),
-            route_msg(RTM_NEWROUTE, add, e0, route),
+            addr_msg(RTM_NEWADDR, add, e0, ip([10, 90], i).into()),
+            addr_msg(RTM_NEWADDR, add, e1, ip([10, 92], i).into()),
+            route_msg(RTM_NEWROUTE, add, Some(e0), route),
         ],
         "configure namespace",
     )?;

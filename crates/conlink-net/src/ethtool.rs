@@ -108,12 +108,15 @@ impl Handle {
     /// Applies a user's ethtool setting from the model, in order.
     pub fn apply_ethtool(&self, dev: &str, setting: &EthtoolSetting) -> Result<()> {
         match setting {
-            EthtoolSetting::Offload(v) => {
+            EthtoolSetting::Features(v) => {
                 for (feat, on) in v {
                     self.set_offload(dev, feat, *on)?;
                 }
                 Ok(())
             }
+            other => Err(Error::Invalid(format!(
+                "ethtool {other} on {dev}: not implemented yet"
+            ))),
         }
     }
 }

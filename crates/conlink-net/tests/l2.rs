@@ -288,10 +288,16 @@ fn vxlan_between_two_hosts_carries_pings() {
         &h2.h,
     )
     .unwrap();
-    h1.h.add_addr("u1", "192.168.77.1/24".parse().unwrap())
-        .unwrap();
-    h2.h.add_addr("u2", "192.168.77.2/24".parse().unwrap())
-        .unwrap();
+    h1.h.add_addr(
+        "u1",
+        "192.168.77.1/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
+    h2.h.add_addr(
+        "u2",
+        "192.168.77.2/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
     let mut keep = Vec::new();
     for (h, underlay, remote, ip) in [
         (&h1, "u1", "192.168.77.2", "10.80.0.1/24"),
@@ -307,7 +313,9 @@ fn vxlan_between_two_hosts_carries_pings() {
             &node.h,
         )
         .unwrap();
-        node.h.add_addr("eth0", ip.parse().unwrap()).unwrap();
+        node.h
+            .add_addr("eth0", ip.parse::<conlink_model::IpNet>().unwrap())
+            .unwrap();
         // The tunnel is created where the remote is reachable (the host).
         // Host 1 places it straight into conlink's namespace on its bridge;
         // host 2 creates it at home and moves it afterwards: either way it

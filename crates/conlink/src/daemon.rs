@@ -511,7 +511,7 @@ mod tests {
             dev: "eth0".into(),
             outer_dev: None,
             bridge: Some("s1".into()),
-            ip: Some("10.0.0.1/24".parse().unwrap()),
+            ip: vec!["10.0.0.1/24".parse().unwrap()],
             mac: None,
             mtu: None,
             route: vec![],

@@ -13,7 +13,7 @@ use conlink_runtime::Container;
 use tracing::{info, warn};
 
 use crate::daemon::Network;
-use crate::plan::{link_ops, ContainerPlan, InstanceLink, Op};
+use crate::plan::{late_route_ops, link_ops, ContainerPlan, InstanceLink, Op};
 
 /// Interface group of every outer end conlink creates in its namespace, so
 /// that shutdown deletes them all in one request (`ip link delete group N`):
@@ -123,10 +123,7 @@ impl Executor {
             let spec = TunnelSpec {
                 vni: t.vni,
                 remote: t.remote,
-                dstport: match t.tunnel_type {
-                    TunnelType::Vxlan => 4789,
-                    TunnelType::Geneve => 6081,
-                },
+                dstport: t.udp_port(),
                 underlay: None,
             };
             let kind = match t.tunnel_type {
@@ -369,7 +366,7 @@ impl Executor {
             .docker_addr
             .ok_or_else(|| anyhow!("forward needs conlink's docker interface"))?;
         let host = |a: std::net::Ipv4Addr| -> anyhow::Result<Route> {
-            Ok(format!("{a}/32").parse::<Route>()?)
+            Ok(Route::to(conlink_model::IpNet::host(a.into())))
         };
         add_route_idem(&self.conlink, bridge, &host(ip)?)?;
         add_route_idem(ctr, dev, &host(docker.addr)?)?;
@@ -538,7 +535,7 @@ fn prepare_docker_if(conlink: &Handle) -> anyhow::Result<Option<Ipv4Net>> {
             .context("rename docker's eth0 to DOCKER-ETH0")?;
         info!("renamed docker interface eth0 to {DOCKER_IF}");
     }
-    Ok(conlink.addrs(DOCKER_IF)?.into_iter().next())
+    Ok(conlink.addrs(DOCKER_IF)?.into_iter().find_map(|a| a.v4()))
 }
 
 /// Spec §4: a forward needs a docker interface; the rest of its misuse
@@ -609,6 +606,16 @@ impl Network for Executor {
                     }
                 }
                 return Err(e.context(format!("link {} of {}", l.dev, c.name)));
+            }
+        }
+        for op in late_route_ops(plan) {
+            if let Err(e) = self.run_op(&ctr, &op) {
+                for done in &plan.links {
+                    for e2 in self.teardown_link(Some(&ctr), done) {
+                        warn!("{}: undo {}: {e2:#}", c.name, done.dev);
+                    }
+                }
+                return Err(e.context(format!("routes of {}", c.name)));
             }
         }
         Ok(())

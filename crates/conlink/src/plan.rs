@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use conlink_model::{
-    BridgeMode, EthtoolSetting, Forward, Ipv4Net, Link, LinkType, MacAddr, Netem, NetworkConfig,
+    BridgeMode, EthtoolSetting, Forward, IpNet, Link, LinkType, MacAddr, Netem, NetworkConfig,
     Route, Target, IFNAME_MAX,
 };
 use conlink_runtime::Container;
@@ -62,8 +62,8 @@ pub struct InstanceLink {
     pub outer: Option<OuterVeth>,
     /// *vlan/*vtap: parent interface in the host namespace.
     pub parent: Option<String>,
-    /// Address (offset applied).
-    pub ip: Option<Ipv4Net>,
+    /// Addresses, IPv4 and IPv6 (replica offset applied).
+    pub ip: Vec<IpNet>,
     /// MAC (offset applied).
     pub mac: Option<MacAddr>,
     /// MTU (absent: inherit).
@@ -174,11 +174,7 @@ fn instance_link(
         dev: link.dev.clone(),
         what,
     };
-    let ip = link
-        .ip
-        .map(|ip| ip.offset(off))
-        .transpose()
-        .map_err(|e| oerr(e.to_string()))?;
+    let ip = link.replica_ips(c.index).map_err(|e| oerr(e.to_string()))?;
     let mac = link
         .mac
         .map(|m| m.offset(off.into()))
@@ -279,8 +275,9 @@ pub enum Op {
         setting: EthtoolSetting,
     },
     /// Address on the container end.
-    AddAddr { dev: String, ip: Ipv4Net },
-    /// Route on the container end.
+    AddAddr { dev: String, ip: IpNet },
+    /// Route on the container end, out of `dev` unless the route names its
+    /// own dev.
     AddRoute { dev: String, route: Route },
     /// netem root qdisc on the container end.
     Netem { dev: String, netem: Netem },
@@ -354,16 +351,16 @@ pub fn link_ops(l: &InstanceLink) -> Vec<Op> {
     if l.kind != LinkType::Veth {
         ops.push(Op::Up { dev: l.dev.clone() });
     }
-    if let Some(ip) = l.ip {
+    for ip in &l.ip {
         ops.push(Op::AddAddr {
             dev: l.dev.clone(),
-            ip,
+            ip: *ip,
         });
     }
-    for r in &l.routes {
+    for r in l.routes.iter().filter(|r| !names_other_dev(l, r)) {
         ops.push(Op::AddRoute {
             dev: l.dev.clone(),
-            route: *r,
+            route: r.clone(),
         });
     }
     if let Some(n) = &l.netem {
@@ -372,14 +369,15 @@ pub fn link_ops(l: &InstanceLink) -> Vec<Op> {
             netem: n.clone(),
         });
     }
-    if let (Some(nat), Some(ip)) = (l.nat, l.ip) {
+    let ipv4 = l.ip.iter().find_map(IpNet::v4);
+    if let (Some(nat), Some(ip)) = (l.nat, ipv4) {
         ops.push(Op::Nat {
             dev: l.dev.clone(),
             ip: ip.addr,
             nat,
         });
     }
-    if let (false, Some(ip), Some(o)) = (l.forward.is_empty(), l.ip, &l.outer) {
+    if let (false, Some(ip), Some(o)) = (l.forward.is_empty(), ipv4, &l.outer) {
         ops.push(Op::Forward {
             outer: o.name.clone(),
             bridge: o.bridge.clone(),
@@ -389,6 +387,29 @@ pub fn link_ops(l: &InstanceLink) -> Vec<Op> {
         });
     }
     ops
+}
+
+/// Whether route `r` of link `l` goes out of another dev of the container.
+fn names_other_dev(l: &InstanceLink, r: &Route) -> bool {
+    r.dev.as_deref().is_some_and(|d| d != l.dev)
+}
+
+/// Routes that name another dev of the same container (`10.128.0.0/15 via
+/// 10.200.0.2 dev eth1` on eth0's link): they run after every link of the
+/// container exists and has its addresses, since that dev may come later.
+pub fn late_route_ops(plan: &ContainerPlan) -> Vec<Op> {
+    plan.links
+        .iter()
+        .flat_map(|l| {
+            l.routes
+                .iter()
+                .filter(|r| names_other_dev(l, r))
+                .map(|r| Op::AddRoute {
+                    dev: l.dev.clone(),
+                    route: r.clone(),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -403,7 +424,7 @@ mod tests {
             dev: dev.into(),
             outer_dev: None,
             bridge: Some(bridge.into()),
-            ip: Some(ip.parse().unwrap()),
+            ip: vec![ip.parse().unwrap()],
             mac: Some("c2:00:00:00:00:ff".parse().unwrap()),
             mtu: Some(9000),
             route: vec!["default via 10.0.1.254".parse().unwrap()],
@@ -457,7 +478,7 @@ mod tests {
         let c = container("p-node-3", Some("node"), Some("p"), 3);
         let plan = plan_container(&cfg(), &c, Some("p")).unwrap();
         let l = &plan.links[0];
-        assert_eq!(l.ip.unwrap().to_string(), "10.0.1.3/24");
+        assert_eq!(l.ip[0].to_string(), "10.0.1.3/24");
         assert_eq!(l.mac.unwrap().to_string(), "c2:00:00:00:01:01");
         assert_eq!(l.forward[0].to_string(), "8082:80/tcp");
         assert_eq!(l.outer.as_ref().unwrap().name, "node_3-eth0");
@@ -527,7 +548,7 @@ mod tests {
     fn ip_overflow_is_reported_not_wrapped() {
         let mut cfg = cfg();
         cfg.services.get_mut("node").unwrap().links[0].ip =
-            Some("255.255.255.254/24".parse().unwrap());
+            vec!["255.255.255.254/24".parse().unwrap()];
         let c = container("n", Some("node"), None, 3);
         assert!(matches!(
             plan_container(&cfg, &c, None),
