@@ -129,9 +129,8 @@ impl NetKernel {
     /// An OVS bridge, refused when the name is taken in OVS or in conlink's
     /// namespace (never share someone else's). On the userspace datapath
     /// ovs-vswitchd makes the bridge's device (a tap) in conlink's
-    /// namespace; it is not marked (adoption would take a marked device for
-    /// a Linux bridge) and goes with the bridge. The bridge device is
-    /// brought up (forwards route through it, as through a Linux bridge).
+    /// namespace. The bridge device is brought up (forwards route through
+    /// it, as through a Linux bridge).
     fn create_ovs_bridge(&self, name: &str) -> KResult<()> {
         let ovs = self.ovs()?;
         if ovs.bridge_exists(name).map_err(net_err)?
@@ -143,6 +142,18 @@ impl NetKernel {
             ));
         }
         ovs.add_bridge(name).map_err(net_err)?;
+        if ovs.started_own() && ovs.datapath() == Datapath::Netdev {
+            // The userspace datapath's devices (the bridge's tap and
+            // `ovs-netdev`) are persistent: after a SIGKILL they outlive
+            // conlink's daemons. The plain `conlink` marker makes the next
+            // start remove them with other unadoptable leftovers (see
+            // adopt::scan) before it makes the bridge again in a fresh OVS.
+            for dev in [name, "ovs-netdev"] {
+                if self.conlink.link(dev).map_err(net_err)?.is_some() {
+                    self.conlink.mark(dev, "conlink").map_err(net_err)?;
+                }
+            }
+        }
         if self.conlink.link(name).map_err(net_err)?.is_some() {
             self.conlink.set_up(name, true).map_err(net_err)?;
         }
@@ -353,7 +364,13 @@ impl Kernel for NetKernel {
         marker: &str,
     ) -> KResult<()> {
         let h = self.ctr(ctr)?;
-        let local = attrs(outer, None, mtu, marker).group(OUTER_GROUP);
+        // The outer end needs no IPv6: without a link-local address the kernel
+        // sends no DAD or router solicitations from it (flooded to every
+        // port of the bridge: O(N) per new container, see
+        // docs/performance.md).
+        let local = attrs(outer, None, mtu, marker)
+            .group(OUTER_GROUP)
+            .no_ipv6_ll();
         let peer = attrs(dev, mac, mtu, marker);
         self.conlink.create_veth(&local, &peer, &h).map_err(net_err)
     }

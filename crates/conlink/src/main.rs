@@ -56,16 +56,6 @@ fn load(cli: &Cli) -> anyhow::Result<conlink_model::NetworkConfig> {
 /// Runs the daemon until SIGINT/SIGTERM.
 fn daemon(cli: &Cli) -> anyhow::Result<()> {
     let cfg = load(cli)?;
-    let no_links = cfg
-        .services
-        .values()
-        .chain(cfg.containers.values())
-        .all(|g| g.links.is_empty());
-    if no_links {
-        // A valid config (an mdc project's base mode, say): bridges,
-        // tunnels and commands still run. Said once, at startup.
-        tracing::info!("no links configured");
-    }
     let opts = run::RunOptions {
         runtime: match cli.runtime {
             cli::Runtime::Docker => run::RuntimeKind::Docker,
