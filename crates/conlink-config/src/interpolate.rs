@@ -67,7 +67,8 @@ pub fn interpolate(s: &str, env: &HashMap<String, String>) -> Result<String, Int
     let mut lit = 0;
     while i < b.len() {
         let c = b[i];
-        if c != b'$' && !(c == b'}' && !stack.is_empty()) {
+        let special = c == b'$' || (c == b'}' && !stack.is_empty());
+        if !special {
             i += 1;
             continue;
         }
