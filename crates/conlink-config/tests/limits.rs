@@ -173,7 +173,7 @@ fn huge_values_are_not_echoed_whole() {
 
 #[test]
 fn thousands_of_errors_are_capped_with_a_count() {
-    let links: Vec<String> = (0..20_000)
+    let links: Vec<String> = (0..2_000)
         .map(|i| format!("- {{service: s{i}, bridge: b, ip: nope}}"))
         .collect();
     let f = TempFile::new(
@@ -184,7 +184,7 @@ fn thousands_of_errors_are_capped_with_a_count() {
     assert_eq!(e.len(), ERRORS_SHOWN_MAX + 1, "{}", e.len());
     assert_eq!(
         e.last().unwrap(),
-        &format!("… and {} more errors", 20_000 - ERRORS_SHOWN_MAX)
+        &format!("… and {} more errors", 2_000 - ERRORS_SHOWN_MAX)
     );
 }
 
