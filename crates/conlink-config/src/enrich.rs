@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use conlink_model::{
-    Bridge, BridgeMode, Command, CommandSpec, EthtoolSetting, Forward, Group, Ipv4Net, Link,
+    Bridge, BridgeMode, Command, CommandSpec, EthtoolSetting, Forward, Group, IpNet, Link,
     LinkType, MacAddr, Netem, NetworkConfig, Route, Target, Tunnel, TunnelType,
 };
 use serde::Deserialize;
@@ -62,7 +62,7 @@ struct RawLink {
     bridge: Option<String>,
     dev: Option<String>,
     outer_dev: Option<String>,
-    ip: Option<String>,
+    ip: Option<OneOrMany>,
     mac: Option<String>,
     mtu: Option<i64>,
     route: Option<OneOrMany>,
@@ -87,6 +87,7 @@ struct RawTunnel {
     bridge: String,
     remote: String,
     vni: u64,
+    port: Option<u16>,
     netem: Option<OneOrMany>,
 }
 
@@ -99,6 +100,7 @@ struct RawCommand {
 
 struct Ctx<'a> {
     errs: Vec<PathError>,
+    warns: Vec<PathError>,
     /// Pointers the schema rejected.
     bad: HashSet<&'a str>,
     /// Every proper ancestor of a pointer in `bad` (`/links/3` for
@@ -108,7 +110,26 @@ struct Ctx<'a> {
     bad_ancestors: HashSet<&'a str>,
 }
 
+/// The properties each `bridges`, `tunnels` and `commands` entry knows;
+/// others are ignored with a warning (the original ignored them silently).
+const ENTRY_KEYS: &[(&str, &[&str])] = &[
+    ("bridges", &["bridge", "mode"]),
+    (
+        "tunnels",
+        &["type", "bridge", "remote", "vni", "port", "netem"],
+    ),
+    ("commands", &["service", "container", "command"]),
+];
+
 impl Ctx<'_> {
+    /// Records a warning: the value is ignored, loading goes on.
+    fn warn(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
+        self.warns.push(PathError {
+            ptr: ptr.into(),
+            message: message.into(),
+        });
+    }
+
     /// Records an error, unless the schema already reported one at (or
     /// above) the same property: one clear error per mistake is enough.
     fn err(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
@@ -189,16 +210,21 @@ fn prefixes(ptr: &str) -> impl Iterator<Item = &str> {
     std::iter::once(ptr).chain(ptr.rmatch_indices('/').map(move |(i, _)| &ptr[..i]))
 }
 
+/// A config that loaded, with the warnings about what was ignored.
+pub type Enriched = (NetworkConfig, Vec<PathError>);
+
 /// Checks and enriches the merged, schema-checked config. `bad` holds the
 /// pointers the schema rejected; those items are skipped so each mistake is
-/// reported once.
+/// reported once. On success also returns the warnings (values ignored
+/// where the original was lenient, spec §4).
 pub fn enrich(
     root: &Value,
     opts: &LoadOptions,
     bad: &[String],
-) -> Result<NetworkConfig, Vec<PathError>> {
+) -> Result<Enriched, Vec<PathError>> {
     let mut cx = Ctx {
         errs: Vec::new(),
+        warns: Vec::new(),
         bad: bad.iter().map(String::as_str).collect(),
         bad_ancestors: bad
             .iter()
@@ -207,11 +233,27 @@ pub fn enrich(
     };
     let mut cfg = NetworkConfig::default();
 
+    for (key, known) in ENTRY_KEYS {
+        let Some(list) = root.get(*key).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, item) in list.iter().enumerate() {
+            let Some(m) = item.as_object() else { continue };
+            for k in m.keys().filter(|k| !known.contains(&k.as_str())) {
+                cx.warn(
+                    format!("/{key}/{i}/{}", crate::tree::escape(k)),
+                    format!("unknown property {k:?} (ignored)"),
+                );
+            }
+        }
+    }
+
     // Links first: bridges named only in links need to be known.
     let raw_links: Vec<(String, RawLink)> = cx.items(root, "links");
     let mut links: Vec<(String, Link)> = Vec::with_capacity(raw_links.len());
     for (i, (ptr, raw)) in raw_links.into_iter().enumerate() {
-        if let Some(l) = link(&mut cx, &ptr, raw, opts, i as u64) {
+        let _ = i;
+        if let Some(l) = link(&mut cx, &ptr, raw, opts) {
             links.push((ptr, l));
         }
     }
@@ -297,6 +339,7 @@ pub fn enrich(
             bridge: t.bridge,
             remote,
             vni,
+            port: Some(t.port.unwrap_or(t.tunnel_type.default_port())),
             netem,
         };
         if !tunnel_names.insert(tun.ifname()) {
@@ -334,7 +377,7 @@ pub fn enrich(
     }
 
     if cx.errs.is_empty() {
-        Ok(cfg)
+        Ok((cfg, cx.warns))
     } else {
         Err(cx.errs)
     }
@@ -368,7 +411,29 @@ fn parse_netem(cx: &mut Ctx, ptr: &str, n: &OneOrMany) -> Option<Netem> {
 }
 
 /// Enriches one link; `None` if it had errors (already recorded).
-fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) -> Option<Link> {
+/// What makes default MACs differ between hosts (two conlinks joined by a
+/// tunnel may run the same service names): the machine id, else the host
+/// name. Read once per process.
+fn host_salt() -> &'static str {
+    static SALT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SALT.get_or_init(|| {
+        [
+            "/etc/machine-id",
+            "/var/lib/dbus/machine-id",
+            "/etc/hostname",
+        ]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_default()
+    })
+}
+
+fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Link> {
     let before = cx.errs.len();
     // A missing or doubled target is the schema's to report; the other
     // properties are still checked.
@@ -376,10 +441,14 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
     let link_type = raw.link_type.unwrap_or(LinkType::Veth);
     let p = |k: &str| format!("{ptr}/{k}");
 
-    let ip = raw
-        .ip
-        .as_deref()
-        .and_then(|s| cx.parse::<Ipv4Net>(&p("ip"), s));
+    let mut ip: Vec<IpNet> = Vec::new();
+    if let Some(list) = &raw.ip {
+        for (suffix, s) in list.items() {
+            if let Some(a) = cx.parse::<IpNet>(&format!("{}{suffix}", p("ip")), s) {
+                ip.push(a);
+            }
+        }
+    }
     let mac = match raw.mac.as_deref() {
         Some(s) => {
             let m = cx.parse::<MacAddr>(&p("mac"), s);
@@ -392,7 +461,21 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
             m
         }
         None if matches!(link_type, LinkType::Ipvlan | LinkType::Ipvtap) => None,
-        None => Some(MacAddr::random_c2(seed)),
+        // Derived, not random: the same link wants the same MAC on every
+        // load, so reloads and restarts leave it alone.
+        None => Some(MacAddr::derived_c2(
+            format!(
+                "{}/{}/{}",
+                host_salt(),
+                match &target {
+                    Some(Target::Service(s)) => format!("service/{s}"),
+                    Some(Target::Container(c)) => format!("container/{c}"),
+                    None => String::new(),
+                },
+                raw.dev.as_deref().unwrap_or("eth0")
+            )
+            .as_bytes(),
+        )),
     };
     let mtu = match raw.mtu {
         Some(m) => match u32::try_from(m)
@@ -411,7 +494,29 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
         None if link_type.has_parent() => None,
         None => Some(opts.default_mtu),
     };
-    let vlanid = match raw.vlanid {
+    // Lenient as the original: a mode on a veth and a vlanid on anything but
+    // a vlan are ignored with a warning.
+    let mut mode = raw.mode.clone();
+    if link_type == LinkType::Veth && mode.is_some() {
+        cx.warn(
+            p("mode"),
+            "mode applies to macvlan, macvtap, ipvlan and ipvtap links (ignored on a veth link)",
+        );
+        mode = None;
+    }
+    let raw_vlanid = if link_type != LinkType::Vlan && raw.vlanid.is_some() {
+        cx.warn(
+            p("vlanid"),
+            format!(
+                "vlanid applies to vlan links only (ignored on a {} link)",
+                link_type.as_str()
+            ),
+        );
+        None
+    } else {
+        raw.vlanid
+    };
+    let vlanid = match raw_vlanid {
         Some(v) => match u16::try_from(v).ok().filter(|v| (1..=4094).contains(v)) {
             Some(v) => Some(v),
             None => {
@@ -460,6 +565,22 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
             }
         }
     }
+    // NAT and port forwards stay IPv4: they need an IPv4 address among `ip`.
+    let has_v4 = ip.iter().any(|a| !a.is_ipv6());
+    if !ip.is_empty() && !has_v4 {
+        if raw.nat.is_some() {
+            cx.err(
+                p("nat"),
+                "nat needs an IPv4 address in ip (NAT is IPv4 only)",
+            );
+        }
+        if raw.forward.is_some() {
+            cx.err(
+                p("forward"),
+                "forward needs an IPv4 address in ip (port forwarding is IPv4 only)",
+            );
+        }
+    }
     if cx.errs.len() > before {
         return None;
     }
@@ -476,7 +597,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions, seed: u64) ->
         route,
         nat,
         netem,
-        mode: raw.mode,
+        mode,
         vlanid,
         forward,
         ethtool,
@@ -493,6 +614,32 @@ fn cross_checks(cx: &mut Ctx, cfg: &NetworkConfig, links: &[(String, Link)]) {
     }
     let mut forwards: HashMap<(u16, conlink_model::Proto), ()> = HashMap::new();
     let mut outer: HashSet<&str> = HashSet::new();
+    // A route may go out of another dev of the same container: one that a
+    // link of the same service or container creates.
+    let devs: HashSet<(&Target, &str)> = links
+        .iter()
+        .map(|(_, l)| (&l.target, l.dev.as_str()))
+        .collect();
+    for (ptr, l) in links {
+        for (i, r) in l.route.iter().enumerate() {
+            let Some(d) = r.dev.as_deref() else { continue };
+            if !devs.contains(&(&l.target, d)) {
+                let rptr = if l.route.len() > 1 {
+                    format!("{ptr}/route/{i}")
+                } else {
+                    format!("{ptr}/route")
+                };
+                let (kind, name) = match &l.target {
+                    Target::Service(s) => ("service", s),
+                    Target::Container(c) => ("container", c),
+                };
+                cx.err(
+                    rptr,
+                    format!("route {r}: no link of {kind} {name} creates dev {d}"),
+                );
+            }
+        }
+    }
     for (ptr, l) in links {
         let mode = l
             .bridge

@@ -93,6 +93,9 @@ pub struct LoadOptions {
     /// Most YAML/JSON nodes (maps, lists and scalars) in one file
     /// (`--config-max-nodes`).
     pub max_nodes: usize,
+    /// Extra JSON schema files the merged config must also satisfy
+    /// (`--config-schema FILE`), besides the built-in one.
+    pub extra_schemas: Vec<PathBuf>,
 }
 
 /// Default of [`LoadOptions::max_file_bytes`]: 16 MiB, about 100 times the
@@ -115,6 +118,7 @@ impl Default for LoadOptions {
             env: HashMap::new(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_nodes: DEFAULT_MAX_NODES,
+            extra_schemas: Vec::new(),
         }
     }
 }
@@ -222,21 +226,56 @@ pub(crate) struct RawError {
     pub message: String,
 }
 
+/// A loaded configuration and the warnings found on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The validated, enriched configuration.
+    pub config: NetworkConfig,
+    /// Values ignored where the original was lenient (unknown keys in
+    /// `bridges`/`tunnels`/`commands` entries, `mode` on a veth, `vlanid` on
+    /// a non-vlan link), each with its file and pointer.
+    pub warnings: Vec<ConfigError>,
+}
+
 /// Loads, merges, validates and enriches the configuration: the one entry
-/// point the daemon and `--show-config` use. Returns every error at once.
+/// point the daemon and `--show-config` use. Returns every error at once;
+/// warnings are logged (`tracing::warn!`), see [`load_checked`] to get them.
 pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
+    let l = load_checked(opts)?;
+    for w in &l.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(l.config)
+}
+
+/// [`load`], returning the warnings instead of logging them.
+pub fn load_checked(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut errs: Vec<RawError> = Vec::new();
     let fragments = source::read_all(opts, &mut files, &mut errs);
     let merged = source::merge(fragments, &mut errs);
     let value = merged.to_value();
-    let source_failed = !errs.is_empty();
     let errs_from_sources = errs.len();
     // A value that failed to interpolate is still the raw string; do not
     // report it a second time as, say, a malformed address.
     let source_locs: std::collections::HashSet<tree::Loc> =
         errs.iter().map(|e| e.loc.clone()).collect();
     let mut schema_errs = validate::validate(&value);
+    for path in &opts.extra_schemas {
+        // A user schema (`--config-schema FILE`) that cannot be used is an
+        // error naming that file; its violations read like the built-in
+        // schema's, located in the config files.
+        let idx = files.len();
+        files.push(path.clone());
+        match validate::validate_extra(path, &value) {
+            Ok(v) => schema_errs.extend(v),
+            Err(message) => errs.push(RawError {
+                loc: tree::Loc::new(idx, ""),
+                message,
+            }),
+        }
+    }
+    let source_failed = !errs.is_empty();
     if source_failed {
         // A file that could not be read or parsed explains missing links
         // better than "no links configured" would.
@@ -250,7 +289,20 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
     }
     let bad_ptrs: Vec<String> = schema_errs.into_iter().map(|e| e.ptr).collect();
     match enrich::enrich(&value, opts, &bad_ptrs) {
-        Ok(cfg) if errs.is_empty() => return Ok(cfg),
+        Ok((config, warns)) if errs.is_empty() => {
+            let warnings = warns
+                .into_iter()
+                .map(|w| {
+                    let loc = merged.locate(&w.ptr);
+                    ConfigError {
+                        file: loc.file.and_then(|i| files.get(i).cloned()),
+                        path: loc.ptr,
+                        message: w.message,
+                    }
+                })
+                .collect();
+            return Ok(Loaded { config, warnings });
+        }
         Ok(_) => {}
         Err(sem) => {
             for e in sem {

@@ -142,6 +142,31 @@ fn whole_numbers(value: &Value, out: &mut Vec<SchemaError>) {
     }
 }
 
+/// Validates `value` against the user's schema file at `path` as well
+/// (`--config-schema`). Err: the file cannot be read or is not a schema.
+pub fn validate_extra(path: &std::path::Path, value: &Value) -> Result<Vec<SchemaError>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read schema: {e}"))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| format!("schema is not JSON: {e}"))?;
+    let url = match std::fs::canonicalize(path) {
+        Ok(p) => format!("file://{}", p.display()),
+        Err(_) => "https://conlink.invalid/schema/user.json".to_string(),
+    };
+    let mut schemas = Schemas::new();
+    let mut c = Compiler::new();
+    c.add_resource(&url, json.clone())
+        .map_err(|e| format!("invalid schema: {e}"))?;
+    let index = c
+        .compile(&url, &mut schemas)
+        .map_err(|e| format!("invalid schema: {e}"))?;
+    let mut out = Vec::new();
+    if let Err(e) = schemas.validate(value, index) {
+        leaves(&e, &json, &mut out);
+    }
+    out.dedup();
+    Ok(out)
+}
+
 fn leaves(e: &ValidationError, schema: &Value, out: &mut Vec<SchemaError>) {
     if !e.causes.is_empty() {
         for c in &e.causes {
@@ -290,7 +315,7 @@ mod tests {
         );
         assert!(
             shown.contains(
-                &"/links/0/ip: not an IPv4 address with prefix length (like 10.0.1.1/24)"
+                &"/links/0/ip: not an IPv4 or IPv6 address with prefix length (like 10.0.1.1/24 or fd00::1/64)"
                     .to_string()
             ),
             "{shown:?}"

@@ -180,7 +180,8 @@ fn link_props(link: &Link, is_service: bool) -> Vec<(String, String)> {
             p.push((k.into(), v));
         }
     };
-    add("ip", link.ip.map(|v| v.to_string()));
+    let ips: Vec<String> = link.ip.iter().map(|v| v.to_string()).collect();
+    add("ip", (!ips.is_empty()).then(|| ips.join(", ")));
     add("mac", link.mac.map(|v| v.to_string()));
     add("mtu", link.mtu.map(|v| v.to_string()));
     add("netem", link.netem.as_ref().map(|v| v.to_string()));
@@ -206,7 +207,7 @@ fn link_props(link: &Link, is_service: bool) -> Vec<(String, String)> {
         Base::Host => add("parent", link.outer_dev.clone()),
         Base::Local => {}
     }
-    if is_service && (link.ip.is_some() || link.mac.is_some()) {
+    if is_service && (!link.ip.is_empty() || link.mac.is_some()) {
         add(
             "replicas",
             Some("values shown are replica 1's; replica i adds i-1 to ip and mac".into()),
@@ -320,7 +321,7 @@ impl Topology {
             };
             for link in &group.links {
                 let mut detail = kind_label(link);
-                if let Some(ip) = link.ip {
+                for ip in &link.ip {
                     detail += &format!(" {ip}");
                 }
                 let inner = t.push(

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EthtoolSetting, Forward, Ipv4Net, MacAddr, Netem, Route};
+use crate::{EthtoolSetting, Forward, IpNet, Ipv4Net, MacAddr, Netem, Route};
 
 /// Interface kind of a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -116,9 +116,14 @@ pub struct Link {
     /// veth: the bridge the outer end joins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<String>,
-    /// Address for replica 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<Ipv4Net>,
+    /// Addresses for replica 1 (IPv4 and/or IPv6; several for dual stack).
+    /// One address is written as a string, several as a list.
+    #[serde(
+        default,
+        with = "crate::addr::ip_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ip: Vec<IpNet>,
     /// MAC for replica 1 (absent only for ipvlan/ipvtap, which share the parent's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
@@ -150,6 +155,21 @@ pub struct Link {
     pub base: Base,
 }
 
+impl Link {
+    /// The first IPv4 address (the one NAT and port forwards use: both stay
+    /// IPv4).
+    pub fn ipv4(&self) -> Option<Ipv4Net> {
+        self.ip.iter().find_map(IpNet::v4)
+    }
+
+    /// The addresses for replica `index` (1-based): each plus `index - 1`
+    /// (spec §4; IPv6 as a 128-bit integer).
+    pub fn replica_ips(&self, index: u32) -> Result<Vec<IpNet>, crate::ParseAddrError> {
+        let off = u128::from(index.saturating_sub(1));
+        self.ip.iter().map(|a| a.offset(off)).collect()
+    }
+}
+
 /// Resolved bridge mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,8 +197,19 @@ pub struct Bridge {
 pub enum TunnelType {
     /// GENEVE (UDP 6081).
     Geneve,
-    /// VXLAN (UDP 8472 on Linux, 4789 IANA).
+    /// VXLAN (UDP 8472 by default, Linux's and the original's; 4789 is IANA's).
     Vxlan,
+}
+
+impl TunnelType {
+    /// The UDP port used when a tunnel sets none: vxlan 8472 (what the
+    /// original uses and its users publish), geneve 6081.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TunnelType::Geneve => 6081,
+            TunnelType::Vxlan => 8472,
+        }
+    }
 }
 
 /// A tunnel to a remote host's conlink, attached to a bridge.
@@ -193,12 +224,21 @@ pub struct Tunnel {
     pub remote: Ipv4Addr,
     /// Virtual network id (< 2^24).
     pub vni: u32,
+    /// UDP destination port; conlink-config always fills it in (absent
+    /// only in JSON written before the key existed: then the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// netem on the tunnel interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netem: Option<Netem>,
 }
 
 impl Tunnel {
+    /// The UDP port: the configured one, else the type's default.
+    pub fn udp_port(&self) -> u16 {
+        self.port.unwrap_or(self.tunnel_type.default_port())
+    }
+
     /// Interface name: `TYPE-VNI` (e.g. `vxlan-1001`).
     pub fn ifname(&self) -> String {
         let t = match self.tunnel_type {

@@ -9,22 +9,26 @@
 //! `--show-config` JSON keeps the shape existing users' tools read, and can be
 //! read back (by `conlink graph`, say) into the same types.
 
-mod addr;
+pub mod addr;
 mod config;
+mod container;
 mod ethtool;
 mod forward;
 mod netem;
 mod route;
 
-pub use addr::{Ipv4Net, MacAddr, ParseAddrError};
+pub use addr::{ip_list, IpNet, Ipv4Net, Ipv6Net, MacAddr, ParseAddrError};
 pub use config::{
     Base, Bridge, BridgeMode, Command, CommandSpec, Group, Link, LinkType, NetworkConfig, Target,
     Tunnel, TunnelType,
 };
-pub use ethtool::{EthtoolSetting, ParseEthtoolError};
+pub use container::Container;
+pub use ethtool::{
+    ChannelParam, Duplex, EthtoolSetting, LinkModes, ParseEthtoolError, RingParam, OFFLOAD_FEATURES,
+};
 pub use forward::{Forward, ParseForwardError, Proto};
-pub use netem::{Netem, ParseNetemError};
-pub use route::{ParseRouteError, Route, RouteDst};
+pub use netem::{Distribution, Loss, Netem, ParseNetemError, Percent, Rate, Slot};
+pub use route::{ParseRouteError, Route, RouteType, RTPROT_BOOT};
 
 /// Longest interface name the kernel accepts (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;

@@ -1,6 +1,8 @@
-//! IPv4 addresses and routes.
+//! Interface addresses and routes, IPv4 and IPv6.
 
-use conlink_model::{Ipv4Net, Route, RouteDst};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use conlink_model::{IpNet, Ipv4Net, Ipv6Net, Route, RouteType};
 
 use crate::error::Result;
 use crate::handle::Handle;
@@ -16,6 +18,11 @@ const RTM_GETROUTE: u16 = 26;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
+/// IFA_F_NODAD: use an IPv6 address at once instead of after duplicate
+/// address detection (about 1 s during which it cannot be bound, which a
+/// container starting right after its links come up would hit). Addresses
+/// are assigned by configuration here, so DAD has nothing to find.
+const IFA_F_NODAD: u8 = 0x02;
 
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -23,115 +30,174 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
 const RTA_METRICS: u16 = 8;
+const RTA_FLOW: u16 = 11;
 const RTA_TABLE: u16 = 15;
 const RTAX_MTU: u16 = 2;
-const RTPROT_BOOT: u8 = 3;
+const RTAX_ADVMSS: u16 = 8;
+const RTAX_INITCWND: u16 = 11;
+const RTAX_INITRWND: u16 = 14;
 const RTN_UNICAST: u8 = 1;
 const RTNH_F_ONLINK: u32 = 4;
 const RT_TABLE_MAIN: u32 = 254;
 
-fn ifaddrmsg(prefix: u8, index: u32) -> [u8; 8] {
+fn family(v6: bool) -> u8 {
+    if v6 {
+        libc::AF_INET6 as u8
+    } else {
+        libc::AF_INET as u8
+    }
+}
+
+fn ip_bytes(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn ifaddrmsg(v6: bool, prefix: u8, flags: u8, index: u32) -> [u8; 8] {
     let mut b = [0u8; 8];
-    b[0] = libc::AF_INET as u8;
+    b[0] = family(v6);
     b[1] = prefix;
+    b[2] = flags;
     b[4..8].copy_from_slice(&index.to_ne_bytes());
     b
 }
 
-/// The RTM_NEWADDR/DELADDR message for `addr` on `index`, with the
+/// The RTM_NEWADDR/DELADDR message for `addr` on `index`. IPv4: with the
 /// broadcast address `ip addr add ADDR brd + dev DEV` computes (none for
-/// /31 and /32, as iproute2).
-pub fn addr_msg(ty: u16, flags: u16, index: u32, addr: Ipv4Net) -> Msg {
-    let mut m = Msg::new(ty, flags, &ifaddrmsg(addr.prefix, index));
-    m.attr(IFA_LOCAL, &addr.addr.octets());
-    m.attr(IFA_ADDRESS, &addr.addr.octets());
-    if addr.prefix < 31 {
-        m.attr(IFA_BROADCAST, &addr.broadcast().octets());
+/// /31 and /32, as iproute2). IPv6: `ip -6 addr add ADDR dev DEV nodad`
+/// (IFA_LOCAL is not sent for IPv6 by iproute2, only IFA_ADDRESS).
+pub fn addr_msg(ty: u16, flags: u16, index: u32, addr: IpNet) -> Msg {
+    match addr {
+        IpNet::V4(a) => {
+            let mut m = Msg::new(ty, flags, &ifaddrmsg(false, a.prefix, 0, index));
+            m.attr(IFA_LOCAL, &a.addr.octets());
+            m.attr(IFA_ADDRESS, &a.addr.octets());
+            if a.prefix < 31 {
+                m.attr(IFA_BROADCAST, &a.broadcast().octets());
+            }
+            m
+        }
+        IpNet::V6(a) => {
+            // iproute2 puts flags that fit in ifa_flags there.
+            let f = if ty == RTM_NEWADDR { IFA_F_NODAD } else { 0 };
+            let mut m = Msg::new(ty, flags, &ifaddrmsg(true, a.prefix, f, index));
+            m.attr(IFA_ADDRESS, &a.addr.octets());
+            m
+        }
     }
-    m
 }
 
-/// The RTM_NEWROUTE/DELROUTE message for `r` out of interface `index`.
-pub fn route_msg(ty: u16, flags: u16, index: u32, r: &Route) -> Msg {
-    let dst = r.dst_net();
+/// The RTM_NEWROUTE/DELROUTE message for `r`, out of interface `index`
+/// when the route type takes one (`ip route add ROUTE dev DEV`; a
+/// blackhole/unreachable/prohibit/throw route has no interface). Every
+/// attribute of the model: gateway, preferred source, priority, table
+/// (above 255 in RTA_TABLE), protocol, scope, type, RTA_METRICS (mtu,
+/// advmss, initcwnd, initrwnd), onlink (RTNH_F_ONLINK), realms (RTA_FLOW).
+pub fn route_msg(ty: u16, flags: u16, index: Option<u32>, r: &Route) -> Msg {
     let table = r.table.unwrap_or(RT_TABLE_MAIN);
     let mut fixed = [0u8; 12];
-    fixed[0] = libc::AF_INET as u8;
-    fixed[1] = dst.prefix;
+    fixed[0] = family(r.is_ipv6());
+    fixed[1] = r.dst.prefix();
     // Tables above 255 travel in RTA_TABLE with rtm_table = RT_TABLE_UNSPEC.
     fixed[4] = if table < 256 { table as u8 } else { 0 };
-    fixed[5] = RTPROT_BOOT;
+    fixed[5] = r.protocol();
     fixed[6] = r.effective_scope();
-    fixed[7] = RTN_UNICAST;
+    fixed[7] = r.kind.rtn();
     let rflags = if r.onlink { RTNH_F_ONLINK } else { 0 };
     fixed[8..12].copy_from_slice(&rflags.to_ne_bytes());
     let mut m = Msg::new(ty, flags, &fixed);
-    if dst.prefix > 0 {
-        m.attr(RTA_DST, &dst.network().octets());
+    if table >= 256 {
+        m.attr_u32(RTA_TABLE, table);
+    }
+    if r.dst.prefix() > 0 {
+        m.attr(RTA_DST, &ip_bytes(r.dst.network()));
     }
     if let Some(g) = r.via {
-        m.attr(RTA_GATEWAY, &g.octets());
+        m.attr(RTA_GATEWAY, &ip_bytes(g));
     }
     if let Some(s) = r.src {
-        m.attr(RTA_PREFSRC, &s.octets());
+        m.attr(RTA_PREFSRC, &ip_bytes(s));
     }
     if let Some(p) = r.metric {
         m.attr_u32(RTA_PRIORITY, p);
     }
-    if let Some(mtu) = r.mtu {
+    if let Some(f) = r.realm {
+        m.attr_u32(RTA_FLOW, f);
+    }
+    let metrics = [
+        (RTAX_MTU, r.mtu),
+        (RTAX_ADVMSS, r.advmss),
+        (RTAX_INITCWND, r.initcwnd),
+        (RTAX_INITRWND, r.initrwnd),
+    ];
+    if metrics.iter().any(|(_, v)| v.is_some()) {
         m.nest(RTA_METRICS, |m| {
-            m.attr_u32(RTAX_MTU, mtu);
+            for (k, v) in metrics {
+                if let Some(v) = v {
+                    m.attr_u32(k, v);
+                }
+            }
         });
     }
-    if table >= 256 {
-        m.attr_u32(RTA_TABLE, table);
+    if let (Some(i), true) = (index, r.has_dev()) {
+        m.attr_u32(RTA_OIF, i);
     }
-    m.attr_u32(RTA_OIF, index);
     m
 }
 
 impl Handle {
-    /// The IPv4 addresses of `dev` (`ip -4 addr show dev DEV`).
-    pub fn addrs(&self, dev: &str) -> Result<Vec<Ipv4Net>> {
+    /// The addresses of `dev`, IPv4 then IPv6 as the kernel lists them
+    /// (`ip addr show dev DEV`; IPv6 link-local ones left out: the kernel
+    /// makes them itself).
+    pub fn addrs(&self, dev: &str) -> Result<Vec<IpNet>> {
         let idx = self.ifindex(dev)?;
-        let m = Msg::new(RTM_GETADDR, NLM_F_DUMP, &ifaddrmsg(0, 0));
         let mut out = Vec::new();
-        for r in self.dump(&m, &format!("list addresses of {dev}"))? {
-            let p = &r.payload;
-            if r.ty != RTM_NEWADDR || p.len() < 8 || p[0] != libc::AF_INET as u8 {
-                continue;
-            }
-            if u32::from_ne_bytes([p[4], p[5], p[6], p[7]]) != idx {
-                continue;
-            }
-            // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the
-            // peer's on point-to-point links).
-            let mut local = None;
-            let mut address = None;
-            for (ty, d) in nl::attrs(&p[8..]) {
-                if d.len() == 4 {
-                    let a = std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]);
+        for v6 in [false, true] {
+            let m = Msg::new(RTM_GETADDR, NLM_F_DUMP, &ifaddrmsg(v6, 0, 0, 0));
+            for r in self.dump(&m, &format!("list addresses of {dev}"))? {
+                let p = &r.payload;
+                if r.ty != RTM_NEWADDR || p.len() < 8 || p[0] != family(v6) {
+                    continue;
+                }
+                if u32::from_ne_bytes([p[4], p[5], p[6], p[7]]) != idx {
+                    continue;
+                }
+                // IFA_LOCAL is the interface's own address (IFA_ADDRESS is
+                // the peer's on point-to-point links); IPv6 has only ADDRESS.
+                let mut local = None;
+                let mut address = None;
+                for (ty, d) in nl::attrs(&p[8..]) {
+                    let a = parse_ip(d);
                     match ty {
-                        IFA_LOCAL => local = Some(a),
-                        IFA_ADDRESS => address = Some(a),
+                        IFA_LOCAL => local = a,
+                        IFA_ADDRESS => address = a,
                         _ => {}
                     }
                 }
-            }
-            if let Some(a) = local.or(address) {
-                out.push(Ipv4Net {
-                    addr: a,
-                    prefix: p[1],
-                });
+                match local.or(address) {
+                    Some(IpAddr::V4(a)) => out.push(IpNet::V4(Ipv4Net {
+                        addr: a,
+                        prefix: p[1],
+                    })),
+                    Some(IpAddr::V6(a)) if a.segments()[0] & 0xffc0 != 0xfe80 => {
+                        out.push(IpNet::V6(Ipv6Net {
+                            addr: a,
+                            prefix: p[1],
+                        }))
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(out)
     }
 
-    /// The main-table IPv4 unicast routes out of `dev` that the kernel did
-    /// not derive from an address (`ip route show dev DEV proto
-    /// boot|static…`; prefix routes of the interface's own addresses are
-    /// recreated by the kernel and left out).
+    /// The main-table IPv4 routes out of `dev` that the kernel did not
+    /// derive from an address (`ip route show dev DEV proto boot|static…`;
+    /// prefix routes of the interface's own addresses are recreated by the
+    /// kernel and left out).
     pub fn routes(&self, dev: &str) -> Result<Vec<Route>> {
         const RTPROT_KERNEL: u8 = 2;
         let idx = self.ifindex(dev)?;
@@ -150,37 +216,32 @@ impl Handle {
             }
             let flags = u32::from_ne_bytes([p[8], p[9], p[10], p[11]]);
             let mut table = u32::from(p[4]);
-            let (mut dst, mut via, mut src, mut metric, mut oif) = (None, None, None, None, None);
+            let mut rt = Route::to(IpNet::any(false));
+            let mut oif = None;
             for (ty, d) in nl::attrs(&p[12..]) {
-                let ip = || (d.len() == 4).then(|| std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]));
-                let num = || (d.len() == 4).then(|| u32::from_ne_bytes([d[0], d[1], d[2], d[3]]));
+                let num = (d.len() == 4).then(|| u32::from_ne_bytes([d[0], d[1], d[2], d[3]]));
                 match ty {
-                    RTA_DST => dst = ip(),
-                    RTA_GATEWAY => via = ip(),
-                    RTA_PREFSRC => src = ip(),
-                    RTA_PRIORITY => metric = num(),
-                    RTA_OIF => oif = num(),
-                    RTA_TABLE => table = num().unwrap_or(table),
+                    RTA_DST => {
+                        if let Some(IpAddr::V4(a)) = parse_ip(d) {
+                            rt.dst = IpNet::V4(Ipv4Net { addr: a, prefix });
+                        }
+                    }
+                    RTA_GATEWAY => rt.via = parse_ip(d),
+                    RTA_PREFSRC => rt.src = parse_ip(d),
+                    RTA_PRIORITY => rt.metric = num,
+                    RTA_FLOW => rt.realm = num,
+                    RTA_OIF => oif = num,
+                    RTA_TABLE => table = num.unwrap_or(table),
                     _ => {}
                 }
             }
             if oif != Some(idx) || table != RT_TABLE_MAIN {
                 continue;
             }
-            let dst = match dst {
-                Some(a) if prefix > 0 => RouteDst::Net(Ipv4Net { addr: a, prefix }),
-                _ => RouteDst::Default,
-            };
-            out.push(Route {
-                dst,
-                via,
-                src,
-                metric,
-                mtu: None,
-                table: None,
-                scope: Some(scope),
-                onlink: flags & RTNH_F_ONLINK != 0,
-            });
+            rt.proto = Some(proto);
+            rt.scope = Some(scope);
+            rt.onlink = flags & RTNH_F_ONLINK != 0;
+            out.push(rt);
         }
         Ok(out)
     }
@@ -207,8 +268,10 @@ impl Handle {
     }
 
     /// Adds (or re-applies) an address with its broadcast
-    /// (`ip addr replace ADDR/LEN brd + dev DEV`).
-    pub fn add_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
+    /// (`ip addr replace ADDR/LEN brd + dev DEV`; IPv6: `ip -6 addr replace
+    /// ADDR/LEN dev DEV nodad`).
+    pub fn add_addr(&self, dev: &str, addr: impl Into<IpNet>) -> Result<()> {
+        let addr = addr.into();
         self.request_on(
             dev,
             |idx| {
@@ -224,7 +287,8 @@ impl Handle {
     }
 
     /// Removes an address (`ip addr del ADDR/LEN dev DEV`).
-    pub fn del_addr(&self, dev: &str, addr: Ipv4Net) -> Result<()> {
+    pub fn del_addr(&self, dev: &str, addr: impl Into<IpNet>) -> Result<()> {
+        let addr = addr.into();
         self.request_on(
             dev,
             |idx| Ok(addr_msg(RTM_DELADDR, 0, idx, addr)),
@@ -232,38 +296,46 @@ impl Handle {
         )
     }
 
-    /// Adds (or re-applies) a route out of `dev` with every field of the
-    /// model (`ip route replace ROUTE dev DEV`).
+    /// Adds (or re-applies) a route with every field of the model
+    /// (`ip route replace ROUTE dev DEV`): out of the route's own `dev` if it
+    /// names one, else out of `dev`.
     pub fn add_route(&self, dev: &str, r: &Route) -> Result<()> {
-        self.request_on(
-            dev,
-            |idx| {
-                Ok(route_msg(
-                    RTM_NEWROUTE,
-                    NLM_F_CREATE | NLM_F_REPLACE,
-                    idx,
-                    r,
-                ))
-            },
-            || format!("add route {r} dev {dev}"),
-        )
+        self.route_request(dev, r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE)
     }
 
     /// Adds a route, failing with EEXIST if it exists (`ip route add ROUTE dev DEV`).
     pub fn add_route_excl(&self, dev: &str, r: &Route) -> Result<()> {
-        self.request_on(
-            dev,
-            |idx| Ok(route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, idx, r)),
-            || format!("add route {r} dev {dev}"),
-        )
+        self.route_request(dev, r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
     }
 
     /// Deletes a route (`ip route del ROUTE dev DEV`).
     pub fn del_route(&self, dev: &str, r: &Route) -> Result<()> {
-        self.request_on(
-            dev,
-            |idx| Ok(route_msg(RTM_DELROUTE, 0, idx, r)),
-            || format!("delete route {r} dev {dev}"),
-        )
+        self.route_request(dev, r, RTM_DELROUTE, 0)
+    }
+
+    fn route_request(&self, dev: &str, r: &Route, ty: u16, flags: u16) -> Result<()> {
+        let out = r.dev.as_deref().unwrap_or(dev);
+        let verb = if ty == RTM_DELROUTE { "delete" } else { "add" };
+        let op = || match &r.dev {
+            Some(_) => format!("{verb} route {r}"),
+            None => format!("{verb} route {r} dev {dev}"),
+        };
+        if r.kind != RouteType::Unicast {
+            // No interface: nothing to look up (the kernel refuses one).
+            return self.request(&route_msg(ty, flags, None, r), op);
+        }
+        self.request_on(out, |idx| Ok(route_msg(ty, flags, Some(idx), r)), op)
+    }
+}
+
+fn parse_ip(d: &[u8]) -> Option<IpAddr> {
+    match d.len() {
+        4 => Some(IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3]))),
+        16 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(d);
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
     }
 }

@@ -29,6 +29,7 @@ pub use netns::Netns;
 /// (tests) and for callers that batch requests themselves.
 pub mod msg {
     pub use crate::addr::{addr_msg, route_msg};
+    pub use crate::ethtool::{ethtool_msg, expand_feature};
     pub use crate::link::create_msg;
     pub use crate::tc::{dist_table, ingress_msg, netem_msg, netem_options, redirect_msg};
 }

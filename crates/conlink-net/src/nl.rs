@@ -204,14 +204,15 @@ impl Socket {
     /// Opens a NETLINK_ROUTE socket in the calling thread's namespace, with
     /// extended acks (the kernel's error text) and capped acks.
     pub fn open() -> io::Result<Self> {
+        Self::open_proto(libc::NETLINK_ROUTE)
+    }
+
+    /// Opens a netlink socket of protocol `proto` (NETLINK_GENERIC for the
+    /// ethtool family) in the calling thread's namespace, set up as `open`.
+    pub fn open_proto(proto: libc::c_int) -> io::Result<Self> {
         // SAFETY: plain socket(2) call; the fd is owned right after.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
+        let fd =
+            unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }

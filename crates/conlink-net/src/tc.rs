@@ -1,6 +1,6 @@
 //! Traffic control: patch pairs (ingress + u32 + mirred redirect) and netem.
 
-use conlink_model::Netem;
+use conlink_model::{Distribution, Loss, Netem};
 
 use crate::error::{Error, Result};
 use crate::handle::Handle;
@@ -34,10 +34,19 @@ const TCA_NETEM_CORR: u16 = 1;
 const TCA_NETEM_DELAY_DIST: u16 = 2;
 const TCA_NETEM_REORDER: u16 = 3;
 const TCA_NETEM_CORRUPT: u16 = 4;
+const TCA_NETEM_LOSS: u16 = 5;
 const TCA_NETEM_RATE: u16 = 6;
+const TCA_NETEM_ECN: u16 = 7;
 const TCA_NETEM_RATE64: u16 = 8;
 const TCA_NETEM_LATENCY64: u16 = 10;
 const TCA_NETEM_JITTER64: u16 = 11;
+const TCA_NETEM_SLOT: u16 = 12;
+const TCA_NETEM_SLOT_DIST: u16 = 13;
+const TCA_NETEM_PRNG_SEED: u16 = 14;
+/// Nested in TCA_NETEM_LOSS: struct tc_netem_gimodel (4-state Markov).
+const NETEM_LOSS_GI: u16 = 1;
+/// Nested in TCA_NETEM_LOSS: struct tc_netem_gemodel (Gilbert-Elliott).
+const NETEM_LOSS_GE: u16 = 2;
 
 /// The `ingress` qdisc on `ifindex` (`tc qdisc replace dev DEV ingress`).
 /// No TCA_OPTIONS: replacing an existing ingress qdisc is then a no-op
@@ -97,7 +106,18 @@ pub fn redirect_msg(from: u32, to: u32) -> Msg {
 /// A percentage as the kernel's u32 probability, rounded as iproute2's
 /// `get_percent` does (`rint(pct / 100 * UINT32_MAX)`, ties to even).
 fn prob(pct: f64) -> u32 {
-    (pct / 100.0 * f64::from(u32::MAX)).round_ties_even() as u32
+    frac(pct / 100.0)
+}
+
+/// A fraction 0..=1 as the kernel's u32 probability (iproute2's `set_percent`).
+fn frac(f: f64) -> u32 {
+    (f * f64::from(u32::MAX)).round_ties_even() as u32
+}
+
+/// The complement 1 - pct/100, computed in fractions as tc does (so the
+/// rounding matches: 1 - 0.7 is not exactly 0.3).
+fn prob_complement(pct: f64) -> u32 {
+    frac(1.0 - pct / 100.0)
 }
 
 /// Nanoseconds as psched ticks, as `tc` computes them: whole microseconds
@@ -187,13 +207,19 @@ pub fn dist_table(name: &str) -> Result<Vec<i16>> {
 }
 
 /// The TCA_OPTIONS payload of netem, laid out as iproute2's `tc` does:
-/// struct tc_netem_qopt, then CORR, REORDER, CORRUPT, RATE64, RATE and
-/// DELAY_DIST attributes. `dist` is the distribution table, if any.
+/// struct tc_netem_qopt, then CORR, REORDER, ECN, CORRUPT, SLOT, LOSS
+/// (nested GI or GE model), RATE64, RATE, PRNG_SEED, DELAY_DIST and
+/// SLOT_DIST attributes. `dist` and `slot_dist` are the distribution
+/// tables, if any.
 ///
 /// Two deliberate differences from iproute2 6.1: a duplicate correlation
 /// is sent in TCA_NETEM_CORR (tc parses it and then drops it), and delays
 /// too long for 32-bit ticks go in LATENCY64/JITTER64 (tc refuses them).
-pub fn netem_options(n: &Netem, dist: Option<&[i16]>) -> Result<Vec<u8>> {
+pub fn netem_options(
+    n: &Netem,
+    dist: Option<&[i16]>,
+    slot_dist: Option<&[i16]>,
+) -> Result<Vec<u8>> {
     let lat = n.delay_ns.unwrap_or(0);
     let jit = n.jitter_ns.unwrap_or(0);
     let (lat_t, jit_t) = (ticks(lat), ticks(jit));
@@ -202,11 +228,15 @@ pub fn netem_options(n: &Netem, dist: Option<&[i16]>) -> Result<Vec<u8>> {
     if n.reorder.is_some_and(|r| r.pct > 0.0) && gap == 0 {
         gap = 1; // tc: reordering without a gap means every packet
     }
+    let random = match n.loss {
+        Some(Loss::Random(p)) => Some(p),
+        _ => None,
+    };
     let mut qopt = Vec::with_capacity(24);
     for v in [
         lat_t.unwrap_or(u32::MAX),
         n.limit.unwrap_or(1000),
-        n.loss.map(|p| prob(p.pct)).unwrap_or(0),
+        random.map(|p| prob(p.pct)).unwrap_or(0),
         gap,
         n.duplicate.map(|p| prob(p.pct)).unwrap_or(0),
         jit_t.unwrap_or(u32::MAX),
@@ -217,7 +247,7 @@ pub fn netem_options(n: &Netem, dist: Option<&[i16]>) -> Result<Vec<u8>> {
     // tc emits CORR whenever any correlation was written, even one that
     // lives in REORDER/CORRUPT.
     let any_corr = n.delay_corr.is_some()
-        || n.loss.and_then(|p| p.corr).is_some()
+        || random.and_then(|p| p.corr).is_some()
         || n.duplicate.and_then(|p| p.corr).is_some()
         || n.reorder.and_then(|p| p.corr).is_some()
         || n.corrupt.and_then(|p| p.corr).is_some();
@@ -225,36 +255,115 @@ pub fn netem_options(n: &Netem, dist: Option<&[i16]>) -> Result<Vec<u8>> {
         let mut c = Vec::with_capacity(12);
         for v in [
             n.delay_corr,
-            n.loss.and_then(|p| p.corr),
+            random.and_then(|p| p.corr),
             n.duplicate.and_then(|p| p.corr),
         ] {
             c.extend_from_slice(&v.map(prob).unwrap_or(0).to_ne_bytes());
         }
         m.attr(TCA_NETEM_CORR, &c);
     }
-    for (ty, p) in [
-        (TCA_NETEM_REORDER, n.reorder),
-        (TCA_NETEM_CORRUPT, n.corrupt),
-    ] {
-        if let Some(p) = p {
-            let mut c = Vec::with_capacity(8);
-            c.extend_from_slice(&prob(p.pct).to_ne_bytes());
-            c.extend_from_slice(&p.corr.map(prob).unwrap_or(0).to_ne_bytes());
-            m.attr(ty, &c);
-        }
+    let pair = |p: conlink_model::Percent| {
+        let mut c = Vec::with_capacity(8);
+        c.extend_from_slice(&prob(p.pct).to_ne_bytes());
+        c.extend_from_slice(&p.corr.map(prob).unwrap_or(0).to_ne_bytes());
+        c
+    };
+    if let Some(p) = n.reorder {
+        m.attr(TCA_NETEM_REORDER, &pair(p));
     }
-    if let Some(rate) = n.rate_bytes {
-        let r32 = if rate >= 1 << 32 {
-            m.attr(TCA_NETEM_RATE64, &rate.to_ne_bytes());
+    if n.ecn {
+        // tc sends its `present` flag, an int 1.
+        m.attr_u32(TCA_NETEM_ECN, 1);
+    }
+    if let Some(p) = n.corrupt {
+        m.attr(TCA_NETEM_CORRUPT, &pair(p));
+    }
+    if let Some(sl) = n.slot {
+        // struct tc_netem_slot: min_delay, max_delay (s64 ns), max_packets,
+        // max_bytes (s32; 0 = no limit), dist_delay, dist_jitter (s64 ns).
+        // Without MAX_DELAY tc sends max = min; with a distribution the two
+        // times are the distribution's delay and jitter instead.
+        let i64_of = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let (min, max, dd, dj) = match sl.distribution {
+            Some(_) => (
+                0,
+                0,
+                i64_of(sl.min_delay_ns),
+                i64_of(sl.max_delay_ns.unwrap_or(0)),
+            ),
+            None => (
+                i64_of(sl.min_delay_ns),
+                i64_of(sl.max_delay_ns.unwrap_or(sl.min_delay_ns)),
+                0,
+                0,
+            ),
+        };
+        let mut b = Vec::with_capacity(40);
+        b.extend_from_slice(&min.to_ne_bytes());
+        b.extend_from_slice(&max.to_ne_bytes());
+        b.extend_from_slice(&(sl.packets.unwrap_or(0) as i32).to_ne_bytes());
+        b.extend_from_slice(&(sl.bytes.unwrap_or(0) as i32).to_ne_bytes());
+        b.extend_from_slice(&dd.to_ne_bytes());
+        b.extend_from_slice(&dj.to_ne_bytes());
+        m.attr(TCA_NETEM_SLOT, &b);
+    }
+    match n.loss {
+        Some(Loss::State {
+            p13,
+            p31,
+            p32,
+            p23,
+            p14,
+        }) => {
+            // tc's defaults for what is not given: p31 = 100 - p13, p32 = 0,
+            // p23 = 100, p14 = 0. struct order: p13 p31 p32 p14 p23.
+            let v = [
+                prob(p13),
+                p31.map_or(prob_complement(p13), prob),
+                p32.map_or(0, prob),
+                p14.map_or(0, prob),
+                p23.map_or(u32::MAX, prob),
+            ];
+            let b: Vec<u8> = v.iter().flat_map(|p| p.to_ne_bytes()).collect();
+            m.nest(TCA_NETEM_LOSS | nl::NLA_F_NESTED, |m| {
+                m.attr(NETEM_LOSS_GI, &b);
+            });
+        }
+        Some(Loss::Gemodel { p, r, one_h, one_k }) => {
+            // As tc 6.1 sends it (checked against its request): the kernel
+            // field is h, so the 1-H users write is sent as 100 - (1-H);
+            // 1-K goes as written. Defaults: r = 100 - p, 1-H = 100 (h =
+            // 0), 1-K = 0. struct order: p r h k1.
+            let v = [
+                prob(p),
+                r.map_or(prob_complement(p), prob),
+                one_h.map_or(0, prob_complement),
+                one_k.map_or(0, prob),
+            ];
+            let b: Vec<u8> = v.iter().flat_map(|p| p.to_ne_bytes()).collect();
+            m.nest(TCA_NETEM_LOSS | nl::NLA_F_NESTED, |m| {
+                m.attr(NETEM_LOSS_GE, &b);
+            });
+        }
+        Some(Loss::Random(_)) | None => {}
+    }
+    if let Some(rate) = n.rate {
+        let r32 = if rate.bytes >= 1 << 32 {
+            m.attr(TCA_NETEM_RATE64, &rate.bytes.to_ne_bytes());
             u32::MAX
         } else {
-            rate as u32
+            rate.bytes as u32
         };
         // struct tc_netem_rate: rate, packet_overhead, cell_size, cell_overhead.
         let mut r = Vec::with_capacity(16);
         r.extend_from_slice(&r32.to_ne_bytes());
-        r.extend_from_slice(&[0u8; 12]);
+        r.extend_from_slice(&rate.packet_overhead.to_ne_bytes());
+        r.extend_from_slice(&rate.cell_size.to_ne_bytes());
+        r.extend_from_slice(&rate.cell_overhead.to_ne_bytes());
         m.attr(TCA_NETEM_RATE, &r);
+    }
+    if let Some(seed) = n.seed {
+        m.attr(TCA_NETEM_PRNG_SEED, &seed.to_ne_bytes());
     }
     if big {
         m.attr(TCA_NETEM_LATENCY64, &(lat as i64).to_ne_bytes());
@@ -264,18 +373,27 @@ pub fn netem_options(n: &Netem, dist: Option<&[i16]>) -> Result<Vec<u8>> {
         let b: Vec<u8> = d.iter().flat_map(|v| v.to_ne_bytes()).collect();
         m.attr(TCA_NETEM_DELAY_DIST, &b);
     }
+    if let Some(d) = slot_dist {
+        let b: Vec<u8> = d.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        m.attr(TCA_NETEM_SLOT_DIST, &b);
+    }
     // Strip the 16-byte netlink header Msg put in front.
     Ok(m.bytes()[16..].to_vec())
 }
 
+/// The table for `d`; none for uniform (the kernel's behaviour without one).
+fn table_for(d: Option<Distribution>) -> Result<Option<Vec<i16>>> {
+    match d {
+        None | Some(Distribution::Uniform) => Ok(None),
+        Some(d) => dist_table(d.as_str()).map(Some),
+    }
+}
+
 /// The full `tc qdisc replace dev DEV root netem …` request.
 pub fn netem_msg(ifindex: u32, n: &Netem) -> Result<Msg> {
-    let dist = match n.distribution.as_deref() {
-        // Uniform is the kernel's behaviour without a table.
-        None | Some("uniform") => None,
-        Some(name) => Some(dist_table(name)?),
-    };
-    let opts = netem_options(n, dist.as_deref())?;
+    let dist = table_for(n.distribution)?;
+    let slot_dist = table_for(n.slot.and_then(|s| s.distribution))?;
+    let opts = netem_options(n, dist.as_deref(), slot_dist.as_deref())?;
     let mut m = Msg::new(
         RTM_NEWQDISC,
         NLM_F_CREATE | NLM_F_REPLACE,
@@ -382,7 +500,7 @@ mod tests {
             0x7b, 0x14, 0xae, 0x07, 0xcd, 0xcc, 0xcc, 0x0c, 0x14, 0x00, 0x06, 0x00, 0xd0, 0x12,
             0x13, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         ];
-        assert_eq!(netem_options(&n, None).unwrap(), want);
+        assert_eq!(netem_options(&n, None, None).unwrap(), want);
     }
 
     #[test]

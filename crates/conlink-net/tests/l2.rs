@@ -288,10 +288,16 @@ fn vxlan_between_two_hosts_carries_pings() {
         &h2.h,
     )
     .unwrap();
-    h1.h.add_addr("u1", "192.168.77.1/24".parse().unwrap())
-        .unwrap();
-    h2.h.add_addr("u2", "192.168.77.2/24".parse().unwrap())
-        .unwrap();
+    h1.h.add_addr(
+        "u1",
+        "192.168.77.1/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
+    h2.h.add_addr(
+        "u2",
+        "192.168.77.2/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
     let mut keep = Vec::new();
     for (h, underlay, remote, ip) in [
         (&h1, "u1", "192.168.77.2", "10.80.0.1/24"),
@@ -307,7 +313,9 @@ fn vxlan_between_two_hosts_carries_pings() {
             &node.h,
         )
         .unwrap();
-        node.h.add_addr("eth0", ip.parse().unwrap()).unwrap();
+        node.h
+            .add_addr("eth0", ip.parse::<conlink_model::IpNet>().unwrap())
+            .unwrap();
         // The tunnel is created where the remote is reachable (the host).
         // Host 1 places it straight into conlink's namespace on its bridge;
         // host 2 creates it at home and moves it afterwards: either way it
@@ -315,7 +323,8 @@ fn vxlan_between_two_hosts_carries_pings() {
         let kind = LinkKind::Vxlan(TunnelSpec {
             vni: 42,
             remote: remote.parse().unwrap(),
-            dstport: 4789,
+            // conlink's default vxlan port (the original's, issue 9 item 9)
+            dstport: 8472,
             underlay: Some(underlay.into()),
         });
         if underlay == "u1" {
@@ -337,7 +346,7 @@ fn vxlan_between_two_hosts_carries_pings() {
         assert_eq!(l["linkinfo"]["info_kind"], "vxlan");
         assert_eq!(l["linkinfo"]["info_data"]["id"], 42);
         assert_eq!(l["linkinfo"]["info_data"]["remote"], remote);
-        assert_eq!(l["linkinfo"]["info_data"]["port"], 4789);
+        assert_eq!(l["linkinfo"]["info_data"]["port"], 8472);
         assert_eq!(l["master"], "br0");
         keep.push((c, node));
     }

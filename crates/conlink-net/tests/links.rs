@@ -62,7 +62,7 @@ fn veth_into_namespaces_bridge_and_ping() {
         assert_eq!(v4["local"], ip.split('/').next().unwrap());
         assert_eq!(v4["prefixlen"], 24);
         assert_eq!(v4["broadcast"], "10.77.0.255");
-        assert_eq!(ns.h.addrs("eth0").unwrap(), vec![net(ip)]);
+        assert_eq!(ns.h.addrs("eth0").unwrap(), vec![net(ip).into()]);
     }
     // ethtool tx checksum off, seen by ethtool itself.
     let out = std::process::Command::new("ip")

@@ -14,11 +14,17 @@ fn rename_keeps_addresses_and_routes() {
     let b = Ns::new("rnb");
     a.h.create_veth(&LinkAttrs::new("eth0"), &LinkAttrs::new("peer0"), &b.h)
         .unwrap();
-    a.h.add_addr("eth0", "172.30.9.2/24".parse().unwrap())
-        .unwrap();
+    a.h.add_addr(
+        "eth0",
+        "172.30.9.2/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
     a.h.set_up("eth0", true).unwrap();
-    b.h.add_addr("peer0", "172.30.9.1/24".parse().unwrap())
-        .unwrap();
+    b.h.add_addr(
+        "peer0",
+        "172.30.9.1/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
     b.h.set_up("peer0", true).unwrap();
     let default: Route = "default via 172.30.9.1".parse().unwrap();
     let extra: Route = "10.66.0.0/16 via 172.30.9.1 metric 7".parse().unwrap();

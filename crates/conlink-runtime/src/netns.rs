@@ -402,6 +402,36 @@ pub async fn exec_in(c: &Container, argv: &[String]) -> Result<i64, NetnsError> 
     Ok(status.code().map(i64::from).unwrap_or(-1))
 }
 
+impl crate::Runtime for NetnsRuntime {
+    async fn watch(&self, tx: tokio::sync::mpsc::Sender<Event>) {
+        // Watch first, then announce: a namespace deleted in between is
+        // then reported as a death after its start, not missed.
+        let handle = self.watcher().spawn(tx.clone());
+        self.announce(&tx).await;
+        tx.closed().await;
+        tokio::task::spawn_blocking(move || handle.stop())
+            .await
+            .ok();
+    }
+
+    async fn exec(&self, c: &Container, argv: Vec<String>) -> Result<i64, crate::RuntimeError> {
+        Ok(exec_in(c, &argv).await?)
+    }
+
+    async fn known(&self) -> Result<Vec<crate::Known>, crate::RuntimeError> {
+        Ok(self
+            .instances
+            .iter()
+            .filter(|c| is_netns(&c.netns))
+            .map(|c| crate::Known {
+                name: c.name.clone(),
+                service: c.service.clone(),
+                project: None,
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,21 +2,18 @@
 //! containers (spec §1). Parsing lives in `cli`; this file only dispatches.
 
 mod cli;
-mod daemon;
-mod exec;
-mod plan;
 mod run;
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     if let Err(e) = cli.check() {
         e.exit();
     }
@@ -62,6 +59,16 @@ fn load(cli: &Cli) -> anyhow::Result<conlink_model::NetworkConfig> {
 /// Runs the daemon until SIGINT/SIGTERM.
 fn daemon(cli: &Cli) -> anyhow::Result<()> {
     let cfg = load(cli)?;
+    let no_links = cfg
+        .services
+        .values()
+        .chain(cfg.containers.values())
+        .all(|g| g.links.is_empty());
+    if no_links {
+        // A valid config (an mdc project's base mode, say): bridges,
+        // tunnels and commands still run. Said once, at startup.
+        tracing::info!("no links configured");
+    }
     let opts = run::RunOptions {
         runtime: match cli.runtime {
             cli::Runtime::Docker => run::RuntimeKind::Docker,
@@ -76,6 +83,20 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         docker_socket: cli.docker_socket.clone(),
         podman_socket: cli.podman_socket.clone(),
         compose_project: cli.compose_project.clone(),
+        files: cli
+            .compose_files()
+            .into_iter()
+            .chain(cli.network_files())
+            .collect(),
+        loader: {
+            let o = cli.load_options();
+            std::sync::Arc::new(move || {
+                // The environment as it is now (interpolation).
+                let mut o = o.clone();
+                o.env = std::env::vars().collect();
+                conlink_config::load(&o).map_err(|errs| errs.to_string())
+            })
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
