@@ -101,7 +101,13 @@ struct RawCommand {
 struct Ctx<'a> {
     errs: Vec<PathError>,
     warns: Vec<PathError>,
-    bad: &'a [String],
+    /// Pointers the schema rejected.
+    bad: HashSet<&'a str>,
+    /// Every proper ancestor of a pointer in `bad` (`/links/3` for
+    /// `/links/3/ip`), so both lookups below are a few hash probes, not a
+    /// scan of `bad`: with 20,000 bad items the scans made loading take
+    /// minutes.
+    bad_ancestors: HashSet<&'a str>,
 }
 
 /// The properties each `bridges`, `tunnels` and `commands` entry knows;
@@ -128,14 +134,9 @@ impl Ctx<'_> {
     /// above) the same property: one clear error per mistake is enough.
     fn err(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
         let ptr = ptr.into();
-        let dup = self.bad.iter().any(|b| {
-            // `/links/3` (a whole item) does not hide errors in other
-            // properties of that item; `/links/3/ip` hides `/links/3/ip/…`.
-            b.matches('/').count() > 2
-                && ptr
-                    .strip_prefix(b.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        });
+        // `/links/3` (a whole item) does not hide errors in other
+        // properties of that item; `/links/3/ip` hides `/links/3/ip/…`.
+        let dup = prefixes(&ptr).any(|p| p.matches('/').count() > 2 && self.bad.contains(p));
         if !dup {
             self.errs.push(PathError {
                 ptr,
@@ -146,10 +147,7 @@ impl Ctx<'_> {
 
     /// Whether the schema rejected something inside the item at `ptr`.
     fn rejected(&self, ptr: &str) -> bool {
-        self.bad.iter().any(|b| {
-            b.strip_prefix(ptr)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+        self.bad.contains(ptr) || self.bad_ancestors.contains(ptr)
     }
 
     /// Deserializes every item of list `key`. Items the schema rejected are
@@ -207,6 +205,11 @@ fn target(service: Option<String>, container: Option<String>) -> Option<Target> 
     }
 }
 
+/// `ptr` and each of its ancestors (`/a/b/c`, `/a/b`, `/a`, ``).
+fn prefixes(ptr: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(ptr).chain(ptr.rmatch_indices('/').map(move |(i, _)| &ptr[..i]))
+}
+
 /// A config that loaded, with the warnings about what was ignored.
 pub type Enriched = (NetworkConfig, Vec<PathError>);
 
@@ -222,7 +225,11 @@ pub fn enrich(
     let mut cx = Ctx {
         errs: Vec::new(),
         warns: Vec::new(),
-        bad,
+        bad: bad.iter().map(String::as_str).collect(),
+        bad_ancestors: bad
+            .iter()
+            .flat_map(|b| prefixes(b).filter(move |p| p.len() < b.len()))
+            .collect(),
     };
     let mut cfg = NetworkConfig::default();
 

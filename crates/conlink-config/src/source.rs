@@ -57,7 +57,7 @@ pub(crate) fn read_all(
     {
         let idx = files.len();
         files.push(path.clone());
-        let Some(doc) = parse_file(path, idx, errs) else {
+        let Some(doc) = parse_file(path, idx, opts, errs) else {
             continue;
         };
         let frags = if compose {
@@ -74,36 +74,90 @@ pub(crate) fn read_all(
 }
 
 /// Reads and parses one file: JSON if it ends in `.json`, YAML otherwise.
-fn parse_file(path: &Path, idx: usize, errs: &mut Vec<RawError>) -> Option<Value> {
-    let text = match std::fs::read_to_string(path) {
+/// The file is read through a bounded reader, so a huge file (or a FIFO
+/// that never ends) costs at most `max_file_bytes` of memory.
+fn parse_file(
+    path: &Path,
+    idx: usize,
+    opts: &LoadOptions,
+    errs: &mut Vec<RawError>,
+) -> Option<Value> {
+    use std::io::Read;
+    let limit = opts.max_file_bytes;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        err(errs, idx, "", format!("cannot read file: {e}"));
+        return None;
+    }
+    if bytes.len() as u64 > limit {
+        err(
+            errs,
+            idx,
+            "",
+            format!(
+                "file is larger than the limit of {limit} bytes \
+                 (raise it with --config-max-bytes or CONLINK_CONFIG_MAX_BYTES)"
+            ),
+        );
+        return None;
+    }
+    let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            err(errs, idx, "", format!("cannot read file: {e}"));
+            let at = e.utf8_error().valid_up_to();
+            let (line, col) = line_col(e.as_bytes(), at);
+            err(
+                errs,
+                idx,
+                "",
+                format!("invalid UTF-8 at byte {at} (line {line}, column {col})"),
+            );
             return None;
         }
     };
-    parse_text(&text, path.extension().is_some_and(|e| e == "json"))
+    let json = path.extension().is_some_and(|e| e == "json");
+    parse_text_limited(&text, json, opts.max_nodes)
         .map_err(|m| err(errs, idx, "", m))
         .ok()
 }
 
-/// Parses a document. YAML goes through serde-saphyr, which applies merge keys
-/// (also lists of aliases and chained merges) and ignores compose's
-/// `!reset`/`!override` tags; duplicate keys are an error. Booleans are
-/// YAML 1.2's `true`/`false` only, as in compose: a service called `n` or
-/// `on` stays a string.
+/// 1-based line and column (in bytes) of byte offset `at`.
+fn line_col(b: &[u8], at: usize) -> (usize, usize) {
+    let before = &b[..at.min(b.len())];
+    let line = before.iter().filter(|c| **c == b'\n').count() + 1;
+    let col = at
+        - before
+            .iter()
+            .rposition(|c| *c == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, col)
+}
+
+/// Parses a document with the default node limit ([`crate::DEFAULT_MAX_NODES`]).
 pub fn parse_text(text: &str, json: bool) -> Result<Value, String> {
+    parse_text_limited(text, json, crate::DEFAULT_MAX_NODES)
+}
+
+/// Parses a document of at most `max_nodes` nodes. YAML goes through
+/// serde-saphyr, which applies merge keys (also lists of aliases and chained
+/// merges) and ignores compose's `!reset`/`!override` tags; duplicate keys
+/// are an error. Booleans are YAML 1.2's `true`/`false` only, as in compose:
+/// a service called `n` or `on` stays a string. JSON goes through
+/// serde_json with a node counter (serde_json has no budget of its own).
+pub fn parse_text_limited(text: &str, json: bool, max_nodes: usize) -> Result<Value, String> {
     if json {
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))
+        crate::limits::json_with_node_limit(text, max_nodes)
     } else {
-        let opts = serde_saphyr::options! { strict_booleans: true };
-        serde_saphyr::from_str_with_options::<Value>(text, opts).map_err(|e| {
-            let msg = e.without_snippet().to_string();
-            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-            // the library's hint is for programmers, not for users
-            let msg = msg.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-            format!("invalid YAML: {}", msg.lines().next().unwrap_or_default())
-        })
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_nodes = max_nodes;
+        // every node is one or two events (start and end)
+        budget.max_events = max_nodes.saturating_mul(2).max(budget.max_events);
+        let opts = serde_saphyr::options! { strict_booleans: true, budget: Some(budget) };
+        serde_saphyr::from_str_with_options::<Value>(text, opts)
+            .map_err(|e| crate::limits::yaml_message(&e, max_nodes))
     }
 }
 

@@ -104,12 +104,17 @@ pub fn parse_iface(s: &str) -> Result<String, String> {
     }
 }
 
-/// Parses a retry interval in seconds (`1`, `0.2`).
+/// Shortest retry interval: `-s 0` (accepted, as scripts pass it to mean
+/// "as fast as possible") is raised to this instead of busy-looping at 100%
+/// CPU (issue 12, defect 8).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Parses a retry interval in seconds (`1`, `0.2`), at least [`MIN_INTERVAL`].
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     s.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 86_400.0)
-        .map(Duration::from_secs_f64)
+        .map(|v| Duration::from_secs_f64(v).max(MIN_INTERVAL))
         .ok_or_else(|| format!("invalid interval {s:?} (seconds, e.g. 1 or 0.5)"))
 }
 
@@ -153,7 +158,12 @@ pub fn parse_args_with_env(
     while let Some(arg) = p.next()? {
         match arg {
             Short('f') | Long("file") => {
-                parsed.conditions.push(Condition::File(p.value()?.into()));
+                let path = p.value()?;
+                // an empty path can never exist: waiting on it would hang forever
+                if path.is_empty() {
+                    return Err(Failure::Usage("-f needs a path (got an empty one)".into()));
+                }
+                parsed.conditions.push(Condition::File(path.into()));
             }
             Short('i') | Long("if") | Long("intf") => {
                 let name = parse_iface(&p.value()?.string()?).map_err(Failure::Usage)?;
@@ -332,6 +342,20 @@ mod tests {
         assert_eq!(a.interval, Duration::from_millis(250));
         assert_eq!(a.umask, Some(0o027));
         assert_eq!(a.command, vec!["cmd", "-f", "y"]);
+    }
+
+    #[test]
+    fn zero_interval_is_clamped_and_empty_file_rejected() {
+        // regression (issue 12, defect 8): -s 0 busy-looped, -f '' hung
+        assert_eq!(
+            parse(&["-s", "0", "-f", "/x"]).unwrap().interval,
+            MIN_INTERVAL
+        );
+        assert_eq!(
+            parse(&["-s", "0.001", "-f", "/x"]).unwrap().interval,
+            MIN_INTERVAL
+        );
+        assert!(matches!(parse(&["-f", ""]), Err(Failure::Usage(m)) if m.contains("empty")));
     }
 
     #[test]

@@ -59,6 +59,16 @@ pub struct Cli {
           value_delimiter = ':', action = ArgAction::Append, global = true)]
     pub compose_file: Vec<String>,
 
+    /// Largest config file read, in bytes (a bigger one is an error)
+    #[arg(long, value_name = "BYTES", env = "CONLINK_CONFIG_MAX_BYTES",
+          default_value_t = conlink_config::DEFAULT_MAX_FILE_BYTES, global = true)]
+    pub config_max_bytes: u64,
+
+    /// Most YAML/JSON nodes (maps, lists, values) in one config file
+    #[arg(long, value_name = "N", env = "CONLINK_CONFIG_MAX_NODES",
+          default_value_t = conlink_config::DEFAULT_MAX_NODES, global = true)]
+    pub config_max_nodes: usize,
+
     /// An extra JSON schema the merged config must also satisfy (besides
     /// the built-in one)
     #[arg(
@@ -247,8 +257,27 @@ impl Cli {
             keep_veth_offload: self.keep_veth_offload,
             ovs_loaded: std::path::Path::new("/sys/module/openvswitch").exists(),
             env: std::env::vars().collect(),
+            max_file_bytes: self.config_max_bytes,
+            max_nodes: self.config_max_nodes,
             extra_schemas: self.config_schema.iter().cloned().collect(),
         }
+    }
+
+    /// Usage problems clap cannot express: `--network-file ''` or `:` names
+    /// no file at all, which would otherwise run with no links.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        for (flag, v) in [
+            ("--network-file", &self.network_file),
+            ("--compose-file", &self.compose_file),
+        ] {
+            if !v.is_empty() && v.iter().all(String::is_empty) {
+                return Err(<Self as clap::CommandFactory>::command().error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("{flag} names no file (the value is empty)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Parses the process arguments ([`normalize_args`] first).

@@ -216,6 +216,19 @@ fn environment_fallbacks() {
     assert!(link.get("ethtool").is_none(), "{link}");
 }
 
+#[test]
+fn empty_network_file_values_are_usage_errors() {
+    // regression (issue 12, defect 3): these ran as "no links"
+    for v in ["", ":", "::"] {
+        let out = conlink(&["--show-config", "--network-file", v], &[]);
+        assert_eq!(out.status.code(), Some(2), "{v:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--network-file names no file"), "{v:?}: {err}");
+    }
+    let out = conlink(&["--show-config", "--compose-file", ""], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
 /// A directory for one test's files, removed on drop.
 struct TmpDir(PathBuf);
 
