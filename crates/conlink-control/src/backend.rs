@@ -121,12 +121,12 @@ impl EventHub {
     }
 
     /// Records and broadcasts one event; returns it.
-    pub fn emit(
+    pub fn emit<K: Into<String>>(
         &self,
         kind: EventType,
         action: &str,
         id: impl Into<String>,
-        attributes: impl IntoIterator<Item = (&'static str, String)>,
+        attributes: impl IntoIterator<Item = (K, String)>,
     ) -> Event {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -140,10 +140,7 @@ impl EventHub {
             action: action.to_string(),
             actor: Actor {
                 id: id.into(),
-                attributes: attributes
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                attributes: attributes.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             },
             seq: g.seq,
         };

@@ -366,6 +366,23 @@ pub mod ip_list {
 pub struct MacAddr(pub [u8; 6]);
 
 impl MacAddr {
+    /// A locally administered unicast MAC whose first octet is `c2`, derived
+    /// from `key` alone (FNV-1a, then splitmix64): the same key gives the
+    /// same address in every run, so a reloaded or restarted conlink wants
+    /// the MAC a link already has.
+    pub fn derived_c2(key: &[u8]) -> Self {
+        let mut z: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key {
+            z ^= u64::from(*b);
+            z = z.wrapping_mul(0x0100_0000_01b3);
+        }
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let b = z.to_be_bytes();
+        MacAddr([0xc2, b[0], b[1], b[2], b[3], b[4]])
+    }
+
     /// A random locally administered unicast MAC whose first octet is `c2`,
     /// the default for links that do not set one. `seed` mixes in caller
     /// entropy; the rest comes from the clock and a process-wide counter, so
@@ -519,6 +536,14 @@ mod tests {
             .is_err());
         assert!("00:0a:00:00:00".parse::<MacAddr>().is_err());
         assert!("00:0a:00:00:00:0g".parse::<MacAddr>().is_err());
+    }
+
+    #[test]
+    fn derived_mac_is_stable_and_keyed() {
+        let a = MacAddr::derived_c2(b"h/service/node/eth0");
+        assert_eq!(a, MacAddr::derived_c2(b"h/service/node/eth0"));
+        assert_ne!(a, MacAddr::derived_c2(b"h/service/node/eth1"));
+        assert_eq!(a.0[0], 0xc2);
     }
 
     #[test]

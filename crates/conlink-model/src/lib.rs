@@ -11,6 +11,7 @@
 
 pub mod addr;
 mod config;
+mod container;
 mod ethtool;
 mod forward;
 mod netem;
@@ -21,6 +22,7 @@ pub use config::{
     Base, Bridge, BridgeMode, Command, CommandSpec, Group, Link, LinkType, NetworkConfig, Target,
     Tunnel, TunnelType,
 };
+pub use container::Container;
 pub use ethtool::{
     ChannelParam, Duplex, EthtoolSetting, LinkModes, ParseEthtoolError, RingParam, OFFLOAD_FEATURES,
 };

@@ -448,10 +448,12 @@ impl DockerRuntime {
 /// in the `/docker/containers/ID/` (or podman `/containers/…/userdata/`)
 /// paths of the mounts the engine makes (hostname, hosts, resolv.conf).
 /// cgroup v2 shows only `0::/` inside a container, so mountinfo it is.
+/// Podman names the directory after its storage driver
+/// (`overlay-containers`, `vfs-containers` for rootless podman with vfs).
 pub fn own_container_id(mountinfo: &str) -> Option<String> {
     for line in mountinfo.lines() {
         for field in line.split_whitespace() {
-            for marker in ["/containers/", "/overlay-containers/"] {
+            for marker in ["/containers/", "/overlay-containers/", "/vfs-containers/"] {
                 if let Some(rest) = field.split(marker).nth(1) {
                     let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
                     if id.len() == 64 {
@@ -469,11 +471,98 @@ pub fn log_connected(socket: &Path) {
     info!("connected to container engine at {}", socket.display());
 }
 
+impl DockerRuntime {
+    /// Every container the engine knows in a state that will (or may soon)
+    /// run: created, restarting, running (`docker ps -a` minus the exited
+    /// and dead ones).
+    pub async fn known(&self) -> Result<Vec<crate::Known>, DockerError> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.api(e))?;
+        Ok(list
+            .into_iter()
+            .filter(|c| {
+                use bollard::models::ContainerSummaryStateEnum as S;
+                matches!(
+                    c.state,
+                    Some(S::CREATED) | Some(S::RUNNING) | Some(S::RESTARTING)
+                )
+            })
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let name = c.names?.first()?.trim_start_matches('/').to_string();
+                Some(crate::Known {
+                    name,
+                    service: labels.get(LABEL_SERVICE).cloned(),
+                    project: labels.get(LABEL_PROJECT).cloned(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// The engines conlink watches (docker and/or podman), as one runtime:
+/// events of all, exec through the first that knows the container.
+pub struct Engines(pub Vec<DockerRuntime>);
+
+impl crate::Runtime for Engines {
+    async fn watch(&self, tx: mpsc::Sender<Event>) {
+        let mut set = tokio::task::JoinSet::new();
+        for rt in &self.0 {
+            let (rt, tx) = (rt.clone(), tx.clone());
+            set.spawn(async move { rt.watch(tx).await });
+        }
+        drop(tx);
+        while set.join_next().await.is_some() {}
+    }
+
+    async fn exec(&self, c: &Container, argv: Vec<String>) -> Result<i64, crate::RuntimeError> {
+        let mut last = None;
+        for rt in &self.0 {
+            match rt.exec(c, argv.clone()).await {
+                Ok(code) => return Ok(code),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or_else(
+            || "no engine".into(),
+            |e| Box::new(e) as crate::RuntimeError,
+        ))
+    }
+
+    async fn known(&self) -> Result<Vec<crate::Known>, crate::RuntimeError> {
+        let mut all = Vec::new();
+        for rt in &self.0 {
+            all.extend(rt.known().await?);
+        }
+        Ok(all)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Arc;
+
+    #[test]
+    fn own_container_id_in_rootless_podman_vfs() {
+        let id = "a".repeat(64);
+        let line = format!(
+            "1020 1011 0:40 /home/u/.local/share/containers/storage/vfs-containers/{id}/userdata/hostname \
+             /etc/hostname rw,nosuid,nodev - tmpfs tmpfs rw"
+        );
+        assert_eq!(own_container_id(&line), Some(id));
+        assert_eq!(
+            own_container_id("25 1 0:22 / / rw - ext4 /dev/vda rw"),
+            None
+        );
+    }
 
     #[test]
     fn both_event_generations_parse() {

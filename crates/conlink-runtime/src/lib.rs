@@ -5,28 +5,10 @@
 //! nothing of netlink or of the network config: the daemon matches
 //! containers against the config and the planner decides what to build.
 
-use std::path::PathBuf;
-
 pub mod docker;
 pub mod netns;
 
-/// A running container (or, in the netns runtime, a named namespace playing one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
-    /// Engine id (docker: the 64-hex id; netns runtime: `netns-NAME`).
-    pub id: String,
-    /// Container name (no leading `/`).
-    pub name: String,
-    /// Compose service, when the container belongs to one.
-    pub service: Option<String>,
-    /// Compose project, when the container belongs to one.
-    pub project: Option<String>,
-    /// Replica number, 1-based (compose `container-number`; 1 otherwise).
-    pub index: u32,
-    /// Path of the container's network namespace (`/proc/PID/ns/net`,
-    /// `/run/netns/NAME`).
-    pub netns: PathBuf,
-}
+pub use conlink_model::Container;
 
 /// What the runtime reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,4 +17,46 @@ pub enum Event {
     Start(Container),
     /// A container died; its id.
     Die(String),
+}
+
+/// A container the engine knows about, whatever its state (for deciding
+/// what `All links connected` waits for: a service with no container at
+/// all, e.g. profile-gated, is not waited for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// Container name.
+    pub name: String,
+    /// Compose service, when it belongs to one.
+    pub service: Option<String>,
+    /// Compose project, when it belongs to one.
+    pub project: Option<String>,
+}
+
+/// Why a runtime operation failed (the runtimes' own error types, boxed:
+/// the core only logs them).
+pub type RuntimeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the core needs from a container engine: one implementation per
+/// engine kind (docker/podman API, named namespaces), one loop in the core.
+pub trait Runtime: Send + Sync + 'static {
+    /// Reports every running container as started, then live starts and
+    /// deaths, into `tx`; returns when `tx` closes (or is cancelled by
+    /// dropping the future).
+    fn watch(
+        &self,
+        tx: tokio::sync::mpsc::Sender<Event>,
+    ) -> impl std::future::Future<Output = ()> + Send;
+
+    /// Runs `argv` in `c`, logging its output lines prefixed with the
+    /// container name; returns the exit code.
+    fn exec(
+        &self,
+        c: &Container,
+        argv: Vec<String>,
+    ) -> impl std::future::Future<Output = Result<i64, RuntimeError>> + Send;
+
+    /// Containers that exist in the engine (created, starting, running,
+    /// restarting): the set `All links connected` waits for is drawn from
+    /// these.
+    fn known(&self) -> impl std::future::Future<Output = Result<Vec<Known>, RuntimeError>> + Send;
 }

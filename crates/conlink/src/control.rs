@@ -1,18 +1,17 @@
-//! The control API's view of this daemon: [`DaemonBackend`] implements
-//! `conlink_control::ControlBackend` over the daemon's state (containers,
-//! their plans and setup state) and the kernel (one link dump per
+//! The control API's view of this daemon: [`CoreBackend`] implements
+//! `conlink_control::ControlBackend` over the reconciling core (its
+//! snapshot, events and overrides) and the kernel (one link dump per
 //! namespace for state and counters), and [`start`] opens the listeners
 //! the command line asks for.
 //!
-//! Runtime overrides (`link set`, `link clear`) are refused here with a
-//! clear error: they are inputs of the desired state, which only the
-//! reconciling core (issue 10) diffs and applies. Changing links behind the
-//! daemon's back would be a second source of truth.
+//! Runtime overrides (`link set`, `link clear`) are inputs of the core's
+//! desired state: the core diffs and applies them like any config change,
+//! so there is one source of truth.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use conlink_control::api::{
@@ -20,36 +19,47 @@ use conlink_control::api::{
     LinkStatus, Problem, Status, TunnelStatus,
 };
 use conlink_control::server::{self, Control, Listener, Role};
-use conlink_control::{ControlBackend, Metrics, OverrideChange, Selector};
-use conlink_model::{BridgeMode, NetworkConfig, Target};
+use conlink_control::{ControlBackend, EventHub, Metrics, OverrideChange, Selector};
+use conlink_core::desired::LinkOverride;
+use conlink_core::events::{CoreEvent, LinkStatus as CoreLinkStatus};
+use conlink_core::reconcile::Core;
+use conlink_core::Kernel;
+use conlink_model::{BridgeMode, Netem, NetworkConfig, Target};
 use conlink_net::{Handle, LinkStats, Netns};
-use tokio::sync::broadcast;
+use conlink_runtime::Runtime;
+use tokio::sync::{broadcast, oneshot};
 use tracing::debug;
 
-use crate::daemon::{Daemon, Exec, Network, Status as SetupStatus};
-use crate::exec::Executor;
+/// How long `link set|clear` waits for the core to apply an override.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
 
-/// The message `link set|clear` gets from this daemon.
-pub const NO_OVERRIDES: &str = "runtime link overrides (down/up, --netem, --flap, clear) are desired-state inputs of the reconciling core (issue 10), which this conlink does not have yet; nothing was changed";
-
-/// The daemon as the control servers see it.
-pub struct DaemonBackend<N: Network, E: Exec> {
-    daemon: Arc<Daemon<N, E>>,
-    exec: Arc<Executor>,
+/// The core as the control servers see it.
+pub struct CoreBackend<K: Kernel, R: Runtime> {
+    core: Arc<Core<K, R>>,
+    /// conlink's own namespace.
+    own: Handle,
     name: String,
+    hub: Arc<EventHub>,
+    metrics: Metrics,
+    /// The netem parameters each override laid over the config's, by
+    /// (container, dev): the core only knows the result.
+    netem_params: Mutex<BTreeMap<(String, String), Netem>>,
     /// Handles on container namespaces by container id: opening one enters
     /// the namespace on a fresh thread (~0.1 ms), too much per scrape for
     /// a thousand containers. Entries of gone containers are pruned.
     handles: Mutex<HashMap<String, Arc<Handle>>>,
 }
 
-impl<N: Network, E: Exec> DaemonBackend<N, E> {
-    /// A backend over `daemon` whose conlink namespace is `exec`'s.
-    pub fn new(daemon: Arc<Daemon<N, E>>, exec: Arc<Executor>, name: &str) -> Self {
-        DaemonBackend {
-            daemon,
-            exec,
+impl<K: Kernel, R: Runtime> CoreBackend<K, R> {
+    /// A backend over `core`; `own` is a handle on conlink's namespace.
+    pub fn new(core: Arc<Core<K, R>>, own: Handle, name: &str) -> Self {
+        CoreBackend {
+            core,
+            own,
             name: name.to_string(),
+            hub: Arc::new(EventHub::new()),
+            metrics: Metrics::default(),
+            netem_params: Mutex::new(BTreeMap::new()),
             handles: Mutex::new(HashMap::new()),
         }
     }
@@ -71,6 +81,108 @@ impl<N: Network, E: Exec> DaemonBackend<N, E> {
             }
         }
     }
+
+    fn params(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Netem>> {
+        self.netem_params.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The links `sel` matches, as (container, dev) pairs.
+    fn resolve(&self, sel: &Selector) -> conlink_control::Result<Vec<(String, String)>> {
+        let st = self.snapshot();
+        Ok(sel
+            .resolve(&st)?
+            .into_iter()
+            .map(|l| (l.container.clone(), l.dev.clone()))
+            .collect())
+    }
+
+    /// Waits (bounded) for the reconciles in `rxs`, records their latency
+    /// and returns the failures of `links` the snapshot then shows.
+    fn wait_applied(
+        &self,
+        rxs: Vec<oneshot::Receiver<()>>,
+        links: &[(String, String)],
+        t0: Instant,
+    ) -> Vec<String> {
+        let deadline = t0 + APPLY_WAIT;
+        for mut rx in rxs {
+            loop {
+                match rx.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(2))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.metrics.reconcile.observe(t0.elapsed());
+        let snap = self.core.snapshot();
+        let mut out = Vec::new();
+        for c in &snap.containers {
+            for l in &c.links {
+                if l.status == CoreLinkStatus::Failed
+                    && links.iter().any(|(n, d)| n == &c.name && d == &l.dev)
+                {
+                    out.push(format!(
+                        "{}/{}: {}",
+                        c.name,
+                        l.dev,
+                        l.reason.clone().unwrap_or_else(|| "failed".into())
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The configured netem of `ctr`'s link `dev` (service group first, then
+/// the container's own group), without any override.
+fn config_netem(cfg: &NetworkConfig, service: Option<&str>, ctr: &str, dev: &str) -> Option<Netem> {
+    let targets = service
+        .map(|s| Target::Service(s.to_string()))
+        .into_iter()
+        .chain([Target::Container(ctr.to_string())]);
+    for t in targets {
+        if let Some(g) = cfg.group(&t) {
+            if let Some(l) = g.links.iter().find(|l| l.dev == dev) {
+                return l.netem.clone();
+            }
+        }
+    }
+    None
+}
+
+/// Re-emits each core event into the hub, which numbers and keeps them.
+fn forward_events(hub: Arc<EventHub>, mut rx: broadcast::Receiver<CoreEvent>) {
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => emit(&hub, ev),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("control API: {n} core event(s) lost (slow consumer)")
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+fn emit(hub: &EventHub, ev: CoreEvent) {
+    use conlink_core::events::EventType as T;
+    let kind = match ev.kind {
+        T::Container => EventType::Container,
+        T::Link => EventType::Link,
+        T::Override => EventType::Override,
+        T::Config => EventType::Config,
+        T::Conlink => EventType::Conlink,
+    };
+    // The core's actions serialize to the API's lowercase words.
+    let action = serde_json::to_value(ev.action)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    hub.emit(kind, &action, ev.actor.id, ev.actor.attributes);
 }
 
 fn counters(s: &LinkStats) -> Counters {
@@ -156,44 +268,6 @@ pub struct ContainerInput {
     pub netns: PathBuf,
     /// Its links.
     pub links: Vec<LinkInput>,
-}
-
-impl ContainerInput {
-    /// From the current daemon's view of a container.
-    fn from_entry(e: &crate::daemon::EntryView) -> ContainerInput {
-        let setup = match e.status {
-            SetupStatus::Pending => Setup::Pending,
-            SetupStatus::Ready => Setup::Ready,
-            SetupStatus::Failed => {
-                Setup::Failed(e.reason.clone().unwrap_or_else(|| "setup failed".into()))
-            }
-        };
-        ContainerInput {
-            id: e.container.id.clone(),
-            name: e.container.name.clone(),
-            service: e.container.service.clone(),
-            replica: e.container.index,
-            netns: e.container.netns.clone(),
-            links: e
-                .plan
-                .links
-                .iter()
-                .map(|l| LinkInput {
-                    dev: l.dev.clone(),
-                    kind: l.kind.as_str().to_string(),
-                    outer: l
-                        .outer
-                        .as_ref()
-                        .map(|o| (o.name.clone(), o.bridge.clone(), o.mode)),
-                    addresses: l.ip.iter().map(|a| a.to_string()).collect(),
-                    netem_config: l.netem.clone(),
-                    netem_override: None,
-                    admin_down: false,
-                    setup: setup.clone(),
-                })
-                .collect(),
-        }
-    }
 }
 
 /// Builds the status from what the daemon knows (`containers`, `missing`:
@@ -379,66 +453,200 @@ pub fn build_status(
     st
 }
 
-impl<N: Network, E: Exec> ControlBackend for DaemonBackend<N, E> {
+impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
     fn snapshot(&self) -> Status {
-        let d = &self.daemon;
-        let entries = d.entries();
-        let missing = d.missing_targets();
-        let converged = d.is_converged();
-        let own = self.exec.conlink_handle().link_stats().unwrap_or_else(|e| {
+        let snap = self.core.snapshot();
+        let inputs = self.core.inputs();
+        let cfg = &inputs.cfg;
+        let own = self.own.link_stats().unwrap_or_else(|e| {
             debug!("status: conlink's namespace: {e}");
             vec![]
         });
         {
             let mut hs = self.handles.lock().unwrap_or_else(|p| p.into_inner());
-            hs.retain(|id, _| entries.iter().any(|e| &e.container.id == id));
+            hs.retain(|id, _| snap.containers.iter().any(|c| &c.id == id));
         }
-        let inputs: Vec<ContainerInput> = entries.iter().map(ContainerInput::from_entry).collect();
-        build_status(
-            &self.name,
-            d.config(),
-            converged,
-            &inputs,
-            &missing,
-            &own,
-            &|c| {
-                let h = self.handle(&c.id, &c.netns)?;
-                h.link_stats().ok()
-            },
-        )
+        let params = self.params().clone();
+        let cs: Vec<ContainerInput> = snap
+            .containers
+            .iter()
+            .map(|c| ContainerInput {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                service: c.service.clone(),
+                replica: c.replica,
+                netns: c
+                    .links
+                    .first()
+                    .map(|l| PathBuf::from(&l.netns))
+                    .unwrap_or_default(),
+                links: c
+                    .links
+                    .iter()
+                    .map(|l| {
+                        let key = (c.name.clone(), l.dev.clone());
+                        let o = inputs.overrides.get(&key);
+                        LinkInput {
+                            dev: l.dev.clone(),
+                            kind: l.desired.id.kind.as_str().to_string(),
+                            outer: l
+                                .desired
+                                .id
+                                .outer
+                                .as_ref()
+                                .map(|o| (o.name.clone(), o.bridge.clone(), o.mode)),
+                            addresses: l.desired.addrs.iter().map(|a| a.to_string()).collect(),
+                            netem_config: config_netem(cfg, c.service.as_deref(), &c.name, &l.dev),
+                            netem_override: o
+                                .and_then(|o| o.netem.as_ref())
+                                .and_then(|_| params.get(&key).cloned()),
+                            admin_down: o.is_some_and(|o| o.admin_down),
+                            setup: match l.status {
+                                CoreLinkStatus::Pending => Setup::Pending,
+                                CoreLinkStatus::Ready => Setup::Ready,
+                                CoreLinkStatus::Failed => Setup::Failed(
+                                    l.reason.clone().unwrap_or_else(|| "setup failed".into()),
+                                ),
+                            },
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        // Configured targets without a container yet.
+        let mut missing = Vec::new();
+        for (s, g) in &cfg.services {
+            if !g.links.is_empty() && !cs.iter().any(|c| c.service.as_deref() == Some(s)) {
+                missing.push(Target::Service(s.clone()));
+            }
+        }
+        for (n, g) in &cfg.containers {
+            if !g.links.is_empty() && !cs.iter().any(|c| &c.name == n) {
+                missing.push(Target::Container(n.clone()));
+            }
+        }
+        build_status(&self.name, cfg, snap.converged, &cs, &missing, &own, &|c| {
+            let h = self.handle(&c.id, &c.netns)?;
+            h.link_stats().ok()
+        })
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.daemon.hub().subscribe()
+        self.hub.subscribe()
     }
 
     fn history(&self, since: Option<SystemTime>) -> Vec<Event> {
-        self.daemon.hub().history(since)
+        self.hub.history(since)
     }
 
     fn set_override(
         &self,
-        _sel: &Selector,
-        _c: &OverrideChange,
+        sel: &Selector,
+        c: &OverrideChange,
     ) -> conlink_control::Result<Vec<String>> {
-        self.daemon.metrics().error("override");
-        Err(conlink_control::Error::Unsupported(NO_OVERRIDES.into()))
+        let links = self.resolve(sel)?;
+        let t0 = Instant::now();
+        let inputs = self.core.inputs();
+        let snap = self.core.snapshot();
+        let service = |ctr: &str| {
+            snap.containers
+                .iter()
+                .find(|x| x.name == ctr)
+                .and_then(|x| x.service.clone())
+        };
+        // What each link had, to put back when the kernel refuses.
+        let mut before = Vec::new();
+        let mut rxs = Vec::new();
+        for (ctr, dev) in &links {
+            let old = self.core.override_of(ctr, dev);
+            let old_params = self.params().get(&(ctr.clone(), dev.clone())).cloned();
+            before.push((ctr.clone(), dev.clone(), old.clone(), old_params.clone()));
+            let mut admin_down = old.as_ref().is_some_and(|o| o.admin_down);
+            if let Some(d) = c.admin_down {
+                admin_down = d;
+            }
+            let mut params = if c.reset_netem { None } else { old_params };
+            if let Some(n) = &c.netem {
+                params = Some(match params {
+                    Some(p) => conlink_control::overlay_netem(Some(&p), n),
+                    None => n.clone(),
+                });
+            }
+            let base = config_netem(&inputs.cfg, service(ctr).as_deref(), ctr, dev);
+            let netem = params
+                .as_ref()
+                .map(|p| conlink_control::overlay_netem(base.as_ref(), p));
+            {
+                let mut ps = self.params();
+                match &params {
+                    Some(p) => ps.insert((ctr.clone(), dev.clone()), p.clone()),
+                    None => ps.remove(&(ctr.clone(), dev.clone())),
+                };
+            }
+            if !admin_down && netem.is_none() {
+                if let Some(rx) = self.core.clear_override(ctr, dev) {
+                    rxs.push(rx);
+                }
+            } else {
+                rxs.push(
+                    self.core
+                        .set_override(ctr, dev, LinkOverride { admin_down, netem }),
+                );
+            }
+        }
+        let failed = self.wait_applied(rxs, &links, t0);
+        if !failed.is_empty() {
+            self.metrics.error("override");
+            // Back to what was there: nothing changes when a request fails.
+            let mut rxs = Vec::new();
+            for (ctr, dev, old, old_params) in before {
+                {
+                    let mut ps = self.params();
+                    match old_params {
+                        Some(p) => ps.insert((ctr.clone(), dev.clone()), p),
+                        None => ps.remove(&(ctr.clone(), dev.clone())),
+                    };
+                }
+                match old {
+                    Some(o) => rxs.push(self.core.set_override(&ctr, &dev, o)),
+                    None => rxs.extend(self.core.clear_override(&ctr, &dev)),
+                }
+            }
+            self.wait_applied(rxs, &links, Instant::now());
+            return Err(conlink_control::Error::Apply(format!(
+                "{}; the override was not kept",
+                failed.join("; ")
+            )));
+        }
+        Ok(links.into_iter().map(|(c, d)| format!("{c}/{d}")).collect())
     }
 
-    fn clear_override(&self, _sel: &Selector) -> conlink_control::Result<Vec<String>> {
-        Err(conlink_control::Error::Unsupported(NO_OVERRIDES.into()))
+    fn clear_override(&self, sel: &Selector) -> conlink_control::Result<Vec<String>> {
+        let links = self.resolve(sel)?;
+        let t0 = Instant::now();
+        let mut rxs = Vec::new();
+        for (ctr, dev) in &links {
+            self.params().remove(&(ctr.clone(), dev.clone()));
+            rxs.extend(self.core.clear_override(ctr, dev));
+        }
+        let failed = self.wait_applied(rxs, &links, t0);
+        if !failed.is_empty() {
+            self.metrics.error("override");
+            return Err(conlink_control::Error::Apply(failed.join("; ")));
+        }
+        Ok(links.into_iter().map(|(c, d)| format!("{c}/{d}")).collect())
     }
 
     fn graph_html(&self) -> String {
-        conlink_graph::render(self.daemon.config(), conlink_graph::Format::Html)
+        conlink_graph::render(&self.core.inputs().cfg, conlink_graph::Format::Html)
     }
 
     fn metrics(&self) -> &Metrics {
-        self.daemon.metrics()
+        &self.metrics
     }
 
     fn event_counts(&self) -> BTreeMap<(EventType, String), u64> {
-        self.daemon.hub().counts()
+        self.hub.counts()
     }
 }
 
@@ -486,15 +694,19 @@ pub fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(t)
 }
 
-/// Opens the listeners of `opts` for `daemon`. Errors (a socket in use, a
-/// TCP API without token) stop the start: the user asked for them.
-pub async fn start<N: Network, E: Exec>(
-    daemon: Arc<Daemon<N, E>>,
-    exec: Arc<Executor>,
+/// Opens the listeners of `opts` for `core` (`own`: a handle on conlink's
+/// namespace). Errors (a socket in use, a TCP API without token) stop the
+/// start: the user asked for them.
+pub async fn start<K: Kernel, R: Runtime>(
+    core: Arc<Core<K, R>>,
+    own: Handle,
     name: &str,
     opts: &ControlOptions,
 ) -> anyhow::Result<Vec<Listener>> {
-    let ctl = Control::new(Arc::new(DaemonBackend::new(daemon, exec, name)));
+    let backend = CoreBackend::new(core.clone(), own, name);
+    // Subscribed before anything else happens, so no event is missed.
+    forward_events(backend.hub.clone(), core.subscribe());
+    let ctl = Control::new(Arc::new(backend));
     let mut out = Vec::new();
     let path = match &opts.socket {
         Some(p) if p.as_os_str() == "off" => None,

@@ -3,21 +3,21 @@
 
 mod cli;
 mod control;
-mod daemon;
-mod exec;
-mod plan;
 mod run;
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    if let Err(e) = cli.check() {
+        e.exit();
+    }
     init_logging(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),
@@ -83,6 +83,20 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
             api_token_file: cli.api_token_file.clone(),
             metrics_addr: cli.metrics_addr.clone(),
             web_addr: cli.web_addr.clone(),
+        },
+        files: cli
+            .compose_files()
+            .into_iter()
+            .chain(cli.network_files())
+            .collect(),
+        loader: {
+            let o = cli.load_options();
+            std::sync::Arc::new(move || {
+                // The environment as it is now (interpolation).
+                let mut o = o.clone();
+                o.env = std::env::vars().collect();
+                conlink_config::load(&o).map_err(|errs| errs.to_string())
+            })
         },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1,21 +1,28 @@
-//! Running the daemon: runtime + executor + event loop, and the orderly
-//! shutdown on SIGINT/SIGTERM that leaves nothing behind.
+//! Running the daemon: a runtime, conlink's namespace, the core, the
+//! config watcher, and the orderly shutdown on SIGINT/SIGTERM that leaves
+//! nothing behind. One path for both runtimes: they differ only in how
+//! conlink's namespace is found and which [`Runtime`] feeds the core.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use conlink_core::adopt;
+use conlink_core::apply::Applier;
+use conlink_core::net::{NetKernel, Placement};
+use conlink_core::reconcile::Core;
+use conlink_core::Inputs;
 use conlink_model::NetworkConfig;
 use conlink_net::Netns;
-use conlink_runtime::docker::DockerRuntime;
-use conlink_runtime::netns::{exec_in, NetnsRuntime};
-use conlink_runtime::Container;
+use conlink_runtime::docker::{DockerRuntime, Engines};
+use conlink_runtime::netns::NetnsRuntime;
+use conlink_runtime::Runtime;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::daemon::{Daemon, Exec};
-use crate::exec::{Executor, Placement};
+use crate::watch::ConfigWatch;
 
 /// Which engine conlink watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +33,12 @@ pub enum RuntimeKind {
     Netns,
 }
 
+/// Loads (and validates) the config again: the error text is the usual
+/// `FILE: /path: problem` lines.
+pub type Loader = Arc<dyn Fn() -> Result<NetworkConfig, String> + Send + Sync>;
+
 /// What the daemon needs besides the config.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Which runtime.
     pub runtime: RuntimeKind,
@@ -41,29 +52,26 @@ pub struct RunOptions {
     pub podman_socket: PathBuf,
     /// Compose project whose `service:` links apply.
     pub compose_project: Option<String>,
+    /// Every config file loaded (watched for changes).
+    pub files: Vec<PathBuf>,
+    /// Loads the config again (reloads).
+    pub loader: Loader,
     /// Control API, metrics and live page listeners.
     pub control: crate::control::ControlOptions,
 }
 
-/// Commands of the netns runtime: run inside the namespace.
-struct NetnsExec;
-
-impl Exec for NetnsExec {
-    async fn exec(&self, c: &Container, argv: Vec<String>) -> anyhow::Result<i64> {
-        Ok(exec_in(c, &argv).await?)
-    }
-}
-
 /// conlink's own namespace on a host: a dedicated named one, created if
 /// missing (and then removed at exit).
-struct OwnNetns {
-    ns: Netns,
+pub struct OwnNetns {
+    /// The namespace.
+    pub ns: Netns,
     name: String,
     created: bool,
 }
 
 impl OwnNetns {
-    fn open_or_create(name: &str) -> anyhow::Result<Self> {
+    /// Opens the named namespace, creating it when missing.
+    pub fn open_or_create(name: &str) -> anyhow::Result<Self> {
         if Netns::exists_named(name) {
             info!("using existing network namespace {name} for bridges");
             return Ok(Self {
@@ -97,270 +105,303 @@ impl Drop for OwnNetns {
 pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     // Option mistakes fail before anything is made.
     opts.control.check()?;
-    match opts.runtime {
-        RuntimeKind::Netns => run_netns(cfg, opts).await,
-        RuntimeKind::Docker => run_docker(cfg, opts).await,
-    }
-}
-
-async fn run_netns(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
     // Signals first, so one arriving during setup still shuts down cleanly.
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-
-    let services: Vec<(String, u32)> = cfg
+    let sigs = Signals::new()?;
+    if cfg
         .services
-        .keys()
-        .map(|s| {
-            let n = opts
-                .scale
-                .iter()
-                .rev()
-                .find(|(name, _)| name == s)
-                .map_or(1, |(_, n)| *n);
-            (s.clone(), n)
-        })
-        .collect();
-    let containers: Vec<String> = cfg.containers.keys().cloned().collect();
-
-    let own = OwnNetns::open_or_create(&opts.netns_name)?;
-    let cfg2 = cfg.clone();
-    let own_ns = own.ns.try_clone()?;
-    // The host side (parents of *vlan links) is the namespace conlink was
-    // started in.
-    // Tunnels are made there too (it reaches the remote) and moved in.
-    let place = Placement {
-        host_ns: Some("/proc/self/ns/net".into()),
-        tunnel_ns: Some("/proc/self/ns/net".into()),
-    };
-    let exec = tokio::task::spawn_blocking(move || Executor::init(&cfg2, &own_ns, place)).await??;
-    let exec = Arc::new(exec);
-    let mut rt = tokio::task::spawn_blocking(move || NetnsRuntime::prepare(&containers, &services))
-        .await??;
-
-    // A container's loopback is up; make the namespaces we play them with
-    // alike (ping to self, local services on 127.0.0.1).
-    // Only namespaces conlink created: existing ones belong to someone else.
-    let lo: Vec<PathBuf> = rt
-        .created()
-        .map(conlink_runtime::netns::netns_path)
-        .collect();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        for ns in lo {
-            conlink_net::Handle::open(&Netns::open(&ns)?)?.set_up("lo", true)?;
-        }
-        Ok(())
-    })
-    .await??;
-
-    let daemon = Daemon::new(cfg, None, exec.clone(), NetnsExec).with_name(&opts.netns_name);
-    let listeners = match crate::control::start(
-        daemon.clone(),
-        exec.clone(),
-        &opts.netns_name,
-        &opts.control,
-    )
-    .await
+        .values()
+        .chain(cfg.containers.values())
+        .all(|g| g.links.is_empty())
     {
-        Ok(l) => l,
-        Err(e) => {
-            // Undo the start: bridges, tunnels, the namespaces made.
-            tokio::task::spawn_blocking(move || {
-                let mut rt = rt;
-                exec.shutdown(&[]);
-                rt.shutdown();
+        info!("no links configured (bridges, tunnels and commands still apply)");
+    }
+    match opts.runtime {
+        RuntimeKind::Netns => {
+            let services: Vec<(String, u32)> = cfg
+                .services
+                .keys()
+                .map(|s| {
+                    let n = opts
+                        .scale
+                        .iter()
+                        .rev()
+                        .find(|(name, _)| name == s)
+                        .map_or(1, |(_, n)| *n);
+                    (s.clone(), n)
+                })
+                .collect();
+            let containers: Vec<String> = cfg.containers.keys().cloned().collect();
+            let own = OwnNetns::open_or_create(&opts.netns_name)?;
+            let ns = own.ns.try_clone()?;
+            // The host side (parents of *vlan links, tunnel underlays) is
+            // the namespace conlink was started in.
+            let place = Placement {
+                host_ns: Some("/proc/self/ns/net".into()),
+                tunnel_ns: Some("/proc/self/ns/net".into()),
+                ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
+            };
+            let rt =
+                tokio::task::spawn_blocking(move || NetnsRuntime::prepare(&containers, &services))
+                    .await??;
+            // A container's loopback is up; make the namespaces we play
+            // them with alike (ping to self, local services on 127.0.0.1).
+            let lo: Vec<PathBuf> = rt.instances().iter().map(|c| c.netns.clone()).collect();
+            let created: Vec<String> = rt.created().map(String::from).collect();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                for ns in lo {
+                    if created.iter().any(|c| ns.ends_with(c)) {
+                        conlink_net::Handle::open(&Netns::open(&ns)?)?.set_up("lo", true)?;
+                    }
+                }
+                Ok(())
             })
-            .await
-            .ok();
-            return Err(e);
+            .await??;
+            let inputs = Inputs {
+                cfg,
+                project: None,
+                ..Default::default()
+            };
+            let name = opts.netns_name.clone();
+            let res = serve(ns, &name, place, rt, inputs, &opts, sigs).await;
+            drop(own);
+            res
         }
-    };
-    let (tx, rx) = mpsc::channel(1024);
-    let d = daemon.clone();
-    let looped = tokio::spawn(async move { d.run(rx).await });
-    rt.announce(&tx).await;
-    let watch = rt.watcher().spawn(tx.clone());
-
-    tokio::select! {
-        _ = sigint.recv() => info!("SIGINT: cleaning up"),
-        _ = sigterm.recv() => info!("SIGTERM: cleaning up"),
+        RuntimeKind::Docker => {
+            let mut engines = Vec::new();
+            for sock in [&opts.docker_socket, &opts.podman_socket] {
+                if !sock.exists() {
+                    continue;
+                }
+                match DockerRuntime::connect(sock).await {
+                    Ok(rt) => {
+                        conlink_runtime::docker::log_connected(sock);
+                        engines.push(rt);
+                    }
+                    Err(e) => warn!("{e}"),
+                }
+            }
+            if engines.is_empty() {
+                anyhow::bail!(
+                    "no container engine answers at {} or {}",
+                    opts.docker_socket.display(),
+                    opts.podman_socket.display()
+                );
+            }
+            // Inside a container conlink uses its own namespace and finds
+            // its compose project; on a host it makes a dedicated one.
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let own_id = conlink_runtime::docker::own_container_id(&mountinfo);
+            let mut project = opts.compose_project.clone();
+            let (own, ns, place) = match &own_id {
+                Some(id) => {
+                    let mut me = None;
+                    for rt in &engines {
+                        if let Ok(Some(c)) = rt.inspect(id).await {
+                            me = Some(c);
+                            break;
+                        }
+                    }
+                    if me.is_none() {
+                        warn!("own container {} not found in any engine", &id[..12]);
+                    }
+                    if project.is_none() {
+                        project = me.as_ref().and_then(|c| c.project.clone());
+                    }
+                    info!(
+                        "running in container {} (project {})",
+                        &id[..12],
+                        project.as_deref().unwrap_or("-")
+                    );
+                    // With `pid: host`, PID 1 is the host's init: its
+                    // namespace is the host's root namespace.
+                    let place = Placement {
+                        host_ns: Some("/proc/1/ns/net".into()),
+                        tunnel_ns: None,
+                        ovs_dir: Some(Placement::ovs_dir_for(
+                            project.as_deref().unwrap_or("conlink"),
+                        )),
+                    };
+                    (None, Netns::current()?, place)
+                }
+                None => {
+                    let own = OwnNetns::open_or_create(&opts.netns_name)?;
+                    let ns = own.ns.try_clone()?;
+                    let place = Placement {
+                        host_ns: Some("/proc/self/ns/net".into()),
+                        tunnel_ns: Some("/proc/self/ns/net".into()),
+                        ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
+                    };
+                    (Some(own), ns, place)
+                }
+            };
+            let inputs = Inputs {
+                cfg,
+                project,
+                ..Default::default()
+            };
+            // The API socket's NAME: the compose project inside a compose
+            // deployment, else conlink's namespace name.
+            let name = match (&own_id, &inputs.project) {
+                (Some(_), Some(p)) => p.clone(),
+                _ => opts.netns_name.clone(),
+            };
+            let res = serve(ns, &name, place, Engines(engines), inputs, &opts, sigs).await;
+            drop(own);
+            res
+        }
     }
-    tokio::task::spawn_blocking(move || watch.stop()).await.ok();
-    drop(listeners);
-    drop(tx);
-    await_loop(looped).await;
-    if let Some(t) = daemon.timings().summary() {
-        info!("{t}");
-    }
-    let remaining = daemon.remaining();
-    let errs = tokio::task::spawn_blocking(move || {
-        let mut errs = exec.shutdown(&remaining);
-        errs.extend(rt.shutdown().into_iter().map(anyhow::Error::from));
-        errs
-    })
-    .await?;
-    drop(own);
-    for e in &errs {
-        warn!("cleanup: {e:#}");
-    }
-    info!("cleanup done");
-    Ok(())
 }
 
-/// Waits for the event loop to end: in-flight setups finish before the
-/// teardown; commands still running after a grace period are abandoned
-/// (their containers keep running).
-async fn await_loop(mut looped: tokio::task::JoinHandle<()>) {
-    if tokio::time::timeout(SHUTDOWN_GRACE, &mut looped)
-        .await
-        .is_err()
-    {
-        warn!("commands still running after {SHUTDOWN_GRACE:?}; not waiting for them");
-        looped.abort();
-        looped.await.ok();
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
 }
 
 /// How long shutdown waits for in-flight setups and running commands.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Commands through the engine's exec API (the first engine that knows the
-/// container runs it).
-struct DockerExec(Vec<DockerRuntime>);
-
-impl Exec for DockerExec {
-    async fn exec(&self, c: &Container, argv: Vec<String>) -> anyhow::Result<i64> {
-        let mut last = None;
-        for rt in &self.0 {
-            match rt.exec(c, argv.clone()).await {
-                Ok(code) => return Ok(code),
-                Err(e) => last = Some(e),
-            }
+/// The one daemon loop: adopt, make globals, feed runtime events to the
+/// core, reload on config changes and SIGHUP, tear down on SIGINT/SIGTERM.
+async fn serve<R: Runtime>(
+    ns: Netns,
+    name: &str,
+    place: Placement,
+    runtime: R,
+    inputs: Inputs,
+    opts: &RunOptions,
+    mut sigs: Signals,
+) -> anyhow::Result<()> {
+    let inp2 = inputs.clone();
+    // conlink's namespace as the control API reads it (status, counters).
+    let own_handle = conlink_net::Handle::open(&ns)?;
+    let (kernel, found) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let kernel = NetKernel::open(&ns, place).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let found = adopt::scan(&kernel, &inp2);
+        for name in &found.legacy {
+            // Older conlink versions marked everything `conlink:conlink`:
+            // their leftovers cannot be adopted, so they go.
+            let _ =
+                conlink_core::Kernel::delete_link(&kernel, conlink_core::kernel::Ns::Conlink, name);
         }
-        Err(last.map_or_else(|| anyhow::anyhow!("no engine"), anyhow::Error::from))
-    }
-}
-
-async fn run_docker(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-
-    let mut engines = Vec::new();
-    for sock in [&opts.docker_socket, &opts.podman_socket] {
-        if !sock.exists() {
-            continue;
-        }
-        match DockerRuntime::connect(sock).await {
-            Ok(rt) => {
-                conlink_runtime::docker::log_connected(sock);
-                engines.push(rt);
-            }
-            Err(e) => warn!("{e}"),
-        }
-    }
-    if engines.is_empty() {
-        anyhow::bail!(
-            "no container engine answers at {} or {}",
-            opts.docker_socket.display(),
-            opts.podman_socket.display()
-        );
-    }
-
-    // Inside a container conlink uses its own namespace and finds its
-    // compose project; on a host it makes a dedicated namespace.
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let own_id = conlink_runtime::docker::own_container_id(&mountinfo);
-    let mut project = opts.compose_project.clone();
-    let (own, conlink_ns, place) = match &own_id {
-        Some(id) => {
-            // Whichever engine runs us knows us (docker or podman).
-            let mut me = None;
-            for rt in &engines {
-                if let Ok(Some(c)) = rt.inspect(id).await {
-                    me = Some(c);
-                    break;
-                }
-            }
-            if me.is_none() {
-                warn!("own container {} not found in any engine", &id[..12]);
-            }
-            if project.is_none() {
-                project = me.as_ref().and_then(|c| c.project.clone());
-            }
+        if !found.legacy.is_empty() {
             info!(
-                "running in container {} (project {})",
-                &id[..12],
-                project.as_deref().unwrap_or("-")
+                "removed {} leftover interface(s) of an older conlink run",
+                found.legacy.len()
             );
-            // With `pid: host`, PID 1 is the host's init: its namespace is
-            // the host's root namespace.
-            let place = Placement {
-                host_ns: Some("/proc/1/ns/net".into()),
-                tunnel_ns: None,
-            };
-            (None, Netns::current()?, place)
         }
-        None => {
-            let own = OwnNetns::open_or_create(&opts.netns_name)?;
-            let ns = own.ns.try_clone()?;
-            let place = Placement {
-                host_ns: Some("/proc/self/ns/net".into()),
-                tunnel_ns: Some("/proc/self/ns/net".into()),
-            };
-            (Some(own), ns, place)
+        Ok((kernel, found))
+    })
+    .await??;
+    let adopting = found.count > 0;
+    let core = Core::new(Applier::new(kernel), runtime, inputs, found.state, adopting);
+    if let Err(e) = core.init_globals().await {
+        for e2 in core.teardown().await {
+            warn!("cleanup after failed start: {e2}");
         }
-    };
-
-    let cfg2 = cfg.clone();
-    let exec =
-        tokio::task::spawn_blocking(move || Executor::init(&cfg2, &conlink_ns, place)).await??;
-    let exec = Arc::new(exec);
-    // The API socket's NAME: the compose project inside a compose
-    // deployment, else conlink's namespace name.
-    let name = match (&own_id, &project) {
-        (Some(_), Some(p)) => p.clone(),
-        _ => opts.netns_name.clone(),
-    };
-    let daemon =
-        Daemon::new(cfg, project, exec.clone(), DockerExec(engines.clone())).with_name(&name);
-    let listeners =
-        match crate::control::start(daemon.clone(), exec.clone(), &name, &opts.control).await {
-            Ok(l) => l,
-            Err(e) => {
-                let ex = exec.clone();
-                tokio::task::spawn_blocking(move || ex.shutdown(&[]))
-                    .await
-                    .ok();
-                return Err(e);
+        return Err(anyhow::anyhow!("{e}"));
+    }
+    let listeners = match crate::control::start(core.clone(), own_handle, name, &opts.control).await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            for e2 in core.teardown().await {
+                warn!("cleanup after failed start: {e2}");
             }
-        };
+            return Err(e);
+        }
+    };
     let (tx, rx) = mpsc::channel(1024);
-    let d = daemon.clone();
-    let looped = tokio::spawn(async move { d.run(rx).await });
-    let mut watchers = tokio::task::JoinSet::new();
-    for rt in engines {
-        let tx = tx.clone();
-        watchers.spawn(async move { rt.watch(tx).await });
-    }
-    drop(tx);
+    let c2 = core.clone();
+    let looped = tokio::spawn(async move { c2.run(rx).await });
+    let rt = core.runtime().clone();
+    let watcher = tokio::spawn(async move { rt.watch(tx).await });
+    let c3 = core.clone();
+    tokio::spawn(async move { c3.sweep_adopted().await });
 
-    tokio::select! {
-        _ = sigint.recv() => info!("SIGINT: cleaning up"),
-        _ = sigterm.recv() => info!("SIGTERM: cleaning up"),
+    let (reload_tx, mut reload_rx) = mpsc::channel::<&'static str>(4);
+    let _files = ConfigWatch::spawn(&opts.files, reload_tx.clone());
+    loop {
+        tokio::select! {
+            _ = sigs.int.recv() => { info!("SIGINT: cleaning up"); break; }
+            _ = sigs.term.recv() => { info!("SIGTERM: cleaning up"); break; }
+            _ = sigs.hup.recv() => reload(&core, opts, "SIGHUP").await,
+            Some(why) = reload_rx.recv() => reload(&core, opts, why).await,
+        }
     }
-    watchers.abort_all();
-    while watchers.join_next().await.is_some() {}
+    // No more requests while things are torn down.
     drop(listeners);
-    await_loop(looped).await;
-    if let Some(t) = daemon.timings().summary() {
+    core.stop();
+    if tokio::time::timeout(SHUTDOWN_GRACE, looped).await.is_err() {
+        warn!("commands still running after {SHUTDOWN_GRACE:?}; not waiting for them");
+    }
+    if tokio::time::timeout(Duration::from_secs(2), watcher)
+        .await
+        .is_err()
+    {
+        warn!("runtime watcher did not stop in time");
+    }
+    if let Some(t) = core.timings().summary() {
         info!("{t}");
     }
-    let remaining = daemon.remaining();
-    let errs = tokio::task::spawn_blocking(move || exec.shutdown(&remaining)).await?;
-    drop(own);
-    for e in &errs {
-        warn!("cleanup: {e:#}");
+    for e in core.teardown().await {
+        warn!("cleanup: {e}");
     }
+    drop(core);
     info!("cleanup done");
     Ok(())
+}
+
+/// Loads the config again and, when valid, converges to it; when not,
+/// logs why and keeps the running one.
+async fn reload<K: conlink_core::Kernel, R: Runtime>(
+    core: &Arc<Core<K, R>>,
+    opts: &RunOptions,
+    why: &str,
+) {
+    let loader = opts.loader.clone();
+    let loaded = tokio::task::spawn_blocking(move || loader())
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    let cfg = match loaded {
+        Ok(c) => c,
+        Err(text) => {
+            error!("config reload ({why}) refused; the running config stays:");
+            for line in text.lines() {
+                error!("{line}");
+            }
+            core.emit(
+                conlink_core::events::CoreEvent::now(
+                    conlink_core::events::EventType::Config,
+                    conlink_core::events::Action::Rejected,
+                    "config",
+                )
+                .attr("reason", text),
+            );
+            return;
+        }
+    };
+    let cur = core.inputs();
+    if cur.cfg == cfg {
+        info!("config reload ({why}): no change");
+        return;
+    }
+    info!("config reload ({why}): applying changes");
+    let new = Inputs {
+        cfg,
+        ..(*cur).clone()
+    };
+    if let Err(e) = core.reload(new).await {
+        error!("config reload ({why}) refused; the running config stays: {e}");
+    }
 }

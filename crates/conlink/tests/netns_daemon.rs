@@ -301,7 +301,7 @@ fn namespaces_killed_mid_setup_are_cleaned_and_restarts_rewired() {
 }
 
 #[test]
-fn a_restart_after_sigkill_replaces_its_own_leftovers() {
+fn a_restart_after_sigkill_adopts_its_links() {
     require_root();
     let p = prefix();
     let cfg = format!(
@@ -312,26 +312,42 @@ fn a_restart_after_sigkill_replaces_its_own_leftovers() {
     let mut first = Conlink::start(&p, &cfg, &["--scale", &scale]);
     let own = first.own_ns.clone();
     first.wait_connected();
+    let idx =
+        |ns: &str, dev: &str| ip_json(ns, &["link", "show", "dev", dev])[0]["ifindex"].clone();
+    let (k1, k2) = (format!("{p}k_1"), format!("{p}k_2"));
+    let before = (idx(&k1, "eth0"), idx(&k2, "eth0"), idx(&own, "s1"));
     // No cleanup at all: bridge, outer ends, namespaces stay behind.
     first.kill9();
     assert_eq!(outer_ends(&own, &p).len(), 2);
-    // The same namespace again: conlink's marked leftovers are replaced,
-    // not refused as someone else's bridge, and links come back.
+    // Traffic keeps flowing while conlink is down (the kernel keeps links).
+    assert!(ping(&k1, "10.207.0.2"), "no traffic while conlink is down");
+    // Restart: every link still matches, so every link is adopted as it
+    // is (same ifindex), none is made again.
     let mut second = Conlink::start(&p, &cfg, &["--scale", &scale]);
     second.wait_connected();
-    assert!(second
-        .log()
-        .iter()
-        .any(|l| l.contains("leftover interface")));
+    let log = second.log();
+    for k in [&k1, &k2] {
+        assert!(
+            log.iter()
+                .any(|l| l.contains(&format!("{k}: 1 link(s) adopted"))),
+            "{log:#?}"
+        );
+    }
     assert!(
-        ping(&format!("{p}k_1"), "10.207.0.2"),
-        "no traffic after the restart"
+        !log.iter()
+            .any(|l| l.contains("ready in") || l.contains("created")),
+        "links were remade: {log:#?}"
     );
+    assert_eq!(
+        (idx(&k1, "eth0"), idx(&k2, "eth0"), idx(&own, "s1")),
+        before
+    );
+    assert!(ping(&k1, "10.207.0.2"), "no traffic after the restart");
     assert!(second.stop());
     // The second run did not create these namespaces (the first did and
     // was killed), so they stay: the test removes them by exact name.
     assert!(outer_ends(&own, &p).is_empty(), "outer ends left behind");
-    for n in [own, format!("{p}k_1"), format!("{p}k_2")] {
+    for n in [own, k1, k2] {
         let _ = Command::new("ip").args(["netns", "del", &n]).status();
     }
 }

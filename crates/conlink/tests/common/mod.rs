@@ -239,6 +239,18 @@ impl Conlink {
     }
 
     /// Log lines so far.
+    /// The network file conlink was started with (tests edit it).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.0.join("network.yaml")
+    }
+
+    /// Replaces the config the way editors do: a new file renamed over it.
+    pub fn edit_config(&self, text: &str) {
+        let tmp = self._dir.0.join(".network.yaml.swp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, self.config_path()).expect("rename config");
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }

@@ -1,0 +1,449 @@
+//! Carrying operations out on a [`Kernel`] and recording each success into
+//! the actual state. A failed step is undone by diffing the partial actual
+//! state back to what it was before, and applying that: the same diff as
+//! everything else.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use conlink_model::{BridgeMode, LinkType, Route};
+use tracing::warn;
+
+use crate::diff::{diff_container, globals_post, globals_pre, record_container, record_global, Op};
+use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Ns};
+use crate::state::{CtrState, Globals};
+
+/// An operation that failed (after its container was put back).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{op}: {err}")]
+pub struct ApplyError {
+    /// The operation, as logged (`node_1/eth0: address 10.0.0.1/24 added`).
+    pub op: String,
+    /// The interface it was about, if any.
+    pub dev: Option<String>,
+    /// Why.
+    pub err: KernelError,
+}
+
+/// The marker of a link: `conlink link NAME DEV ID12 HASH` (alias
+/// `conlink:conlink link …`): container name, interface, the first 12
+/// characters of the container id, the hash of the link spec. IFALIASZ is
+/// 256; container names are far shorter in practice, interface names 15.
+pub fn link_marker(ctr: &crate::state::CtrRef, dev: &str, hash: &str) -> String {
+    let id12: String = ctr.id.chars().take(12).collect();
+    format!("conlink link {} {dev} {id12} {hash}", ctr.name)
+}
+
+/// The marker of a bridge.
+pub const BRIDGE_MARKER: &str = "conlink bridge";
+
+/// The marker of a tunnel.
+pub fn tunnel_marker(hash: &str) -> String {
+    format!("conlink tunnel {hash}")
+}
+
+/// Applies operations; owns the cross-container bookkeeping the kernel
+/// needs (which outer ends a patch bridge has).
+pub struct Applier<K: Kernel> {
+    kernel: K,
+    patches: Mutex<HashMap<String, Vec<String>>>,
+}
+
+fn host32(a: Ipv4Addr) -> Route {
+    Route::to(conlink_model::IpNet::host(a.into()))
+}
+
+/// Accepts "already gone" (removals) or "already there" (idempotent adds).
+fn ok_if(r: KResult<()>, kind: ErrorKind) -> KResult<()> {
+    match r {
+        Err(e) if e.kind == kind => Ok(()),
+        r => r,
+    }
+}
+
+fn dev_of(op: &Op) -> Option<String> {
+    use Op::*;
+    match op {
+        CreateLink { dev, .. }
+        | DeleteLink { dev, .. }
+        | SetMtu { dev, .. }
+        | SetMac { dev, .. }
+        | AddAddr { dev, .. }
+        | DelAddr { dev, .. }
+        | AddRoute { dev, .. }
+        | DelRoute { dev, .. }
+        | SetNetem { dev, .. }
+        | SetEthtool { dev, .. }
+        | SetUp { dev, .. }
+        | SetNat { dev, .. }
+        | SetForward { dev, .. }
+        | Mark { dev, .. } => Some(dev.clone()),
+        _ => None,
+    }
+}
+
+impl<K: Kernel> Applier<K> {
+    /// An applier over `kernel`.
+    pub fn new(kernel: K) -> Self {
+        Applier {
+            kernel,
+            patches: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    /// Carries one operation out. Removals accept what is already gone
+    /// (a dead container's namespace takes its links with it).
+    pub fn apply_one(&self, op: &Op) -> KResult<()> {
+        let k = &self.kernel;
+        match op {
+            Op::CreateBridge { name, mode } => {
+                if *mode == BridgeMode::Patch {
+                    self.patches().entry(name.clone()).or_default();
+                    return Ok(());
+                }
+                k.create_bridge(name, *mode, BRIDGE_MARKER)
+            }
+            Op::DeleteBridge { name, mode } => {
+                if *mode == BridgeMode::Patch {
+                    self.patches().remove(name);
+                }
+                ok_if(k.delete_bridge(name, *mode), ErrorKind::Gone)
+            }
+            Op::CreateTunnel { name, spec } => {
+                k.create_tunnel(name, spec, &tunnel_marker(&hash_json(spec)))?;
+                if spec.mode == BridgeMode::Patch {
+                    if let Err(e) = self.join_patch(&spec.bridge, name) {
+                        let _ = k.delete_link(Ns::Conlink, name);
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+            Op::DeleteTunnel { name, spec } => {
+                if spec.mode == BridgeMode::Patch {
+                    self.leave_patch(&spec.bridge, name);
+                }
+                if spec.mode == BridgeMode::Ovs {
+                    ok_if(k.detach_ovs(&spec.bridge, name), ErrorKind::Gone).ok();
+                }
+                ok_if(k.delete_link(Ns::Conlink, name), ErrorKind::Gone)
+            }
+            Op::SetTunnelNetem { name, to, .. } => {
+                let r = k.set_netem(Ns::Conlink, name, to.as_ref());
+                if to.is_none() {
+                    ok_if(r, ErrorKind::Gone)
+                } else {
+                    r
+                }
+            }
+            Op::EnableForwarding => {
+                k.enable_forwarding();
+                Ok(())
+            }
+            Op::ForgetForwarding => Ok(()),
+            Op::DropForwardTable => ok_if(k.drop_forward_table(), ErrorKind::Gone),
+            Op::CreateLink {
+                ctr,
+                dev,
+                link,
+                hash,
+            } => {
+                let marker = link_marker(ctr, dev, hash);
+                let (mac, mtu) = (link.mac, link.mtu);
+                match (&link.id.kind, &link.id.outer) {
+                    (LinkType::Veth, Some(o)) => {
+                        k.create_veth(&ctr.netns, &o.name, dev, mac, mtu, &marker)?;
+                        let joined = match o.mode {
+                            BridgeMode::Patch => self.join_patch(&o.bridge, &o.name),
+                            m => k.attach(&o.name, &o.bridge, m),
+                        };
+                        let up = joined.and_then(|()| k.set_up(Ns::Conlink, &o.name, true));
+                        if let Err(e) = up {
+                            // The op is all or nothing: the half-made veth
+                            // goes the way every link goes.
+                            let del = Op::DeleteLink {
+                                ctr: ctr.clone(),
+                                dev: dev.clone(),
+                                link: link.clone(),
+                            };
+                            let _ = self.apply_one(&del);
+                            return Err(e);
+                        }
+                        Ok(())
+                    }
+                    (LinkType::Veth, None) => Err(KernelError::new(
+                        ErrorKind::Other,
+                        "veth link without an outer end",
+                    )),
+                    (LinkType::Dummy, _) => k.create_dummy(&ctr.netns, dev, mac, mtu, &marker),
+                    _ => k.create_child(&ctr.netns, dev, &link.id, mac, mtu, &marker),
+                }
+            }
+            Op::DeleteLink { ctr, dev, link } => match &link.id.outer {
+                Some(o) => {
+                    match o.mode {
+                        BridgeMode::Patch => self.leave_patch(&o.bridge, &o.name),
+                        BridgeMode::Ovs => {
+                            ok_if(k.detach_ovs(&o.bridge, &o.name), ErrorKind::Gone).ok();
+                        }
+                        BridgeMode::Linux => {}
+                    }
+                    // Deleting the outer end deletes the container end.
+                    ok_if(k.delete_link(Ns::Conlink, &o.name), ErrorKind::Gone)
+                }
+                None => ok_if(k.delete_link(Ns::Ctr(&ctr.netns), dev), ErrorKind::Gone),
+            },
+            Op::SetMtu {
+                ctr,
+                dev,
+                outer,
+                to,
+                ..
+            } => {
+                if let Some(o) = outer {
+                    k.set_mtu(Ns::Conlink, o, *to)?;
+                }
+                k.set_mtu(Ns::Ctr(&ctr.netns), dev, *to)
+            }
+            Op::SetMac { ctr, dev, to, .. } => k.set_mac(Ns::Ctr(&ctr.netns), dev, *to),
+            Op::AddAddr { ctr, dev, addr } => ok_if(
+                k.add_addr(Ns::Ctr(&ctr.netns), dev, *addr),
+                ErrorKind::Exists,
+            ),
+            Op::DelAddr { ctr, dev, addr } => {
+                ok_if(k.del_addr(Ns::Ctr(&ctr.netns), dev, *addr), ErrorKind::Gone)
+            }
+            Op::AddRoute { ctr, dev, route } => ok_if(
+                k.add_route(Ns::Ctr(&ctr.netns), dev, route),
+                ErrorKind::Exists,
+            ),
+            Op::DelRoute { ctr, dev, route } => ok_if(
+                k.del_route(Ns::Ctr(&ctr.netns), dev, route),
+                ErrorKind::Gone,
+            ),
+            Op::SetNetem { ctr, dev, to, .. } => {
+                let r = k.set_netem(Ns::Ctr(&ctr.netns), dev, to.as_ref());
+                if to.is_none() {
+                    ok_if(r, ErrorKind::Gone)
+                } else {
+                    r
+                }
+            }
+            Op::SetEthtool { ctr, dev, to, .. } => {
+                for s in to {
+                    k.ethtool(Ns::Ctr(&ctr.netns), dev, s)?;
+                }
+                Ok(())
+            }
+            Op::SetUp {
+                ctr,
+                dev,
+                outer,
+                up,
+            } => {
+                if let Some(o) = outer {
+                    k.set_up(Ns::Conlink, o, *up)?;
+                }
+                k.set_up(Ns::Ctr(&ctr.netns), dev, *up)
+            }
+            Op::SetNat { ctr, dev, from, to } => {
+                if from.is_some() {
+                    ok_if(k.del_nat(&ctr.netns, dev), ErrorKind::Gone)?;
+                }
+                if let Some((ip, nat)) = to {
+                    k.set_nat(&ctr.netns, dev, *ip, *nat)?;
+                }
+                Ok(())
+            }
+            Op::DropNatTable { ctr } => ok_if(k.drop_nat_table(&ctr.netns), ErrorKind::Gone),
+            Op::SetForward { ctr, dev, from, to } => {
+                let docker = k.docker_addr();
+                if let Some(f) = from {
+                    ok_if(k.del_forwards(&f.outer), ErrorKind::Gone)?;
+                    // An adopted placeholder knows only the rules' key.
+                    let known = !f.bridge.is_empty();
+                    if known {
+                        ok_if(
+                            k.del_route(Ns::Conlink, &f.bridge, &host32(f.ip)),
+                            ErrorKind::Gone,
+                        )?;
+                    }
+                    if let (Some(d), true) = (docker, known) {
+                        ok_if(
+                            k.del_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr)),
+                            ErrorKind::Gone,
+                        )?;
+                    }
+                }
+                if let Some(f) = to {
+                    let d = docker.ok_or_else(|| {
+                        KernelError::new(
+                            ErrorKind::Other,
+                            "forward needs conlink attached to a docker network \
+                             (no DOCKER-ETH0 or eth0 with an address in conlink's namespace)",
+                        )
+                    })?;
+                    ok_if(
+                        k.add_route(Ns::Conlink, &f.bridge, &host32(f.ip)),
+                        ErrorKind::Exists,
+                    )?;
+                    ok_if(
+                        k.add_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr)),
+                        ErrorKind::Exists,
+                    )?;
+                    k.set_forwards(&f.outer, &f.bridge, f.ip, &f.forwards)?;
+                }
+                Ok(())
+            }
+            Op::Mark {
+                ctr,
+                dev,
+                outer,
+                hash,
+            } => {
+                let m = link_marker(ctr, dev, hash);
+                match outer {
+                    Some(o) => k.set_marker(Ns::Conlink, o, &m),
+                    None => k.set_marker(Ns::Ctr(&ctr.netns), dev, &m),
+                }
+            }
+            // Commands run through the runtime (the reconciler does it).
+            Op::RunCommand { .. } | Op::ForgetCommands { .. } => Ok(()),
+            Op::ForgetContainer { ctr } => {
+                k.forget_ns(&ctr.netns);
+                Ok(())
+            }
+        }
+    }
+
+    fn patches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
+        self.patches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a patch end; with both ends present, joins them both ways.
+    fn join_patch(&self, bridge: &str, port: &str) -> KResult<()> {
+        let mut p = self.patches();
+        let ends = p.entry(bridge.to_string()).or_default();
+        if !ends.iter().any(|e| e == port) {
+            if ends.len() >= 2 {
+                return Err(KernelError::new(
+                    ErrorKind::Other,
+                    format!(
+                        "patch {bridge}: already joins {} and {}; a patch takes two links",
+                        ends[0], ends[1]
+                    ),
+                ));
+            }
+            ends.push(port.to_string());
+        }
+        if let [a, b] = ends.as_slice() {
+            let (a, b) = (a.clone(), b.clone());
+            drop(p);
+            self.kernel.patch(&a, &b).map_err(|e| {
+                KernelError::new(e.kind, format!("patch {bridge}: join {a} and {b}: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn leave_patch(&self, bridge: &str, port: &str) {
+        if let Some(ends) = self.patches().get_mut(bridge) {
+            ends.retain(|e| e != port);
+        }
+    }
+
+    /// Registers adopted patch ends (after a restart) without touching the
+    /// kernel: their mirred actions are still in place.
+    pub fn adopt_patch_end(&self, bridge: &str, port: &str) {
+        let mut p = self.patches();
+        let ends = p.entry(bridge.to_string()).or_default();
+        if !ends.iter().any(|e| e == port) {
+            ends.push(port.to_string());
+        }
+    }
+
+    /// Applies one container's operations in order, recording each success
+    /// into `actual`. On a failure, puts the container back where it was
+    /// (`diff(partial, before)`, best effort) and returns the error.
+    /// `RunCommand` operations are recorded, not run (the caller runs them).
+    pub fn apply_container(
+        &self,
+        actual: &mut Option<CtrState>,
+        ops: &[Op],
+    ) -> Result<(), ApplyError> {
+        let before = actual.clone();
+        for op in ops {
+            match self.apply_one(op) {
+                Ok(()) => *actual = record_container(actual.take(), op),
+                Err(err) => {
+                    // Back to the same instance's previous state; a new
+                    // instance (its predecessor already removed) goes back
+                    // to nothing.
+                    let back = match (&before, op.ctr()) {
+                        (Some(b), Some(c)) if b.ctr == *c => Some(b.clone()),
+                        _ => None,
+                    };
+                    for u in diff_container(actual.as_ref(), back.as_ref()) {
+                        if matches!(u, Op::RunCommand { .. }) {
+                            continue;
+                        }
+                        match self.apply_one(&u) {
+                            Ok(()) => *actual = record_container(actual.take(), &u),
+                            Err(e) => warn!("undo {u}: {e}"),
+                        }
+                    }
+                    return Err(ApplyError {
+                        op: op.to_string(),
+                        dev: dev_of(op),
+                        err,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies global operations in order, recording successes; on a
+    /// failure puts the globals back (`diff(partial, before)`).
+    pub fn apply_globals(&self, actual: &mut Globals, ops: &[Op]) -> Result<(), ApplyError> {
+        let before = actual.clone();
+        for op in ops {
+            match self.apply_one(op) {
+                Ok(()) => record_global(actual, op),
+                Err(err) => {
+                    let mut undo = globals_pre(actual, &before);
+                    undo.extend(globals_post(actual, &before));
+                    for u in undo {
+                        match self.apply_one(&u) {
+                            Ok(()) => record_global(actual, &u),
+                            Err(e) => warn!("undo {u}: {e}"),
+                        }
+                    }
+                    return Err(ApplyError {
+                        op: op.to_string(),
+                        dev: None,
+                        err,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a of a value's JSON form (markers).
+pub fn hash_json<T: serde::Serialize>(v: &T) -> String {
+    let json = serde_json::to_string(v).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in json.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

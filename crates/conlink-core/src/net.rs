@@ -1,0 +1,596 @@
+//! The real [`Kernel`]: conlink-net's netlink, tc, ethtool, nftables and
+//! OVS code.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use conlink_model::{
+    BridgeMode, EthtoolSetting, IpNet, Ipv4Net, LinkType, MacAddr, Netem, Route, TunnelType,
+};
+use conlink_net::nft::{ForwardRules, NatRule, Nft, NftError, DOCKER_IF};
+use conlink_net::{
+    Datapath, Handle, LinkAttrs, LinkKind, Netns, OvsOptions, OvsSupervisor, TunnelSpec,
+};
+use tracing::{info, warn};
+
+use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Marked, Ns};
+use crate::state::{LinkIdentity, TunnelState};
+
+/// Interface group of every outer end and tunnel conlink creates in its
+/// namespace, so that shutdown deletes them all in one request (`ip link
+/// delete group N`): the kernel unregisters them as one batch.
+pub const OUTER_GROUP: u32 = 0x636c; // "cl"
+
+fn kind_of_errno(e: Option<i32>) -> ErrorKind {
+    match e {
+        Some(x) if x == ENODEV || x == ENOENT || x == ESRCH || x == EADDRNOTAVAIL => {
+            ErrorKind::Gone
+        }
+        Some(x) if x == EEXIST => ErrorKind::Exists,
+        _ => ErrorKind::Other,
+    }
+}
+
+const ENOENT: i32 = 2;
+const ESRCH: i32 = 3;
+const EEXIST: i32 = 17;
+const ENODEV: i32 = 19;
+const EADDRNOTAVAIL: i32 = 99;
+
+fn net_err(e: conlink_net::Error) -> KernelError {
+    KernelError::new(kind_of_errno(e.errno()), e.to_string())
+}
+
+fn nft_err(e: NftError) -> KernelError {
+    KernelError::new(kind_of_errno(e.errno()), e.to_string())
+}
+
+/// Where conlink runs, as the kernel layer needs to know it.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    /// The host's root namespace (parents of *vlan/*vtap links); None:
+    /// `/proc/1/ns/net` (conlink in a container with `pid: host`).
+    pub host_ns: Option<PathBuf>,
+    /// Where tunnel devices are created (the namespace that reaches the
+    /// remote); None: conlink's own namespace. Devices made elsewhere are
+    /// moved in: a tunnel keeps its underlay when moved.
+    pub tunnel_ns: Option<PathBuf>,
+    /// Runtime directory of the OVS daemons conlink starts when a bridge is
+    /// `ovs` and no OVS answers in its namespace (`/run/conlink/ovs-NAME`);
+    /// None: `/run/conlink/ovs-conlink`.
+    pub ovs_dir: Option<PathBuf>,
+}
+
+impl Placement {
+    /// The OVS runtime directory for conlink namespace (or project) NAME.
+    pub fn ovs_dir_for(name: &str) -> PathBuf {
+        Path::new("/run/conlink").join(format!("ovs-{name}"))
+    }
+}
+
+/// The real kernel.
+pub struct NetKernel {
+    conlink: Handle,
+    place: Placement,
+    host: Mutex<Option<Arc<Handle>>>,
+    /// Open handles on container namespaces: one per container, not one
+    /// per operation (opening one costs a thread and a setns).
+    ctrs: Mutex<HashMap<PathBuf, Arc<Handle>>>,
+    nft: Mutex<Option<Nft>>,
+    docker_addr: Option<Ipv4Net>,
+    /// conlink's namespace, kept for starting OVS's daemons inside it.
+    conlink_ns: Netns,
+    /// The Open vSwitch in use, found or started on the first OVS
+    /// operation (configs without ovs bridges never touch OVS); its own
+    /// daemons stop when the kernel is dropped, after the teardown.
+    ovs: Mutex<Option<Arc<OvsSupervisor>>>,
+}
+
+impl NetKernel {
+    /// Opens conlink's namespace and prepares it: docker's `eth0` renamed
+    /// `DOCKER-ETH0` (keeping addresses and routes) so container links may
+    /// use `eth0`.
+    pub fn open(conlink_ns: &Netns, place: Placement) -> KResult<Self> {
+        let conlink = Handle::open(conlink_ns).map_err(net_err)?;
+        let docker_addr = prepare_docker_if(&conlink).map_err(net_err)?;
+        Ok(NetKernel {
+            conlink,
+            place,
+            host: Mutex::new(None),
+            ctrs: Mutex::new(HashMap::new()),
+            nft: Mutex::new(None),
+            docker_addr,
+            conlink_ns: conlink_ns.try_clone().map_err(net_err)?,
+            ovs: Mutex::new(None),
+        })
+    }
+
+    /// The OVS answering in conlink's namespace, or conlink's own daemons
+    /// started there (userspace datapath without the kernel module).
+    fn ovs(&self) -> KResult<Arc<OvsSupervisor>> {
+        let mut o = self.ovs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = &*o {
+            return Ok(o.clone());
+        }
+        let dir = self
+            .place
+            .ovs_dir
+            .clone()
+            .unwrap_or_else(|| Placement::ovs_dir_for("conlink"));
+        let sup = Arc::new(
+            OvsSupervisor::ensure(&self.conlink_ns, &OvsOptions::new(dir)).map_err(net_err)?,
+        );
+        *o = Some(sup.clone());
+        Ok(sup)
+    }
+
+    /// An OVS bridge, refused when the name is taken in OVS or in conlink's
+    /// namespace (never share someone else's). On the userspace datapath
+    /// ovs-vswitchd makes the bridge's device (a tap) in conlink's
+    /// namespace. The bridge device is brought up (forwards route through
+    /// it, as through a Linux bridge).
+    fn create_ovs_bridge(&self, name: &str) -> KResult<()> {
+        let ovs = self.ovs()?;
+        if ovs.bridge_exists(name).map_err(net_err)?
+            || self.conlink.link(name).map_err(net_err)?.is_some()
+        {
+            return Err(KernelError::new(
+                ErrorKind::Exists,
+                format!("bridge {name}: an ovs bridge or interface with that name already exists in conlink's namespace; refusing to share it"),
+            ));
+        }
+        ovs.add_bridge(name).map_err(net_err)?;
+        if ovs.started_own() && ovs.datapath() == Datapath::Netdev {
+            // The userspace datapath's devices (the bridge's tap and
+            // `ovs-netdev`) are persistent: after a SIGKILL they outlive
+            // conlink's daemons. The plain `conlink` marker makes the next
+            // start remove them with other unadoptable leftovers (see
+            // adopt::scan) before it makes the bridge again in a fresh OVS.
+            for dev in [name, "ovs-netdev"] {
+                if self.conlink.link(dev).map_err(net_err)?.is_some() {
+                    self.conlink.mark(dev, "conlink").map_err(net_err)?;
+                }
+            }
+        }
+        if self.conlink.link(name).map_err(net_err)?.is_some() {
+            self.conlink.set_up(name, true).map_err(net_err)?;
+        }
+        info!(
+            "bridge {name}: ovs bridge created ({} datapath)",
+            match ovs.datapath() {
+                Datapath::System => "kernel",
+                Datapath::Netdev => "userspace",
+            }
+        );
+        Ok(())
+    }
+
+    /// conlink's namespace handle.
+    pub fn conlink(&self) -> &Handle {
+        &self.conlink
+    }
+
+    fn host(&self) -> KResult<Arc<Handle>> {
+        let mut h = self.host.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = &*h {
+            return Ok(h.clone());
+        }
+        let path = self
+            .place
+            .host_ns
+            .clone()
+            .unwrap_or_else(|| "/proc/1/ns/net".into());
+        let handle = Arc::new(
+            Netns::open(&path)
+                .and_then(|ns| Handle::open(&ns))
+                .map_err(net_err)?,
+        );
+        *h = Some(handle.clone());
+        Ok(handle)
+    }
+
+    fn ctr(&self, path: &Path) -> KResult<Arc<Handle>> {
+        if let Some(h) = self
+            .ctrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+        {
+            return Ok(h.clone());
+        }
+        let h = Arc::new(
+            Netns::open(path)
+                .and_then(|ns| Handle::open(&ns))
+                .map_err(net_err)?,
+        );
+        self.ctrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), h.clone());
+        Ok(h)
+    }
+
+    fn ns(&self, ns: Ns<'_>) -> KResult<NsHandle<'_>> {
+        Ok(match ns {
+            Ns::Conlink => NsHandle::Borrowed(&self.conlink),
+            Ns::Ctr(p) => NsHandle::Owned(self.ctr(p)?),
+        })
+    }
+
+    fn with_nft<T>(&self, f: impl FnOnce(&mut Nft) -> Result<T, NftError>) -> KResult<T> {
+        let mut nft = self.nft.lock().unwrap_or_else(|p| p.into_inner());
+        if nft.is_none() {
+            *nft = Some(Nft::open(Some(self.conlink.netns().path().as_ref())).map_err(nft_err)?);
+        }
+        match nft.as_mut() {
+            Some(n) => f(n).map_err(nft_err),
+            None => Err(KernelError::new(ErrorKind::Other, "nftables not open")),
+        }
+    }
+}
+
+enum NsHandle<'a> {
+    Borrowed(&'a Handle),
+    Owned(Arc<Handle>),
+}
+
+impl std::ops::Deref for NsHandle<'_> {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        match self {
+            NsHandle::Borrowed(h) => h,
+            NsHandle::Owned(h) => h,
+        }
+    }
+}
+
+fn attrs(name: &str, mac: Option<MacAddr>, mtu: Option<u32>, marker: &str) -> LinkAttrs {
+    let mut a = LinkAttrs::new(name).owner(marker);
+    if let Some(m) = mtu {
+        a = a.mtu(m);
+    }
+    if let Some(m) = mac {
+        a = a.mac(m);
+    }
+    a
+}
+
+fn child_kind(id: &LinkIdentity) -> KResult<LinkKind> {
+    let parent = id.parent.clone().unwrap_or_default();
+    let bad = |e: conlink_net::Error| KernelError::new(ErrorKind::Other, e.to_string());
+    let mode = id.mode.as_deref();
+    let mv = |m: Option<&str>| m.map(str::parse).transpose().map_err(bad);
+    Ok(match id.kind {
+        LinkType::Vlan => LinkKind::Vlan {
+            parent,
+            id: id
+                .vlanid
+                .ok_or_else(|| KernelError::new(ErrorKind::Other, "vlan link without vlanid"))?,
+        },
+        LinkType::Macvlan => LinkKind::Macvlan {
+            parent,
+            mode: mv(mode)?,
+        },
+        LinkType::Macvtap => LinkKind::Macvtap {
+            parent,
+            mode: mv(mode)?,
+        },
+        LinkType::Ipvlan => LinkKind::Ipvlan {
+            parent,
+            mode: mode.unwrap_or("l2").parse().map_err(bad)?,
+        },
+        LinkType::Ipvtap => LinkKind::Ipvtap {
+            parent,
+            mode: mode.unwrap_or("l2").parse().map_err(bad)?,
+        },
+        k => {
+            return Err(KernelError::new(
+                ErrorKind::Other,
+                format!("{} is not a child link", k.as_str()),
+            ))
+        }
+    })
+}
+
+impl Kernel for NetKernel {
+    fn create_bridge(&self, name: &str, mode: BridgeMode, marker: &str) -> KResult<()> {
+        match mode {
+            BridgeMode::Linux => {
+                if self.conlink.link(name).map_err(net_err)?.is_some() {
+                    return Err(KernelError::new(
+                        ErrorKind::Exists,
+                        format!("bridge {name}: an interface with that name already exists in conlink's namespace; refusing to share it"),
+                    ));
+                }
+                self.conlink
+                    .create_bridge(&LinkAttrs::new(name).owner(marker).up())
+                    .map_err(net_err)
+            }
+            BridgeMode::Ovs => self.create_ovs_bridge(name),
+            BridgeMode::Patch => Ok(()),
+        }
+    }
+
+    fn delete_bridge(&self, name: &str, mode: BridgeMode) -> KResult<()> {
+        match mode {
+            BridgeMode::Linux => self.conlink.delete_link(name).map_err(net_err),
+            BridgeMode::Ovs => self.ovs()?.del_bridge(name).map_err(net_err),
+            BridgeMode::Patch => Ok(()),
+        }
+    }
+
+    fn create_tunnel(&self, name: &str, t: &TunnelState, marker: &str) -> KResult<()> {
+        let spec = TunnelSpec {
+            vni: t.vni,
+            remote: t.remote,
+            dstport: t.port,
+            underlay: None,
+        };
+        let kind = match t.kind {
+            TunnelType::Vxlan => LinkKind::Vxlan(spec),
+            TunnelType::Geneve => LinkKind::Geneve(spec),
+        };
+        let mut a = LinkAttrs::new(name).owner(marker).group(OUTER_GROUP);
+        if t.mode == BridgeMode::Linux {
+            a = a.master(&t.bridge);
+        }
+        let a = a.up();
+        match &self.place.tunnel_ns {
+            None => self.conlink.create_link(&a, &kind, None),
+            Some(ns) => {
+                // Created where the underlay is, then moved in.
+                let under = Netns::open(ns)
+                    .and_then(|ns| Handle::open(&ns))
+                    .map_err(net_err)?;
+                under.create_link(&a, &kind, Some(&self.conlink))
+            }
+        }
+        .map_err(net_err)?;
+        if t.mode == BridgeMode::Ovs {
+            self.ovs()?.add_port(&t.bridge, name).map_err(net_err)?;
+        }
+        Ok(())
+    }
+
+    fn create_veth(
+        &self,
+        ctr: &Path,
+        outer: &str,
+        dev: &str,
+        mac: Option<MacAddr>,
+        mtu: Option<u32>,
+        marker: &str,
+    ) -> KResult<()> {
+        let h = self.ctr(ctr)?;
+        // The outer end needs no IPv6: without a link-local address the kernel
+        // sends no DAD or router solicitations from it (flooded to every
+        // port of the bridge: O(N) per new container, see
+        // docs/performance.md).
+        let local = attrs(outer, None, mtu, marker)
+            .group(OUTER_GROUP)
+            .no_ipv6_ll();
+        let peer = attrs(dev, mac, mtu, marker);
+        self.conlink.create_veth(&local, &peer, &h).map_err(net_err)
+    }
+
+    fn create_child(
+        &self,
+        ctr: &Path,
+        dev: &str,
+        id: &LinkIdentity,
+        mac: Option<MacAddr>,
+        mtu: Option<u32>,
+        marker: &str,
+    ) -> KResult<()> {
+        let h = self.ctr(ctr)?;
+        let kind = child_kind(id)?;
+        self.host()?
+            .create_link(&attrs(dev, mac, mtu, marker), &kind, Some(&h))
+            .map_err(net_err)
+    }
+
+    fn create_dummy(
+        &self,
+        ctr: &Path,
+        dev: &str,
+        mac: Option<MacAddr>,
+        mtu: Option<u32>,
+        marker: &str,
+    ) -> KResult<()> {
+        self.ctr(ctr)?
+            .create_link(&attrs(dev, mac, mtu, marker), &LinkKind::Dummy, None)
+            .map_err(net_err)
+    }
+
+    fn attach(&self, port: &str, bridge: &str, mode: BridgeMode) -> KResult<()> {
+        match mode {
+            BridgeMode::Linux => self.conlink.set_master(port, Some(bridge)).map_err(net_err),
+            BridgeMode::Ovs => self.ovs()?.add_port(bridge, port).map_err(net_err),
+            BridgeMode::Patch => Ok(()),
+        }
+    }
+
+    fn detach_ovs(&self, bridge: &str, port: &str) -> KResult<()> {
+        self.ovs()?.del_port(bridge, port).map_err(net_err)
+    }
+
+    fn patch(&self, a: &str, b: &str) -> KResult<()> {
+        self.conlink.patch(a, b).map_err(net_err)?;
+        info!("patch: {a} <-> {b}");
+        Ok(())
+    }
+
+    fn delete_link(&self, ns: Ns<'_>, name: &str) -> KResult<()> {
+        self.ns(ns)?.delete_link(name).map_err(net_err)
+    }
+
+    fn delete_outer_group(&self) -> KResult<()> {
+        self.conlink
+            .delete_group(OUTER_GROUP)
+            .map(|_| ())
+            .map_err(net_err)
+    }
+
+    fn set_up(&self, ns: Ns<'_>, dev: &str, up: bool) -> KResult<()> {
+        self.ns(ns)?.set_up(dev, up).map_err(net_err)
+    }
+
+    fn set_mtu(&self, ns: Ns<'_>, dev: &str, mtu: u32) -> KResult<()> {
+        self.ns(ns)?.set_mtu(dev, mtu).map_err(net_err)
+    }
+
+    fn set_mac(&self, ns: Ns<'_>, dev: &str, mac: MacAddr) -> KResult<()> {
+        self.ns(ns)?.set_mac(dev, mac).map_err(net_err)
+    }
+
+    fn set_marker(&self, ns: Ns<'_>, dev: &str, marker: &str) -> KResult<()> {
+        self.ns(ns)?.mark(dev, marker).map_err(net_err)
+    }
+
+    fn add_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()> {
+        self.ns(ns)?.add_addr(dev, addr).map_err(net_err)
+    }
+
+    fn del_addr(&self, ns: Ns<'_>, dev: &str, addr: IpNet) -> KResult<()> {
+        self.ns(ns)?.del_addr(dev, addr).map_err(net_err)
+    }
+
+    fn add_route(&self, ns: Ns<'_>, dev: &str, r: &Route) -> KResult<()> {
+        self.ns(ns)?.add_route(dev, r).map_err(net_err)
+    }
+
+    fn del_route(&self, ns: Ns<'_>, dev: &str, r: &Route) -> KResult<()> {
+        self.ns(ns)?.del_route(dev, r).map_err(net_err)
+    }
+
+    fn set_netem(&self, ns: Ns<'_>, dev: &str, netem: Option<&Netem>) -> KResult<()> {
+        let h = self.ns(ns)?;
+        match netem {
+            Some(n) => h.set_netem(dev, n),
+            None => h.clear_root_qdisc(dev),
+        }
+        .map_err(net_err)
+    }
+
+    fn ethtool(&self, ns: Ns<'_>, dev: &str, s: &EthtoolSetting) -> KResult<()> {
+        self.ns(ns)?.apply_ethtool(dev, s).map_err(net_err)
+    }
+
+    fn set_nat(&self, ctr: &Path, dev: &str, ip: Ipv4Addr, nat: Ipv4Addr) -> KResult<()> {
+        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        nft.apply_nat(&NatRule {
+            dev: dev.to_string(),
+            ip,
+            nat,
+        })
+        .map_err(nft_err)
+    }
+
+    fn del_nat(&self, ctr: &Path, dev: &str) -> KResult<()> {
+        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        nft.remove_nat(dev).map_err(nft_err)
+    }
+
+    fn drop_nat_table(&self, ctr: &Path) -> KResult<()> {
+        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        nft.delete_table().map_err(nft_err)
+    }
+
+    fn set_forwards(
+        &self,
+        key: &str,
+        bridge: &str,
+        ip: Ipv4Addr,
+        fwd: &[conlink_model::Forward],
+    ) -> KResult<()> {
+        self.with_nft(|n| {
+            n.apply_forwards(&ForwardRules {
+                key: key.to_string(),
+                docker_if: DOCKER_IF.to_string(),
+                bridge: bridge.to_string(),
+                ip,
+                forwards: fwd.to_vec(),
+            })
+        })
+    }
+
+    fn del_forwards(&self, key: &str) -> KResult<()> {
+        self.with_nft(|n| n.remove_forwards(key))
+    }
+
+    fn drop_forward_table(&self) -> KResult<()> {
+        let r = self.with_nft(|n| n.delete_table());
+        *self.nft.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        r
+    }
+
+    fn enable_forwarding(&self) {
+        enable_forwarding(self.conlink.netns());
+    }
+
+    fn docker_addr(&self) -> Option<Ipv4Net> {
+        self.docker_addr
+    }
+
+    fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>> {
+        Ok(self
+            .ns(ns)?
+            .marked_links(None)
+            .map_err(net_err)?
+            .into_iter()
+            .filter_map(|l| {
+                Some(Marked {
+                    marker: l.owner()?.to_string(),
+                    name: l.name,
+                    ifindex: l.index,
+                })
+            })
+            .collect())
+    }
+
+    fn forget_ns(&self, ctr: &Path) {
+        self.ctrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ctr);
+    }
+}
+
+/// Forwards cross from `DOCKER-ETH0` to the bridge: IPv4 forwarding must be
+/// on in conlink's namespace. `/proc/sys/net` belongs to the namespace of
+/// the thread that opens it, so the write happens on a thread inside it.
+/// Docker mounts `/proc/sys` read-only in containers: then the compose
+/// service needs `sysctls: {net.ipv4.ip_forward: 1}`, which the warning says.
+fn enable_forwarding(ns: &Netns) {
+    const KNOB: &str = "/proc/sys/net/ipv4/ip_forward";
+    let res = ns.run(|| {
+        if std::fs::read_to_string(KNOB).is_ok_and(|v| v.trim() == "1") {
+            return Ok(());
+        }
+        std::fs::write(KNOB, "1")
+    });
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(
+            "cannot enable IPv4 forwarding for port forwards ({e}); \
+             give the conlink service `sysctls: {{net.ipv4.ip_forward: 1}}`"
+        ),
+        Err(e) => warn!("cannot enter conlink's namespace to enable forwarding: {e}"),
+    }
+}
+
+/// conlink's docker-provided interface: its `eth0` renamed `DOCKER-ETH0`
+/// (keeping addresses and routes) so container links may use `eth0`.
+/// Returns its IPv4 address, None when conlink has no docker interface.
+fn prepare_docker_if(conlink: &Handle) -> conlink_net::Result<Option<Ipv4Net>> {
+    if conlink.link(DOCKER_IF)?.is_none() {
+        if conlink.link("eth0")?.is_none() {
+            return Ok(None);
+        }
+        conlink.rename_keeping_config("eth0", DOCKER_IF)?;
+        info!("renamed docker interface eth0 to {DOCKER_IF}");
+    }
+    Ok(conlink.addrs(DOCKER_IF)?.into_iter().find_map(|a| a.v4()))
+}

@@ -1,0 +1,1021 @@
+//! The reconciler: level-triggered. Each input (a runtime event, a config
+//! reload, an override) marks container names to look at; for each, the
+//! desired state is computed afresh from the current inputs and diffed
+//! against what conlink has made, and the difference applied. Work on one
+//! container name runs strictly in order; different names run in parallel
+//! (bounded: link changes serialise on the kernel's RTNL lock). A failure
+//! for one container is undone and logged and never touches the others;
+//! the next change retries it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use conlink_model::{Container, Target};
+use conlink_runtime::{Event, Runtime};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use crate::apply::Applier;
+use crate::desired::{desired_container, desired_globals, targets_for, Inputs, LinkOverride};
+use crate::diff::{diff_container, globals_post, globals_pre, mode_str, Op};
+use crate::events::{
+    Action, ContainerSnapshot, CoreEvent, EventType, LinkSnapshot, LinkStatus, Snapshot,
+};
+use crate::kernel::Kernel;
+use crate::state::{CtrState, Globals, State};
+
+/// The exact line existing tests and users grep for.
+pub const ALL_CONNECTED: &str = "All links connected";
+
+/// How many events the history keeps (for `--since`).
+const HISTORY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Ready,
+    Failed,
+}
+
+/// What the core knows about one container name.
+struct Entry {
+    /// What conlink has made for it.
+    actual: Option<CtrState>,
+    /// Outcome of the last reconcile.
+    status: Status,
+    /// Why the last reconcile failed: (dev, reason).
+    failure: Option<(Option<String>, String)>,
+    /// Whether the config wants anything for it (last computed).
+    wanted: bool,
+}
+
+/// Per-container samples: (trigger → links ready, the setup work alone).
+#[derive(Default, Clone)]
+pub struct Timings(Arc<Mutex<Vec<(Duration, Duration)>>>);
+
+impl Timings {
+    /// All samples so far.
+    pub fn samples(&self) -> Vec<(Duration, Duration)> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// p50/p99 of both figures, or None without samples.
+    pub fn summary(&self) -> Option<String> {
+        let all = self.samples();
+        if all.is_empty() {
+            return None;
+        }
+        let q = |mut v: Vec<Duration>| {
+            v.sort();
+            let pick = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+            format!(
+                "p50 {:.3} ms, p99 {:.3} ms",
+                pick(0.50).as_secs_f64() * 1e3,
+                pick(0.99).as_secs_f64() * 1e3
+            )
+        };
+        Some(format!(
+            "over {} container(s): event to ready {}; setup work {}",
+            all.len(),
+            q(all.iter().map(|s| s.0).collect()),
+            q(all.iter().map(|s| s.1).collect())
+        ))
+    }
+}
+
+/// Runs the work on one container name strictly in order: each waits for
+/// the previous one on the same name. Keyed by name, not id: outer
+/// interface names derive from the container name, so the removal of a
+/// replaced replica and the setup of its successor (same name, new id)
+/// touch the same interfaces. A lock taken inside the spawned tasks would
+/// not do: tasks start in any order on a multi-threaded runtime.
+#[derive(Default)]
+struct Queues(HashMap<String, oneshot::Receiver<()>>);
+
+impl Queues {
+    fn chain<F>(&mut self, name: &str, op: F) -> impl std::future::Future<Output = ()> + Send
+    where
+        F: std::future::Future<Output = ()> + Send,
+    {
+        let (done, rx) = oneshot::channel::<()>();
+        let prev = self.0.insert(name.to_string(), rx);
+        async move {
+            if let Some(prev) = prev {
+                // Err: the previous operation finished (its sender dropped).
+                let _ = prev.await;
+            }
+            op.await;
+            drop(done);
+        }
+    }
+
+    fn prune(&mut self) {
+        self.0
+            .retain(|_, rx| matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+    }
+}
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReloadError(pub String);
+
+/// The reconciler. Cheap to share (`Arc`).
+pub struct Core<K: Kernel, R: Runtime> {
+    applier: Arc<Applier<K>>,
+    runtime: Arc<R>,
+    inputs: RwLock<Arc<Inputs>>,
+    /// Running containers by name.
+    observed: Mutex<BTreeMap<String, Container>>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    globals: tokio::sync::Mutex<Globals>,
+    /// A copy of the globals for snapshots (no await needed).
+    globals_seen: Mutex<Globals>,
+    queues: Mutex<Queues>,
+    slots: Arc<tokio::sync::Semaphore>,
+    events: broadcast::Sender<CoreEvent>,
+    history: Mutex<VecDeque<CoreEvent>>,
+    timings: Timings,
+    /// What the last convergence check said (to log once per state).
+    announced: Mutex<Option<String>>,
+    /// Bumped each time `All links connected` is logged.
+    connected: tokio::sync::watch::Sender<u64>,
+    commands: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Tasks in flight (reconciles), for shutdown.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// An earlier run's interfaces were found: containers seen for the
+    /// first time are looked at for marked links inside them too.
+    adopting: bool,
+    /// Names looked at that way.
+    scanned: Mutex<std::collections::HashSet<String>>,
+    /// Reconciles queued or running.
+    inflight: std::sync::atomic::AtomicUsize,
+    /// Set to end [`Core::run`].
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl<K: Kernel, R: Runtime> Core<K, R> {
+    /// A core over `kernel` and `runtime`, starting from the `actual`
+    /// state found (nothing, or what adoption rediscovered: then
+    /// `adopting`).
+    pub fn new(
+        applier: Applier<K>,
+        runtime: R,
+        inputs: Inputs,
+        actual: State,
+        adopting: bool,
+    ) -> Arc<Self> {
+        let (events, _) = broadcast::channel(1024);
+        let (connected, _) = tokio::sync::watch::channel(0);
+        let entries = actual
+            .containers
+            .into_iter()
+            .map(|(name, st)| {
+                (
+                    name,
+                    Entry {
+                        actual: Some(st),
+                        // Not waited for until a running container claims
+                        // it (then it is reconciled like any other).
+                        status: Status::Ready,
+                        failure: None,
+                        wanted: false,
+                    },
+                )
+            })
+            .collect();
+        Arc::new(Core {
+            applier: Arc::new(applier),
+            runtime: Arc::new(runtime),
+            inputs: RwLock::new(Arc::new(inputs)),
+            observed: Mutex::new(BTreeMap::new()),
+            entries: Mutex::new(entries),
+            globals_seen: Mutex::new(actual.globals.clone()),
+            globals: tokio::sync::Mutex::new(actual.globals),
+            queues: Mutex::new(Queues::default()),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            )),
+            events,
+            history: Mutex::new(VecDeque::new()),
+            timings: Timings::default(),
+            announced: Mutex::new(None),
+            connected,
+            commands: Mutex::new(Vec::new()),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
+            adopting,
+            scanned: Mutex::new(Default::default()),
+            stop: tokio::sync::watch::channel(false).0,
+            inflight: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// Ends [`Core::run`] (which then waits for the work in flight).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// After start-up: adopted entries whose container the engine does
+    /// not have at all are removed now (nothing will claim them).
+    pub async fn sweep_adopted(self: &Arc<Self>) {
+        let adopted: Vec<String> = Self::lock(&self.entries)
+            .iter()
+            .filter(|(_, e)| {
+                e.actual
+                    .as_ref()
+                    .is_some_and(|a| a.ctr.id.starts_with(crate::adopt::ADOPT_PREFIX))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        if adopted.is_empty() {
+            return;
+        }
+        let known: BTreeSet<String> = match self.runtime.known().await {
+            Ok(k) => k.into_iter().map(|k| k.name).collect(),
+            Err(e) => {
+                warn!("cannot list the engine's containers: {e}");
+                return;
+            }
+        };
+        for n in adopted.iter().filter(|n| !known.contains(*n)) {
+            self.trigger(n, Instant::now(), false);
+        }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<R> {
+        &self.runtime
+    }
+
+    /// The applier (and through it the kernel).
+    pub fn applier(&self) -> &Arc<Applier<K>> {
+        &self.applier
+    }
+
+    /// Setup latency samples.
+    pub fn timings(&self) -> Timings {
+        self.timings.clone()
+    }
+
+    /// A receiver that changes each time everything has converged.
+    pub fn connected(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connected.subscribe()
+    }
+
+    /// The inputs in force.
+    pub fn inputs(&self) -> Arc<Inputs> {
+        self.inputs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn lock<'a, T>(m: &'a Mutex<T>) -> std::sync::MutexGuard<'a, T> {
+        // A poisoned lock means a panic elsewhere already; the data is
+        // plain and still consistent enough to keep serving.
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes an event (broadcast and history).
+    pub fn emit(&self, ev: CoreEvent) {
+        let mut h = Self::lock(&self.history);
+        if h.len() >= HISTORY {
+            h.pop_front();
+        }
+        h.push_back(ev.clone());
+        drop(h);
+        let _ = self.events.send(ev);
+    }
+
+    /// Makes the globals of the current inputs (start-up). On error, the
+    /// globals made so far are removed again.
+    pub async fn init_globals(&self) -> Result<(), crate::ApplyError> {
+        let inp = self.inputs();
+        let want = desired_globals(&inp);
+        let mut g = self.globals.lock().await;
+        let mut ops = globals_pre(&g, &want);
+        // At start-up, leftovers of an earlier run the config no longer
+        // wants go too (bridges, tunnels: nothing uses them).
+        ops.extend(globals_post(&g, &want));
+        let res = self.apply_globals(&mut g, ops, true).await;
+        *Self::lock(&self.globals_seen) = g.clone();
+        res
+    }
+
+    async fn apply_globals(
+        &self,
+        g: &mut Globals,
+        ops: Vec<Op>,
+        log: bool,
+    ) -> Result<(), crate::ApplyError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let ap = self.applier.clone();
+        let mut st = g.clone();
+        let (res, st) = tokio::task::spawn_blocking(move || {
+            let r = ap.apply_globals(&mut st, &ops);
+            (r.map(|()| ops), st)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            (
+                Err(crate::ApplyError {
+                    op: "globals".into(),
+                    dev: None,
+                    err: crate::KernelError::new(crate::kernel::ErrorKind::Other, e.to_string()),
+                }),
+                g.clone(),
+            )
+        });
+        *g = st;
+        match res {
+            Ok(ops) => {
+                for op in ops.iter().filter(|o| !o.is_bookkeeping()) {
+                    if log {
+                        info!("{op}");
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Consumes runtime events until the channel closes.
+    pub async fn run(self: &Arc<Self>, mut rx: mpsc::Receiver<Event>) {
+        self.check_converged();
+        let mut stop = self.stop.subscribe();
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let Some(ev) = ev else { break };
+            let t0 = Instant::now();
+            match ev {
+                Event::Start(c) => {
+                    let name = c.name.clone();
+                    {
+                        let mut obs = Self::lock(&self.observed);
+                        // The engine may report a container twice (listed
+                        // at subscription and seen in the stream).
+                        if obs.get(&name) == Some(&c) {
+                            continue;
+                        }
+                        obs.insert(name.clone(), c.clone());
+                    }
+                    self.emit(
+                        CoreEvent::now(EventType::Container, Action::Start, &name)
+                            .attr("id", &c.id),
+                    );
+                    self.trigger(&name, t0, false);
+                }
+                Event::Die(id) => {
+                    let name = {
+                        let mut obs = Self::lock(&self.observed);
+                        let name = obs.iter().find(|(_, c)| c.id == id).map(|(n, _)| n.clone());
+                        if let Some(n) = &name {
+                            obs.remove(n);
+                        }
+                        name
+                    };
+                    // A container conlink has no record of may still have
+                    // links of an earlier run (adopted entries know their id).
+                    let name = name.or_else(|| {
+                        Self::lock(&self.entries)
+                            .iter()
+                            .find(|(_, e)| e.actual.as_ref().is_some_and(|a| a.ctr.id == id))
+                            .map(|(n, _)| n.clone())
+                    });
+                    if let Some(name) = name {
+                        self.emit(
+                            CoreEvent::now(EventType::Container, Action::Die, &name)
+                                .attr("id", &id),
+                        );
+                        self.trigger(&name, t0, false);
+                    }
+                }
+            }
+        }
+        drop(rx);
+        self.drain().await;
+    }
+
+    /// Waits for every reconcile in flight, then for running commands
+    /// (callers bound this wait).
+    pub async fn drain(&self) {
+        loop {
+            let mut set = std::mem::take(&mut *Self::lock(&self.tasks));
+            if set.is_empty() {
+                break;
+            }
+            while set.join_next().await.is_some() {}
+        }
+        let cmds: Vec<_> = Self::lock(&self.commands).drain(..).collect();
+        for h in cmds {
+            h.await.ok();
+        }
+    }
+
+    /// Queues a reconcile of container `name`; the returned receiver fires
+    /// when it has run.
+    pub fn trigger(self: &Arc<Self>, name: &str, t0: Instant, log: bool) -> oneshot::Receiver<()> {
+        *Self::lock(&self.announced) = None;
+        let (tx, rx) = oneshot::channel();
+        let me = self.clone();
+        let n = name.to_string();
+        self.inflight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fut = Self::lock(&self.queues).chain(name, async move {
+            me.reconcile_one(&n, t0, log).await;
+            me.inflight
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            me.check_converged();
+            let _ = tx.send(());
+        });
+        Self::lock(&self.queues).prune();
+        let mut tasks = Self::lock(&self.tasks);
+        tasks.spawn(fut);
+        while tasks.try_join_next().is_some() {}
+        rx
+    }
+
+    async fn reconcile_one(self: &Arc<Self>, name: &str, t0: Instant, log: bool) {
+        let inp = self.inputs();
+        let obs = Self::lock(&self.observed).get(name).cloned();
+        let desired = match &obs {
+            None => Ok(None),
+            Some(c) => desired_container(&inp, c),
+        };
+        let desired = match desired {
+            Ok(d) => d,
+            Err(e) => {
+                error!("{name}: cannot plan links: {e}");
+                self.set_status(name, Status::Failed, Some((None, e.to_string())), true);
+                return;
+            }
+        };
+        let wanted = desired.is_some();
+        let mut actual = {
+            let mut es = Self::lock(&self.entries);
+            let e = es.entry(name.to_string()).or_insert(Entry {
+                actual: None,
+                status: Status::Pending,
+                failure: None,
+                wanted,
+            });
+            e.wanted = wanted;
+            e.actual.clone()
+        };
+        if let Some(c) = &obs {
+            let ctr = crate::state::CtrRef {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                netns: c.netns.clone(),
+            };
+            let unbound = actual
+                .as_ref()
+                .is_some_and(|a| a.ctr.id.starts_with(crate::adopt::ADOPT_PREFIX));
+            let first = self.adopting && Self::lock(&self.scanned).insert(name.to_string());
+            if unbound || (first && actual.is_none()) {
+                let inner = if first {
+                    let ap = self.applier.clone();
+                    let ctr2 = ctr.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::adopt::inner_markers(ap.kernel(), &ctr2)
+                    })
+                    .await
+                    .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                actual = crate::adopt::bind(actual.as_ref(), &ctr, desired.as_ref(), &inner);
+                let kept = actual.as_ref().filter(|a| a.ctr == ctr).map_or(0, |a| {
+                    a.links
+                        .iter()
+                        .filter(|(d, l)| desired.as_ref().and_then(|x| x.links.get(*d)) == Some(l))
+                        .count()
+                });
+                if kept > 0 {
+                    info!("{name}: {kept} link(s) adopted from the earlier run");
+                }
+                if let Some(a) = &actual {
+                    for l in a.links.values() {
+                        if let Some(o) =
+                            l.id.outer
+                                .as_ref()
+                                .filter(|o| o.mode == conlink_model::BridgeMode::Patch)
+                        {
+                            self.applier.adopt_patch_end(&o.bridge, &o.name);
+                        }
+                    }
+                }
+                if let Some(e) = Self::lock(&self.entries).get_mut(name) {
+                    e.actual = actual.clone();
+                }
+            }
+        }
+        let ops = diff_container(actual.as_ref(), desired.as_ref());
+        if ops.is_empty() {
+            self.finish(name, actual, wanted, Status::Ready, None);
+            return;
+        }
+        let had = actual.as_ref().is_some_and(|a| !a.links.is_empty());
+        let creates = ops
+            .iter()
+            .filter(|o| matches!(o, Op::CreateLink { .. }))
+            .count();
+        let removes_all = desired.is_none();
+        let permit = self.slots.clone().acquire_owned().await;
+        let t1 = Instant::now();
+        let ap = self.applier.clone();
+        let ops2 = ops.clone();
+        let mut st = actual.clone();
+        let (res, st) = match tokio::task::spawn_blocking(move || {
+            let r = ap.apply_container(&mut st, &ops2);
+            (r, st)
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                error!("{name}: link setup task failed: {e}");
+                (Ok(()), actual.clone())
+            }
+        };
+        drop(permit);
+        let (took, work) = (t0.elapsed(), t1.elapsed());
+        match res {
+            Ok(()) => {
+                let n_links = desired.as_ref().map_or(0, |d| d.links.len());
+                if log || had {
+                    for op in ops
+                        .iter()
+                        .filter(|o| !o.is_bookkeeping() && !matches!(o, Op::RunCommand { .. }))
+                    {
+                        if removes_all && !log {
+                            debug!("{op}");
+                        } else {
+                            info!("{op}");
+                        }
+                    }
+                }
+                self.emit_link_events(name, &ops);
+                if removes_all {
+                    info!("{name}: links removed");
+                } else if creates > 0 && !had {
+                    if let Ok(mut t) = self.timings.0.lock() {
+                        t.push((took, work));
+                    }
+                    info!(
+                        "{name}: {n_links} link(s) ready in {:.3} ms (setup {:.3} ms)",
+                        took.as_secs_f64() * 1e3,
+                        work.as_secs_f64() * 1e3
+                    );
+                }
+                self.finish(name, st, wanted, Status::Ready, None);
+                // Convergence is about links; commands (which may run for
+                // long) start after and do not hold the announcement back.
+                let cmds: Vec<Vec<String>> = ops
+                    .iter()
+                    .filter_map(|o| match o {
+                        Op::RunCommand { argv, .. } => Some(argv.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if let (false, Some(c)) = (cmds.is_empty(), obs) {
+                    self.run_commands(c, cmds);
+                }
+            }
+            Err(e) => {
+                error!("{name}: link setup failed: {e}");
+                self.emit(
+                    CoreEvent::now(
+                        EventType::Link,
+                        Action::Failed,
+                        format!("{name}/{}", e.dev.clone().unwrap_or_default()),
+                    )
+                    .attr("reason", e.err.to_string()),
+                );
+                self.finish(
+                    name,
+                    st,
+                    wanted,
+                    Status::Failed,
+                    Some((e.dev.clone(), e.err.to_string())),
+                );
+            }
+        }
+    }
+
+    fn emit_link_events(&self, name: &str, ops: &[Op]) {
+        let mut seen = BTreeSet::new();
+        for op in ops {
+            let (dev, action) = match op {
+                Op::CreateLink { dev, .. } => (dev, Action::Created),
+                Op::DeleteLink { dev, .. } => (dev, Action::Removed),
+                Op::Mark { dev, .. } => (dev, Action::Changed),
+                _ => continue,
+            };
+            if seen.insert((dev.clone(), action as u8)) {
+                self.emit(CoreEvent::now(
+                    EventType::Link,
+                    action,
+                    format!("{name}/{dev}"),
+                ));
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        name: &str,
+        actual: Option<CtrState>,
+        wanted: bool,
+        status: Status,
+        failure: Option<(Option<String>, String)>,
+    ) {
+        let mut es = Self::lock(&self.entries);
+        if actual.is_none() && !wanted {
+            es.remove(name);
+            return;
+        }
+        let e = es.entry(name.to_string()).or_insert(Entry {
+            actual: None,
+            status,
+            failure: None,
+            wanted,
+        });
+        e.actual = actual;
+        e.status = status;
+        e.failure = failure;
+        e.wanted = wanted;
+    }
+
+    fn set_status(
+        &self,
+        name: &str,
+        status: Status,
+        failure: Option<(Option<String>, String)>,
+        wanted: bool,
+    ) {
+        let mut es = Self::lock(&self.entries);
+        let e = es.entry(name.to_string()).or_insert(Entry {
+            actual: None,
+            status,
+            failure: None,
+            wanted,
+        });
+        e.status = status;
+        e.failure = failure;
+        e.wanted = wanted;
+    }
+
+    fn run_commands(self: &Arc<Self>, c: Container, cmds: Vec<Vec<String>>) {
+        for argv in cmds {
+            let rt = self.runtime.clone();
+            let c = c.clone();
+            let h = tokio::spawn(async move {
+                let shown = argv.join(" ");
+                match rt.exec(&c, argv).await {
+                    Ok(0) => info!("{}: command {shown:?} exited 0", c.name),
+                    Ok(code) => warn!("{}: command {shown:?} exited {code}", c.name),
+                    Err(e) => error!("{}: command {shown:?} failed: {e}", c.name),
+                }
+            });
+            let mut cmds = Self::lock(&self.commands);
+            cmds.retain(|h| !h.is_finished());
+            cmds.push(h);
+        }
+    }
+
+    /// Checks convergence once no work is queued: every matching container
+    /// the engine has (created, starting, running) is running with its
+    /// links ready. Logs `All links connected` once per converged state;
+    /// with failed links, one summary line naming each instead.
+    fn check_converged(self: &Arc<Self>) {
+        if self.busy() {
+            return;
+        }
+        let me = self.clone();
+        // The engine query is async; the verdict is computed on a task.
+        tokio::spawn(async move { me.converged_verdict().await });
+    }
+
+    fn busy(&self) -> bool {
+        self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    async fn converged_verdict(self: &Arc<Self>) {
+        let inp = self.inputs();
+        let failed: Vec<String> = {
+            let es = Self::lock(&self.entries);
+            if es.values().any(|e| e.wanted && e.status == Status::Pending) {
+                return;
+            }
+            es.iter()
+                .filter(|(_, e)| e.wanted && e.status == Status::Failed)
+                .map(|(n, e)| match &e.failure {
+                    Some((Some(dev), why)) => format!("{n}/{dev}: {why}"),
+                    Some((None, why)) => format!("{n}: {why}"),
+                    None => format!("{n}: failed"),
+                })
+                .collect()
+        };
+        let known = match self.runtime.known().await {
+            Ok(k) => k,
+            Err(e) => {
+                warn!("cannot list the engine's containers: {e}");
+                return;
+            }
+        };
+        let project = inp.project.as_deref();
+        let observed = Self::lock(&self.observed).clone();
+        // A known container the config wants that does not run yet (or
+        // whose start has not reached us): not converged.
+        let waiting = known.iter().any(|k| {
+            let c = Container {
+                id: String::new(),
+                name: k.name.clone(),
+                service: k.service.clone(),
+                project: k.project.clone(),
+                index: 1,
+                netns: Default::default(),
+            };
+            let wanted = targets_for(&c, project).iter().any(|t| match t {
+                Target::Service(s) => inp.cfg.services.contains_key(s),
+                Target::Container(n) => inp.cfg.containers.contains_key(n),
+            });
+            wanted && !observed.contains_key(&k.name)
+        });
+        if waiting || self.busy() {
+            return;
+        }
+        let verdict = if failed.is_empty() {
+            ALL_CONNECTED.to_string()
+        } else {
+            format!(
+                "links failed ({} container(s)): {}",
+                failed.len(),
+                failed.join("; ")
+            )
+        };
+        {
+            let mut a = Self::lock(&self.announced);
+            if a.as_deref() == Some(verdict.as_str()) {
+                return;
+            }
+            *a = Some(verdict.clone());
+        }
+        if failed.is_empty() {
+            info!("{ALL_CONNECTED}");
+            self.emit(CoreEvent::now(
+                EventType::Conlink,
+                Action::Converged,
+                "conlink",
+            ));
+            self.connected.send_modify(|n| *n += 1);
+        } else {
+            error!("{verdict}");
+        }
+    }
+
+    /// Replaces the inputs and converges to them: new globals first, then
+    /// every container, then globals no longer wanted. Refused (nothing
+    /// changed, the old inputs stay) when the new globals cannot be made.
+    pub async fn reload(self: &Arc<Self>, new: Inputs) -> Result<(), ReloadError> {
+        let t0 = Instant::now();
+        let mut g = self.globals.lock().await;
+        let want = desired_globals(&new);
+        let old = std::mem::replace(
+            &mut *self.inputs.write().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(new),
+        );
+        let pre = globals_pre(&g, &want);
+        if let Err(e) = self.apply_globals(&mut g, pre, true).await {
+            *self.inputs.write().unwrap_or_else(|p| p.into_inner()) = old;
+            *Self::lock(&self.globals_seen) = g.clone();
+            return Err(ReloadError(format!("{e}")));
+        }
+        *Self::lock(&self.globals_seen) = g.clone();
+        let names: BTreeSet<String> = Self::lock(&self.observed)
+            .keys()
+            .chain(Self::lock(&self.entries).keys())
+            .cloned()
+            .collect();
+        let waits: Vec<_> = names.iter().map(|n| self.trigger(n, t0, true)).collect();
+        for w in waits {
+            let _ = w.await;
+        }
+        let post = globals_post(&g, &want);
+        if let Err(e) = self.apply_globals(&mut g, post, true).await {
+            warn!("removing what the new config no longer has: {e}");
+        }
+        *Self::lock(&self.globals_seen) = g.clone();
+        drop(g);
+        self.emit(CoreEvent::now(
+            EventType::Config,
+            Action::Reloaded,
+            "config",
+        ));
+        self.check_converged();
+        Ok(())
+    }
+
+    /// Sets an override on one link and reconciles that container; the
+    /// receiver fires when that reconcile has run (the control API waits
+    /// for it to report failures such as a kernel without netem).
+    pub fn set_override(
+        self: &Arc<Self>,
+        ctr: &str,
+        dev: &str,
+        o: LinkOverride,
+    ) -> oneshot::Receiver<()> {
+        self.update_inputs(|i| {
+            i.overrides.insert((ctr.into(), dev.into()), o);
+        });
+        self.emit(CoreEvent::now(
+            EventType::Override,
+            Action::Set,
+            format!("{ctr}/{dev}"),
+        ));
+        self.trigger(ctr, Instant::now(), true)
+    }
+
+    /// The override of one link, if any.
+    pub fn override_of(&self, ctr: &str, dev: &str) -> Option<LinkOverride> {
+        self.inputs()
+            .overrides
+            .get(&(ctr.to_string(), dev.to_string()))
+            .cloned()
+    }
+
+    /// Clears an override; when there was one, a receiver that fires when
+    /// the reconcile it caused has run.
+    pub fn clear_override(self: &Arc<Self>, ctr: &str, dev: &str) -> Option<oneshot::Receiver<()>> {
+        let mut had = false;
+        self.update_inputs(|i| {
+            had = i.overrides.remove(&(ctr.into(), dev.into())).is_some();
+        });
+        if had {
+            self.emit(CoreEvent::now(
+                EventType::Override,
+                Action::Cleared,
+                format!("{ctr}/{dev}"),
+            ));
+            return Some(self.trigger(ctr, Instant::now(), true));
+        }
+        None
+    }
+
+    fn update_inputs(&self, f: impl FnOnce(&mut Inputs)) {
+        let mut w = self.inputs.write().unwrap_or_else(|p| p.into_inner());
+        let mut inp = (**w).clone();
+        f(&mut inp);
+        *w = Arc::new(inp);
+    }
+
+    /// A receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// The events kept (oldest first).
+    pub fn history(&self) -> Vec<CoreEvent> {
+        Self::lock(&self.history).iter().cloned().collect()
+    }
+
+    /// The state as the control API shows it.
+    pub fn snapshot(&self) -> Snapshot {
+        let inp = self.inputs();
+        let observed = Self::lock(&self.observed).clone();
+        let es = Self::lock(&self.entries);
+        let mut containers = Vec::new();
+        for (name, e) in es.iter() {
+            let c = observed.get(name);
+            let desired = c.and_then(|c| desired_container(&inp, c).ok().flatten());
+            let Some(d) = desired.or_else(|| e.actual.clone()) else {
+                continue;
+            };
+            let links = d
+                .links
+                .iter()
+                .map(|(dev, l)| {
+                    let applied = e.actual.as_ref().and_then(|a| a.links.get(dev));
+                    let (status, reason) = match &e.failure {
+                        Some((Some(fd), why)) if fd == dev && e.status == Status::Failed => {
+                            (LinkStatus::Failed, Some(why.clone()))
+                        }
+                        _ if applied == Some(l) => (LinkStatus::Ready, None),
+                        _ => (LinkStatus::Pending, None),
+                    };
+                    LinkSnapshot {
+                        dev: dev.clone(),
+                        desired: l.clone(),
+                        outer: l.id.outer.as_ref().map(|o| o.name.clone()),
+                        bridge: l.id.outer.as_ref().map(|o| o.bridge.clone()),
+                        netns: d.ctr.netns.display().to_string(),
+                        status,
+                        reason,
+                    }
+                })
+                .collect();
+            containers.push(ContainerSnapshot {
+                name: name.clone(),
+                id: d.ctr.id.clone(),
+                service: c.and_then(|c| c.service.clone()),
+                replica: c.map_or(1, |c| c.index),
+                links,
+            });
+        }
+        drop(es);
+        let g = Self::lock(&self.globals_seen).clone();
+        Snapshot {
+            containers,
+            bridges: g
+                .bridges
+                .iter()
+                .map(|(n, m)| (n.clone(), mode_str(*m).to_string()))
+                .collect(),
+            tunnels: g.tunnels.clone(),
+            converged: Self::lock(&self.announced).as_deref() == Some(ALL_CONNECTED),
+        }
+    }
+
+    /// What conlink has made, as one state value.
+    pub fn actual(&self) -> State {
+        State {
+            globals: Self::lock(&self.globals_seen).clone(),
+            containers: Self::lock(&self.entries)
+                .iter()
+                .filter_map(|(n, e)| e.actual.clone().map(|a| (n.clone(), a)))
+                .collect(),
+        }
+    }
+
+    /// Removes everything conlink made: the diff from the actual state to
+    /// nothing, run with one batched delete for the outer ends (the kernel
+    /// unregisters a group in one go: < 1 ms each instead of ~20 ms one by
+    /// one). Goes on past errors and returns them all.
+    pub async fn teardown(&self) -> Vec<String> {
+        let actual = self.actual();
+        let ap = self.applier.clone();
+        let mut g = self.globals.lock().await;
+        let globals = g.clone();
+        let errs = tokio::task::spawn_blocking(move || teardown_all(&ap, actual, globals))
+            .await
+            .unwrap_or_else(|e| vec![e.to_string()]);
+        *g = Globals::default();
+        *Self::lock(&self.globals_seen) = Globals::default();
+        Self::lock(&self.entries).clear();
+        errs
+    }
+}
+
+/// The teardown: every container's removal operations except the deletes
+/// of outer ends (forwards, NAT, links inside containers), then one group
+/// delete of all outer ends and tunnels, then the global removals.
+fn teardown_all<K: Kernel>(ap: &Applier<K>, actual: State, globals: Globals) -> Vec<String> {
+    let mut errs = Vec::new();
+    let mut outer_deletes = Vec::new();
+    for (_, c) in actual.containers {
+        for op in diff_container(Some(&c), None) {
+            if let Op::DeleteLink { link, .. } = &op {
+                if link.id.outer.is_some() {
+                    outer_deletes.push(op);
+                    continue;
+                }
+            }
+            if let Err(e) = ap.apply_one(&op) {
+                errs.push(format!("{op}: {e}"));
+            }
+        }
+    }
+    let post = globals_post(&globals, &Globals::default());
+    let has_tunnels = post.iter().any(|o| matches!(o, Op::DeleteTunnel { .. }));
+    if !outer_deletes.is_empty() || has_tunnels {
+        // Patch and ovs bookkeeping of each outer end, then one delete.
+        for op in &outer_deletes {
+            if let Op::DeleteLink { link, .. } = op {
+                if let Some(o) = &link.id.outer {
+                    if o.mode == conlink_model::BridgeMode::Ovs {
+                        let _ = ap.kernel().detach_ovs(&o.bridge, &o.name);
+                    }
+                }
+            }
+        }
+        if let Err(e) = ap.kernel().delete_outer_group() {
+            if e.kind != crate::kernel::ErrorKind::Gone {
+                errs.push(format!("delete outer interfaces: {e}"));
+            }
+        }
+    }
+    for op in post {
+        if let Err(e) = ap.apply_one(&op) {
+            errs.push(format!("{op}: {e}"));
+        }
+    }
+    errs
+}

@@ -1,0 +1,190 @@
+//! The state type: what conlink wants (desired) and what it has made
+//! (actual) are values of the same type, so that one [`crate::diff`]
+//! turns any actual state into any desired one.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use conlink_model::{
+    BridgeMode, EthtoolSetting, Forward, IpNet, LinkType, MacAddr, Netem, Route, TunnelType,
+};
+use serde::Serialize;
+
+/// Everything conlink manages: objects in its own namespace and the links
+/// of each container.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct State {
+    /// Objects shared by all containers.
+    pub globals: Globals,
+    /// Per container, by container NAME (outer interface names derive
+    /// from it, so a replacement under the same name is the same entry).
+    pub containers: BTreeMap<String, CtrState>,
+}
+
+/// Objects in conlink's namespace that do not belong to one container.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Globals {
+    /// IPv4 forwarding on in conlink's namespace (needed by forwards).
+    pub forwarding: bool,
+    /// conlink's nftables table for forwards exists.
+    pub forward_table: bool,
+    /// Bridges by name.
+    pub bridges: BTreeMap<String, BridgeMode>,
+    /// Tunnels by interface name.
+    pub tunnels: BTreeMap<String, TunnelState>,
+}
+
+/// One tunnel interface.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TunnelState {
+    /// VXLAN or GENEVE.
+    pub kind: TunnelType,
+    /// Virtual network id.
+    pub vni: u32,
+    /// Remote underlay address.
+    pub remote: Ipv4Addr,
+    /// UDP port.
+    pub port: u16,
+    /// Bridge it joins.
+    pub bridge: String,
+    /// That bridge's mode (how it joins).
+    pub mode: BridgeMode,
+    /// netem on the tunnel interface.
+    pub netem: Option<Netem>,
+}
+
+/// Which container a state entry is about: a different id or namespace
+/// under the same name is a different instance (its links are remade).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CtrRef {
+    /// Container name.
+    pub name: String,
+    /// Engine id.
+    pub id: String,
+    /// Network namespace path.
+    pub netns: PathBuf,
+}
+
+/// One container's links and commands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CtrState {
+    /// The instance.
+    pub ctr: CtrRef,
+    /// Links by interface name inside the container.
+    pub links: BTreeMap<String, LinkState>,
+    /// conlink's nftables table exists in the container (1:1 NAT).
+    pub nat_table: bool,
+    /// Commands run (desired: to run) once the links are up.
+    pub commands: Vec<Vec<String>>,
+}
+
+impl CtrState {
+    /// An entry with nothing in it yet.
+    pub fn empty(ctr: CtrRef) -> Self {
+        CtrState {
+            ctr,
+            links: BTreeMap::new(),
+            nat_table: false,
+            commands: Vec::new(),
+        }
+    }
+}
+
+/// Where a veth's outer end goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Outer {
+    /// Interface name in conlink's namespace.
+    pub name: String,
+    /// Bridge (switch) it joins.
+    pub bridge: String,
+    /// How it joins.
+    pub mode: BridgeMode,
+}
+
+/// The part of a link that cannot change in place: when it differs, the
+/// link is deleted and made again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct LinkIdentity {
+    /// Interface kind.
+    pub kind: LinkType,
+    /// veth: the outer end.
+    pub outer: Option<Outer>,
+    /// *vlan/*vtap: parent interface in the host namespace.
+    pub parent: Option<String>,
+    /// macvlan/… mode.
+    pub mode: Option<String>,
+    /// 802.1Q tag.
+    pub vlanid: Option<u16>,
+}
+
+/// Port forwards of one link: DNAT on conlink's docker interface towards
+/// `ip`, plus a host route each way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForwardSpec {
+    /// The link's address.
+    pub ip: Ipv4Addr,
+    /// Outer end (the rules' key).
+    pub outer: String,
+    /// Bridge the /32 route to `ip` goes on, in conlink's namespace.
+    pub bridge: String,
+    /// The forwards (replica offset applied).
+    pub forwards: Vec<Forward>,
+}
+
+/// Every property of one link.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkState {
+    /// What cannot change in place.
+    pub id: LinkIdentity,
+    /// MAC (offset applied).
+    pub mac: Option<MacAddr>,
+    /// MTU (absent: the kernel's default or the parent's).
+    pub mtu: Option<u32>,
+    /// Addresses, in order.
+    pub addrs: Vec<IpNet>,
+    /// Routes on the link, in order.
+    pub routes: Vec<Route>,
+    /// netem root qdisc.
+    pub netem: Option<Netem>,
+    /// ethtool settings applied, in order.
+    pub ethtool: Vec<EthtoolSetting>,
+    /// 1:1 NAT: (the link's address, the NAT address).
+    pub nat: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Port forwards.
+    pub forward: Option<ForwardSpec>,
+    /// Administratively up.
+    pub up: bool,
+}
+
+impl LinkState {
+    /// The link as it is right after creation: identity, MAC and MTU, down,
+    /// nothing else set.
+    pub fn created(&self) -> LinkState {
+        LinkState {
+            id: self.id.clone(),
+            mac: self.mac,
+            mtu: self.mtu,
+            addrs: Vec::new(),
+            routes: Vec::new(),
+            netem: None,
+            ethtool: Vec::new(),
+            nat: None,
+            forward: None,
+            up: false,
+        }
+    }
+
+    /// A short stable hash of every property (FNV-1a over the JSON form),
+    /// written into the link's ownership marker so that a restarted conlink
+    /// can tell whether a link it finds is exactly what it wants.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in json.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}

@@ -1,0 +1,119 @@
+//! Watching the config files: inotify on each file's parent directory, so
+//! that editors that write a new file and rename it over the old one are
+//! seen (a watch on the file itself would follow the old inode).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+/// How long changes settle before a reload (an editor's save is several
+/// events: write, rename, attribute change).
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// A running watcher; stops when dropped.
+pub struct ConfigWatch {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ConfigWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl ConfigWatch {
+    /// Watches `files`; each settled change sends one reload request.
+    pub fn spawn(files: &[PathBuf], tx: mpsc::Sender<&'static str>) -> Option<ConfigWatch> {
+        let mut dirs: BTreeMap<PathBuf, BTreeSet<OsString>> = BTreeMap::new();
+        for f in files {
+            let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+            let (Some(dir), Some(name)) = (abs.parent(), abs.file_name()) else {
+                continue;
+            };
+            dirs.entry(dir.to_path_buf())
+                .or_default()
+                .insert(name.to_os_string());
+        }
+        if dirs.is_empty() {
+            return None;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("config-watch".into())
+            .spawn(move || {
+                if let Err(e) = watch(&dirs, &tx, &flag) {
+                    warn!("watching the config files failed ({e}); reload with SIGHUP");
+                }
+            })
+            .ok()?;
+        Some(ConfigWatch { stop })
+    }
+}
+
+fn watch(
+    dirs: &BTreeMap<PathBuf, BTreeSet<OsString>>,
+    tx: &mpsc::Sender<&'static str>,
+    stop: &AtomicBool,
+) -> nix::Result<()> {
+    let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+    let mut wds = BTreeMap::new();
+    for (d, names) in dirs {
+        let wd = ino.add_watch(
+            d.as_path(),
+            AddWatchFlags::IN_CLOSE_WRITE
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_DELETE
+                | AddWatchFlags::IN_MODIFY,
+        )?;
+        wds.insert(wd, names);
+    }
+    let mut dirty: Option<std::time::Instant> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, 50u16) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        match ino.read_events() {
+            Ok(evs) => {
+                for ev in evs {
+                    let ours = ev
+                        .name
+                        .as_ref()
+                        .is_some_and(|n| wds.get(&ev.wd).is_some_and(|names| names.contains(n)));
+                    if ours {
+                        dirty = Some(std::time::Instant::now());
+                    }
+                }
+            }
+            Err(nix::Error::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(t) = dirty {
+            if t.elapsed() >= SETTLE {
+                dirty = None;
+                if tx.blocking_send("file changed").is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `p` is one of `files` (tests).
+#[allow(dead_code)]
+pub fn is_watched(files: &[PathBuf], p: &Path) -> bool {
+    files.iter().any(|f| f == p)
+}
