@@ -121,12 +121,29 @@ impl EventHub {
     }
 
     /// Records and broadcasts one event; returns it.
-    pub fn emit<K: Into<String>>(
+    pub fn emit(
         &self,
         kind: EventType,
         action: &str,
         id: impl Into<String>,
-        attributes: impl IntoIterator<Item = (K, String)>,
+        attributes: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Event {
+        self.emit_owned(
+            kind,
+            action,
+            id,
+            attributes.into_iter().map(|(k, v)| (k.to_string(), v)),
+        )
+    }
+
+    /// [`EventHub::emit`] with attribute names decided at run time (events
+    /// re-emitted from the core).
+    pub fn emit_owned(
+        &self,
+        kind: EventType,
+        action: &str,
+        id: impl Into<String>,
+        attributes: impl IntoIterator<Item = (String, String)>,
     ) -> Event {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -140,7 +157,7 @@ impl EventHub {
             action: action.to_string(),
             actor: Actor {
                 id: id.into(),
-                attributes: attributes.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+                attributes: attributes.into_iter().collect(),
             },
             seq: g.seq,
         };

@@ -182,7 +182,7 @@ fn emit(hub: &EventHub, ev: CoreEvent) {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    hub.emit(kind, &action, ev.actor.id, ev.actor.attributes);
+    hub.emit_owned(kind, &action, ev.actor.id, ev.actor.attributes);
 }
 
 fn counters(s: &LinkStats) -> Counters {
