@@ -397,7 +397,7 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
     let sock = format!("/run/conlink/{}.sock", c.own_ns);
     let before_a = ip_link(&format!("{p}a"), "eth0");
     let before_outer = ip_link(&c.own_ns, &format!("{p}a-eth0"));
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["link", "set", "nosuch:eth0", "down"],
             "unknown target \"nosuch:eth0\": no link matches (known: ",
@@ -412,12 +412,6 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         ),
         (&["link", "set", &format!("{p}a")], "nothing to change"),
         (&["link", "clear", "ghost"], "unknown target \"ghost\""),
-        // Without the reconciling core the daemon refuses overrides, and
-        // says so, rather than changing links behind its own back.
-        (
-            &["link", "set", &format!("{p}a"), "down"],
-            "reconciling core",
-        ),
     ];
     for (args, want) in cases {
         let o = conlink(&sock, args);
@@ -426,19 +420,6 @@ fn bad_requests_get_clear_errors_and_change_nothing() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(err.starts_with("conlink: "), "{args:?}: {err}");
     }
-    let o = conlink(
-        &sock,
-        &[
-            "link",
-            "set",
-            &format!("{p}a"),
-            "--flap",
-            "1s/1s",
-            "--count",
-            "2",
-        ],
-    );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("reconciling core"));
     // Nothing changed: same ifindex, flags and state on both ends.
     let after_a = ip_link(&format!("{p}a"), "eth0");
     let after_outer = ip_link(&c.own_ns, &format!("{p}a-eth0"));
@@ -545,4 +526,74 @@ fn tcp_api_needs_a_token() {
     assert_eq!(st["links"][0]["container"], format!("{p}t"));
     assert!(c.stop());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `admin_up` of `dev` in `ns` (IFF_UP in `ip -j link`'s flags).
+fn admin_up(ns: &str, dev: &str) -> bool {
+    ip_link(ns, dev)["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "UP")
+}
+
+#[test]
+fn link_set_down_and_up_reach_the_kernel_and_netem_needs_the_module() {
+    require_root();
+    let p = prefix();
+    let cfg = format!("links:\n  - {{container: {p}a, bridge: s1, ip: 10.211.0.1/24}}\n  - {{container: {p}b, bridge: s1, ip: 10.211.0.2/24}}\n");
+    let mut c = Conlink::start(&p, &cfg, &[]);
+    c.wait_connected();
+    let sock = format!("/run/conlink/{}.sock", c.own_ns);
+    let (a, b) = (format!("{p}a"), format!("{p}b"));
+    let outer = format!("{p}a-eth0");
+    assert!(ping(&a, "10.211.0.2") && ping(&b, "10.211.0.1"));
+
+    let out = ok_stdout(&sock, &["link", "set", &a, "down"]);
+    assert!(out.contains(&format!("{a}/eth0")), "{out}");
+    // Both ends held down: no traffic either way.
+    assert!(!admin_up(&a, "eth0"), "container end still up");
+    assert!(!admin_up(&c.own_ns, &outer), "outer end still up");
+    assert!(!ping(&a, "10.211.0.2"), "a reaches b while down");
+    assert!(!ping(&b, "10.211.0.1"), "b reaches a while down");
+    let st: Value = serde_json::from_str(&ok_stdout(&sock, &["status", "--json"])).unwrap();
+    let la = st["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["container"] == a.as_str())
+        .unwrap();
+    assert_eq!(la["admin_down_override"], true, "{la}");
+    assert_eq!(la["state"], "down", "{la}");
+
+    ok_stdout(&sock, &["link", "set", &a, "up"]);
+    assert!(admin_up(&a, "eth0") && admin_up(&c.own_ns, &outer));
+    assert!(ping(&a, "10.211.0.2"), "a cannot reach b after up");
+    assert!(ping(&b, "10.211.0.1"), "b cannot reach a after up");
+
+    // This kernel has no sch_netem: a clear error, nothing else changes.
+    let before_a = ip_link(&a, "eth0");
+    let before_outer = ip_link(&c.own_ns, &outer);
+    let o = conlink(&sock, &["link", "set", &a, "--netem", "delay 50ms"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "netem override succeeded without sch_netem"
+    );
+    assert!(err.starts_with("conlink: "), "{err}");
+    assert!(err.contains("sch_netem"), "{err}");
+    let after_a = ip_link(&a, "eth0");
+    let after_outer = ip_link(&c.own_ns, &outer);
+    for k in ["ifindex", "flags", "operstate", "mtu", "address"] {
+        assert_eq!(before_a[k], after_a[k], "{k}");
+        assert_eq!(before_outer[k], after_outer[k], "outer {k}");
+    }
+    assert!(ping(&a, "10.211.0.2"), "traffic broken after refused netem");
+    let st: Value = serde_json::from_str(&ok_stdout(&sock, &["status", "--json"])).unwrap();
+    for l in st["links"].as_array().unwrap() {
+        assert_eq!(l["netem_override"], Value::Null, "{l}");
+        assert_eq!(l["admin_down_override"], false, "{l}");
+        assert_eq!(l["state"], "up", "{l}");
+    }
+    assert!(c.stop());
 }
