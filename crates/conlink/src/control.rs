@@ -182,7 +182,18 @@ fn emit(hub: &EventHub, ev: CoreEvent) {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    hub.emit_owned(kind, &action, ev.actor.id, ev.actor.attributes);
+    let mut attrs = ev.actor.attributes;
+    // `-f container=NAME` / `-f dev=DEV` filters work on link and override
+    // events as they did before the core: the id carries both.
+    if matches!(kind, EventType::Link | EventType::Override) {
+        if let Some((ctr, dev)) = ev.actor.id.rsplit_once('/') {
+            attrs
+                .entry("container".into())
+                .or_insert_with(|| ctr.to_string());
+            attrs.entry("dev".into()).or_insert_with(|| dev.to_string());
+        }
+    }
+    hub.emit_owned(kind, &action, ev.actor.id, attrs);
 }
 
 fn counters(s: &LinkStats) -> Counters {
