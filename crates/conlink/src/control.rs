@@ -478,7 +478,7 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
             hs.retain(|id, _| snap.containers.iter().any(|c| &c.id == id));
         }
         let params = self.params().clone();
-        let cs: Vec<ContainerInput> = snap
+        let mut cs: Vec<ContainerInput> = snap
             .containers
             .iter()
             .map(|c| ContainerInput {
@@ -524,6 +524,22 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
                     .collect(),
             })
             .collect();
+        // The core makes a container's links all or nothing: when one
+        // failed, the others not made are failed too (nothing retries them
+        // before the next change), as the old daemon showed them.
+        for c in &mut cs {
+            let failed = c.links.iter().find_map(|l| match &l.setup {
+                Setup::Failed(r) => Some(format!("{}: {r}", l.dev)),
+                _ => None,
+            });
+            if let Some(why) = failed {
+                for l in &mut c.links {
+                    if l.setup == Setup::Pending {
+                        l.setup = Setup::Failed(format!("not made: {why}"));
+                    }
+                }
+            }
+        }
         // Configured targets without a container yet.
         let mut missing = Vec::new();
         for (s, g) in &cfg.services {
