@@ -308,10 +308,11 @@ impl<K: Kernel> Applier<K> {
                 hash,
             } => {
                 let m = link_marker(ctr, dev, hash);
-                match outer {
-                    Some(o) => k.set_marker(Ns::Conlink, o, &m),
-                    None => k.set_marker(Ns::Ctr(&ctr.netns), dev, &m),
+                // A veth's two ends carry the same marker.
+                if let Some(o) = outer {
+                    k.set_marker(Ns::Conlink, o, &m)?;
                 }
+                k.set_marker(Ns::Ctr(&ctr.netns), dev, &m)
             }
             // Commands run through the runtime (the reconciler does it).
             Op::RunCommand { .. } | Op::ForgetCommands { .. } => Ok(()),
