@@ -8,7 +8,8 @@
 : "${CONLINK_MINIMAL_IMAGE:=conlink:minimal}"            # FROM scratch, binaries only
 : "${CONLINK_TEST_IMAGE:=conlink-test-busybox:latest}"   # test containers
 : "${CONLINK_BASE_IMAGE:=debian:bookworm-slim}"          # base of the default image
-export CONLINK_IMAGE CONLINK_MINIMAL_IMAGE CONLINK_TEST_IMAGE CONLINK_BASE_IMAGE
+: "${CONLINK_BUILDER_IMAGE:=conlink-builder:local}"       # Rust build stage (root Dockerfile)
+export CONLINK_IMAGE CONLINK_MINIMAL_IMAGE CONLINK_TEST_IMAGE CONLINK_BASE_IMAGE CONLINK_BUILDER_IMAGE
 
 # Where install-deps puts the compose v2 plugin (the docker CLI looks there).
 CONLINK_COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose

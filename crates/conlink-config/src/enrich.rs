@@ -100,22 +100,43 @@ struct RawCommand {
 
 struct Ctx<'a> {
     errs: Vec<PathError>,
-    bad: &'a [String],
+    warns: Vec<PathError>,
+    /// Pointers the schema rejected.
+    bad: HashSet<&'a str>,
+    /// Every proper ancestor of a pointer in `bad` (`/links/3` for
+    /// `/links/3/ip`), so both lookups below are a few hash probes, not a
+    /// scan of `bad`: with 20,000 bad items the scans made loading take
+    /// minutes.
+    bad_ancestors: HashSet<&'a str>,
 }
 
+/// The properties each `bridges`, `tunnels` and `commands` entry knows;
+/// others are ignored with a warning (the original ignored them silently).
+const ENTRY_KEYS: &[(&str, &[&str])] = &[
+    ("bridges", &["bridge", "mode"]),
+    (
+        "tunnels",
+        &["type", "bridge", "remote", "vni", "port", "netem"],
+    ),
+    ("commands", &["service", "container", "command"]),
+];
+
 impl Ctx<'_> {
+    /// Records a warning: the value is ignored, loading goes on.
+    fn warn(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
+        self.warns.push(PathError {
+            ptr: ptr.into(),
+            message: message.into(),
+        });
+    }
+
     /// Records an error, unless the schema already reported one at (or
     /// above) the same property: one clear error per mistake is enough.
     fn err(&mut self, ptr: impl Into<String>, message: impl Into<String>) {
         let ptr = ptr.into();
-        let dup = self.bad.iter().any(|b| {
-            // `/links/3` (a whole item) does not hide errors in other
-            // properties of that item; `/links/3/ip` hides `/links/3/ip/…`.
-            b.matches('/').count() > 2
-                && ptr
-                    .strip_prefix(b.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        });
+        // `/links/3` (a whole item) does not hide errors in other
+        // properties of that item; `/links/3/ip` hides `/links/3/ip/…`.
+        let dup = prefixes(&ptr).any(|p| p.matches('/').count() > 2 && self.bad.contains(p));
         if !dup {
             self.errs.push(PathError {
                 ptr,
@@ -126,10 +147,7 @@ impl Ctx<'_> {
 
     /// Whether the schema rejected something inside the item at `ptr`.
     fn rejected(&self, ptr: &str) -> bool {
-        self.bad.iter().any(|b| {
-            b.strip_prefix(ptr)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+        self.bad.contains(ptr) || self.bad_ancestors.contains(ptr)
     }
 
     /// Deserializes every item of list `key`. Items the schema rejected are
@@ -187,19 +205,48 @@ fn target(service: Option<String>, container: Option<String>) -> Option<Target> 
     }
 }
 
+/// `ptr` and each of its ancestors (`/a/b/c`, `/a/b`, `/a`, ``).
+fn prefixes(ptr: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(ptr).chain(ptr.rmatch_indices('/').map(move |(i, _)| &ptr[..i]))
+}
+
+/// A config that loaded, with the warnings about what was ignored.
+pub type Enriched = (NetworkConfig, Vec<PathError>);
+
 /// Checks and enriches the merged, schema-checked config. `bad` holds the
 /// pointers the schema rejected; those items are skipped so each mistake is
-/// reported once.
+/// reported once. On success also returns the warnings (values ignored
+/// where the original was lenient, spec §4).
 pub fn enrich(
     root: &Value,
     opts: &LoadOptions,
     bad: &[String],
-) -> Result<NetworkConfig, Vec<PathError>> {
+) -> Result<Enriched, Vec<PathError>> {
     let mut cx = Ctx {
         errs: Vec::new(),
-        bad,
+        warns: Vec::new(),
+        bad: bad.iter().map(String::as_str).collect(),
+        bad_ancestors: bad
+            .iter()
+            .flat_map(|b| prefixes(b).filter(move |p| p.len() < b.len()))
+            .collect(),
     };
     let mut cfg = NetworkConfig::default();
+
+    for (key, known) in ENTRY_KEYS {
+        let Some(list) = root.get(*key).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, item) in list.iter().enumerate() {
+            let Some(m) = item.as_object() else { continue };
+            for k in m.keys().filter(|k| !known.contains(&k.as_str())) {
+                cx.warn(
+                    format!("/{key}/{i}/{}", crate::tree::escape(k)),
+                    format!("unknown property {k:?} (ignored)"),
+                );
+            }
+        }
+    }
 
     // Links first: bridges named only in links need to be known.
     let raw_links: Vec<(String, RawLink)> = cx.items(root, "links");
@@ -330,7 +377,7 @@ pub fn enrich(
     }
 
     if cx.errs.is_empty() {
-        Ok(cfg)
+        Ok((cfg, cx.warns))
     } else {
         Err(cx.errs)
     }
@@ -447,7 +494,29 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
         None if link_type.has_parent() => None,
         None => Some(opts.default_mtu),
     };
-    let vlanid = match raw.vlanid {
+    // Lenient as the original: a mode on a veth and a vlanid on anything but
+    // a vlan are ignored with a warning.
+    let mut mode = raw.mode.clone();
+    if link_type == LinkType::Veth && mode.is_some() {
+        cx.warn(
+            p("mode"),
+            "mode applies to macvlan, macvtap, ipvlan and ipvtap links (ignored on a veth link)",
+        );
+        mode = None;
+    }
+    let raw_vlanid = if link_type != LinkType::Vlan && raw.vlanid.is_some() {
+        cx.warn(
+            p("vlanid"),
+            format!(
+                "vlanid applies to vlan links only (ignored on a {} link)",
+                link_type.as_str()
+            ),
+        );
+        None
+    } else {
+        raw.vlanid
+    };
+    let vlanid = match raw_vlanid {
         Some(v) => match u16::try_from(v).ok().filter(|v| (1..=4094).contains(v)) {
             Some(v) => Some(v),
             None => {
@@ -528,7 +597,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
         route,
         nat,
         netem,
-        mode: raw.mode,
+        mode,
         vlanid,
         forward,
         ethtool,

@@ -15,44 +15,259 @@ use std::collections::HashMap;
 #[error("{0}")]
 pub struct InterpolateError(pub String);
 
+/// Deepest nesting of `${…}` accepted. Compose files in the wild nest two
+/// or three levels; the limit exists so a hostile value cannot make the
+/// loader's stack of open references grow without bound.
+pub const MAX_NESTING: usize = 64;
+
+/// Longest piece of the input quoted in an error message: a 1 MB value must
+/// not be echoed whole.
+const QUOTE_MAX: usize = 48;
+
+/// The operator of a `${NAME<op>arg}` reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// `:-` (with_colon) or `-`: default.
+    Default { colon: bool },
+    /// `:+` or `+`: alternative.
+    Alt { colon: bool },
+    /// `:?` or `?`: required, with a message.
+    Required { colon: bool },
+}
+
+/// A `${NAME<op>` whose closing `}` has not been read yet.
+struct Frame<'a> {
+    /// Byte offset of its `$` (for the "missing closing" message).
+    start: usize,
+    name: &'a str,
+    op: Op,
+    /// Whether the argument's value is used (it is still scanned otherwise,
+    /// to find the closing brace, but nothing is substituted or raised).
+    live: bool,
+    /// The argument, interpolated so far.
+    arg: String,
+}
+
 /// Replaces every variable reference in `s` using `env`.
+///
+/// One left-to-right pass with an explicit stack of open `${`: linear in the
+/// length of `s` whatever the nesting (a recursive descent that rescans each
+/// default overflowed the stack at ~20,000 levels and went quadratic before
+/// that), and nesting deeper than [`MAX_NESTING`] is an error.
 pub fn interpolate(s: &str, env: &HashMap<String, String>) -> Result<String, InterpolateError> {
     // Fast path: most strings hold no `$` at all.
     if !s.contains('$') {
         return Ok(s.to_string());
     }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(r) = after.strip_prefix('$') {
-            out.push('$');
-            rest = r;
+    let b = s.as_bytes();
+    let mut top = String::with_capacity(s.len());
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut i = 0;
+    // Start of the literal run not yet copied.
+    let mut lit = 0;
+    while i < b.len() {
+        let c = b[i];
+        let special = c == b'$' || (c == b'}' && !stack.is_empty());
+        if !special {
+            i += 1;
+            continue;
+        }
+        let live = stack.last().is_none_or(|f| f.live);
+        let out = match stack.last_mut() {
+            Some(f) => &mut f.arg,
+            None => &mut top,
+        };
+        if live {
+            out.push_str(&s[lit..i]);
+        }
+        if c == b'}' {
+            // closes the innermost open reference (the stack is not empty:
+            // a `}` at the top level was skipped as a literal above)
+            let Some(f) = stack.pop() else { break };
+            let val = resolve(f, env)?;
+            let parent_live = stack.last().is_none_or(|f| f.live);
+            if parent_live {
+                match stack.last_mut() {
+                    Some(p) => p.arg.push_str(&val),
+                    None => top.push_str(&val),
+                }
+            }
+            i += 1;
+            lit = i;
+            continue;
+        }
+        // c == '$'
+        let after = &s[i + 1..];
+        if after.starts_with('$') {
+            if live {
+                out.push('$');
+            }
+            i += 2;
         } else if let Some(r) = after.strip_prefix('{') {
-            let end = matching_brace(r).ok_or_else(|| {
-                InterpolateError(format!(
-                    "invalid interpolation {:?}: missing closing '}}' (write $$ for a literal $)",
-                    &rest[i..]
-                ))
-            })?;
-            out.push_str(&braced(&r[..end], env)?);
-            rest = &r[end + 1..];
+            let n = name_len(r);
+            if n == 0 {
+                return Err(InterpolateError(format!(
+                    "invalid interpolation {}: expected a variable name",
+                    quote_ref(&s[i..])
+                )));
+            }
+            let name = &r[..n];
+            let rest = &r[n..];
+            let value = env.get(name);
+            if rest.starts_with('}') {
+                if live {
+                    out.push_str(value.map_or("", String::as_str));
+                }
+                i += 2 + n + 1;
+            } else {
+                let (op, len) = match rest.as_bytes() {
+                    [b':', b'-', ..] => (Op::Default { colon: true }, 2),
+                    [b':', b'+', ..] => (Op::Alt { colon: true }, 2),
+                    [b':', b'?', ..] => (Op::Required { colon: true }, 2),
+                    [b'-', ..] => (Op::Default { colon: false }, 1),
+                    [b'+', ..] => (Op::Alt { colon: false }, 1),
+                    [b'?', ..] => (Op::Required { colon: false }, 1),
+                    [] => {
+                        return Err(missing_close(s, stack.first().map_or(i, |f| f.start)));
+                    }
+                    _ => {
+                        return Err(InterpolateError(format!(
+                            "invalid interpolation {}: unknown operator after {name} \
+                             (use :-, -, :?, ?, :+ or +)",
+                            quote_ref(&s[i..])
+                        )))
+                    }
+                };
+                if stack.len() >= MAX_NESTING {
+                    return Err(InterpolateError(format!(
+                        "interpolation nested deeper than {MAX_NESTING} levels of ${{…}}"
+                    )));
+                }
+                let set = value.is_some();
+                let non_empty = value.is_some_and(|v| !v.is_empty());
+                let uses_arg = match op {
+                    Op::Default { colon: true } | Op::Required { colon: true } => !non_empty,
+                    Op::Default { colon: false } | Op::Required { colon: false } => !set,
+                    Op::Alt { colon: true } => non_empty,
+                    Op::Alt { colon: false } => set,
+                };
+                stack.push(Frame {
+                    start: i,
+                    name,
+                    op,
+                    live: live && uses_arg,
+                    arg: String::new(),
+                });
+                i += 2 + n + len;
+            }
         } else {
             let n = name_len(after);
             if n == 0 {
-                out.push('$');
-                rest = after;
-            } else {
-                if let Some(v) = env.get(&after[..n]) {
-                    out.push_str(v);
+                if live {
+                    out.push('$');
                 }
-                rest = &after[n..];
+                i += 1;
+            } else {
+                if live {
+                    if let Some(v) = env.get(&after[..n]) {
+                        out.push_str(v);
+                    }
+                }
+                i += 1 + n;
             }
         }
+        lit = i;
     }
-    out.push_str(rest);
-    Ok(out)
+    if let Some(f) = stack.first() {
+        return Err(missing_close(s, f.start));
+    }
+    top.push_str(&s[lit..]);
+    Ok(top)
+}
+
+/// The value a closed `${NAME<op>arg}` stands for.
+fn resolve(f: Frame<'_>, env: &HashMap<String, String>) -> Result<String, InterpolateError> {
+    let val = env.get(f.name);
+    let value = || val.cloned().unwrap_or_default();
+    match f.op {
+        Op::Default { .. } if f.live => Ok(f.arg),
+        Op::Default { .. } => Ok(value()),
+        Op::Alt { .. } if f.live => Ok(f.arg),
+        Op::Alt { .. } => Ok(String::new()),
+        Op::Required { .. } if !f.live => Ok(value()),
+        Op::Required { colon } => {
+            let what = if colon {
+                "is unset or empty"
+            } else {
+                "is unset"
+            };
+            let name = f.name;
+            Err(InterpolateError(if f.arg.is_empty() {
+                format!("required variable {name} {what}")
+            } else {
+                format!("required variable {name} {what}: {}", cap(&f.arg))
+            }))
+        }
+    }
+}
+
+fn missing_close(s: &str, start: usize) -> InterpolateError {
+    InterpolateError(format!(
+        "invalid interpolation {}: missing closing '}}' (write $$ for a literal $)",
+        quoted(&s[start..])
+    ))
+}
+
+/// `s` cut to [`QUOTE_MAX`] bytes (on a character boundary) with a note of
+/// what was left out.
+fn cap(s: &str) -> String {
+    if s.len() <= QUOTE_MAX {
+        return s.to_string();
+    }
+    let mut end = QUOTE_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &s[..end], s.len() - end)
+}
+
+/// `s` quoted for a message, capped.
+fn quoted(s: &str) -> String {
+    if s.len() <= QUOTE_MAX {
+        return format!("{s:?}");
+    }
+    let mut end = QUOTE_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} more bytes)", &s[..end], s.len() - end)
+}
+
+/// The reference starting at `s` (`${…}` up to its closing brace, or the
+/// rest), quoted for a message. Only called on the error path, so scanning
+/// ahead here does not make the pass quadratic.
+fn quote_ref(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'$' if b.get(i + 1) == Some(&b'$') => i += 1,
+            b'$' if b.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return quoted(&s[..=i]);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    quoted(s)
 }
 
 /// Length of the variable name at the start of `s` (`[A-Za-z_][A-Za-z0-9_]*`).
@@ -64,86 +279,6 @@ fn name_len(s: &str) -> usize {
     b.iter()
         .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
         .count()
-}
-
-/// Index of the `}` closing a `${`, counting nested `${ … }`.
-fn matching_brace(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'$' if b.get(i + 1) == Some(&b'$') => i += 1,
-            b'$' if b.get(i + 1) == Some(&b'{') => {
-                depth += 1;
-                i += 1;
-            }
-            b'}' if depth == 0 => return Some(i),
-            b'}' => depth -= 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Evaluates the inside of `${…}`.
-fn braced(inner: &str, env: &HashMap<String, String>) -> Result<String, InterpolateError> {
-    let n = name_len(inner);
-    let name = &inner[..n];
-    let op = &inner[n..];
-    if n == 0 {
-        return Err(InterpolateError(format!(
-            "invalid interpolation \"${{{inner}}}\": expected a variable name"
-        )));
-    }
-    let val = env.get(name);
-    let set = val.is_some();
-    let non_empty = val.is_some_and(|v| !v.is_empty());
-    let value = || val.cloned().unwrap_or_default();
-    let (kind, arg) = if op.is_empty() {
-        return Ok(value());
-    } else if let Some(a) = op.strip_prefix(":-") {
-        (":-", a)
-    } else if let Some(a) = op.strip_prefix(":?") {
-        (":?", a)
-    } else if let Some(a) = op.strip_prefix(":+") {
-        (":+", a)
-    } else if let Some(a) = op.strip_prefix('-') {
-        ("-", a)
-    } else if let Some(a) = op.strip_prefix('?') {
-        ("?", a)
-    } else if let Some(a) = op.strip_prefix('+') {
-        ("+", a)
-    } else {
-        return Err(InterpolateError(format!(
-            "invalid interpolation \"${{{inner}}}\": unknown operator after {name} \
-             (use :-, -, :?, ?, :+ or +)"
-        )));
-    };
-    match kind {
-        ":-" if non_empty => Ok(value()),
-        "-" if set => Ok(value()),
-        ":-" | "-" => interpolate(arg, env),
-        ":+" if non_empty => interpolate(arg, env),
-        "+" if set => interpolate(arg, env),
-        ":+" | "+" => Ok(String::new()),
-        ":?" if non_empty => Ok(value()),
-        "?" if set => Ok(value()),
-        _ => {
-            let msg = interpolate(arg, env)?;
-            let what = if kind == ":?" {
-                "is unset or empty"
-            } else {
-                "is unset"
-            };
-            Err(InterpolateError(if msg.is_empty() {
-                format!("required variable {name} {what}")
-            } else {
-                format!("required variable {name} {what}: {msg}")
-            }))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -256,5 +391,55 @@ mod tests {
         assert!(err("${}").contains("expected a variable name"));
         assert!(err("${1X}").contains("expected a variable name"));
         assert!(err("${A/x}").contains("unknown operator"));
+        assert_eq!(
+            err("${A/x}"),
+            "invalid interpolation \"${A/x}\": unknown operator after A (use :-, -, :?, ?, :+ or +)"
+        );
+        assert_eq!(
+            err("a ${A:-${B"),
+            "invalid interpolation \"${A:-${B\": missing closing '}' (write $$ for a literal $)"
+        );
+    }
+
+    #[test]
+    fn unused_branches_raise_nothing() {
+        // the `:?` inside an unused default is not evaluated
+        assert_eq!(ok("${A:-${UNSET:?boom}}"), "alpha");
+        assert_eq!(ok("${UNSET:+${ALSO:?boom}}"), "");
+        assert_eq!(ok("${A:+[${N}]}"), "[3]");
+        assert_eq!(ok("x}y"), "x}y");
+        assert_eq!(ok("${UNSET:-a}b}"), "ab}");
+    }
+
+    #[test]
+    fn deep_nesting_is_a_clear_error_not_a_stack_overflow() {
+        // regression (issue 12, defect 1): 20,000 levels aborted with a stack
+        // overflow, 150,000 took over 10 s
+        let depth = 150_000;
+        let s = format!("{}x{}", "${A:-".repeat(depth), "}".repeat(depth));
+        let t = std::time::Instant::now();
+        let e = err(&s);
+        assert_eq!(e, "interpolation nested deeper than 64 levels of ${…}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
+        let s = format!(
+            "{}x{}",
+            "${UNSET:-".repeat(MAX_NESTING),
+            "}".repeat(MAX_NESTING)
+        );
+        assert_eq!(ok(&s), "x");
+    }
+
+    #[test]
+    fn long_inputs_are_linear_and_quoted_short() {
+        // the bounds are loose (debug build, shared machine): a quadratic
+        // pass over these sizes would take hours, not seconds
+        let s = format!("${{A{}", "x".repeat(1_000_000));
+        let t = std::time::Instant::now();
+        let e = err(&s);
+        assert!(e.len() < 200, "{e}");
+        assert!(e.contains("more bytes"), "{e}");
+        let s = "${A}$$".repeat(200_000);
+        assert_eq!(ok(&s).len(), 200_000 * 6);
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
     }
 }

@@ -27,6 +27,7 @@ pub use conlink_model::NetworkConfig;
 
 pub mod enrich;
 pub mod interpolate;
+mod limits;
 pub mod source;
 pub mod tree;
 pub mod validate;
@@ -86,7 +87,24 @@ pub struct LoadOptions {
     pub ovs_loaded: bool,
     /// Variables for interpolation (normally `std::env::vars()`).
     pub env: HashMap<String, String>,
+    /// Largest config file read, in bytes (`--config-max-bytes`): a bigger
+    /// file is an error, so a runaway generator cannot exhaust memory.
+    pub max_file_bytes: u64,
+    /// Most YAML/JSON nodes (maps, lists and scalars) in one file
+    /// (`--config-max-nodes`).
+    pub max_nodes: usize,
+    /// Extra JSON schema files the merged config must also satisfy
+    /// (`--config-schema FILE`), besides the built-in one.
+    pub extra_schemas: Vec<PathBuf>,
 }
+
+/// Default of [`LoadOptions::max_file_bytes`]: 16 MiB, about 100 times the
+/// largest real config seen.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Default of [`LoadOptions::max_nodes`]: 250,000 nodes, about 25,000 links.
+/// 200,000 JSON links took 690 MB before this limit existed.
+pub const DEFAULT_MAX_NODES: usize = 250_000;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -98,6 +116,9 @@ impl Default for LoadOptions {
             keep_veth_offload: false,
             ovs_loaded: false,
             env: HashMap::new(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_nodes: DEFAULT_MAX_NODES,
+            extra_schemas: Vec::new(),
         }
     }
 }
@@ -121,11 +142,43 @@ impl fmt::Display for ConfigError {
         } else {
             &self.path
         };
+        let path = printable(path, MESSAGE_MAX);
+        let message = printable(&self.message, MESSAGE_MAX);
         match &self.file {
-            Some(file) => write!(f, "{}: {path}: {}", file.display(), self.message),
-            None => write!(f, "{path}: {}", self.message),
+            Some(file) => write!(
+                f,
+                "{}: {path}: {message}",
+                printable(&file.to_string_lossy(), MESSAGE_MAX)
+            ),
+            None => write!(f, "{path}: {message}"),
         }
     }
+}
+
+/// Longest message (and pointer) printed, in bytes: a 1 MB value quoted in
+/// an error must not flood the terminal.
+pub const MESSAGE_MAX: usize = 400;
+
+/// Most errors printed by [`ConfigErrors`]' `Display`; the rest are counted.
+pub const ERRORS_SHOWN_MAX: usize = 100;
+
+/// `s` made safe to print on one line: control characters (newline, ESC,
+/// …) escaped as `\n`, `\u{1b}` so a config value cannot forge log lines or
+/// drive the terminal, and cut after `max` bytes with a count of the rest.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 32);
+    for (i, c) in s.char_indices() {
+        if out.len() >= max {
+            out.push_str(&format!("… ({} more bytes)", s.len() - i));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Every problem found in a configuration, in the order found. Displays one
@@ -135,11 +188,19 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, e) in self.0.iter().take(ERRORS_SHOWN_MAX).enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{e}")?;
+        }
+        if self.0.len() > ERRORS_SHOWN_MAX {
+            let more = self.0.len() - ERRORS_SHOWN_MAX;
+            write!(
+                f,
+                "\n… and {more} more error{}",
+                if more == 1 { "" } else { "s" }
+            )?;
         }
         Ok(())
     }
@@ -165,19 +226,56 @@ pub(crate) struct RawError {
     pub message: String,
 }
 
+/// A loaded configuration and the warnings found on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The validated, enriched configuration.
+    pub config: NetworkConfig,
+    /// Values ignored where the original was lenient (unknown keys in
+    /// `bridges`/`tunnels`/`commands` entries, `mode` on a veth, `vlanid` on
+    /// a non-vlan link), each with its file and pointer.
+    pub warnings: Vec<ConfigError>,
+}
+
 /// Loads, merges, validates and enriches the configuration: the one entry
-/// point the daemon and `--show-config` use. Returns every error at once.
+/// point the daemon and `--show-config` use. Returns every error at once;
+/// warnings are logged (`tracing::warn!`), see [`load_checked`] to get them.
 pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
+    let l = load_checked(opts)?;
+    for w in &l.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(l.config)
+}
+
+/// [`load`], returning the warnings instead of logging them.
+pub fn load_checked(opts: &LoadOptions) -> Result<Loaded, ConfigErrors> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut errs: Vec<RawError> = Vec::new();
     let fragments = source::read_all(opts, &mut files, &mut errs);
     let merged = source::merge(fragments, &mut errs);
     let value = merged.to_value();
-    let source_failed = !errs.is_empty();
+    let errs_from_sources = errs.len();
     // A value that failed to interpolate is still the raw string; do not
     // report it a second time as, say, a malformed address.
-    let source_locs: Vec<tree::Loc> = errs.iter().map(|e| e.loc.clone()).collect();
+    let source_locs: std::collections::HashSet<tree::Loc> =
+        errs.iter().map(|e| e.loc.clone()).collect();
     let mut schema_errs = validate::validate(&value);
+    for path in &opts.extra_schemas {
+        // A user schema (`--config-schema FILE`) that cannot be used is an
+        // error naming that file; its violations read like the built-in
+        // schema's, located in the config files.
+        let idx = files.len();
+        files.push(path.clone());
+        match validate::validate_extra(path, &value) {
+            Ok(v) => schema_errs.extend(v),
+            Err(message) => errs.push(RawError {
+                loc: tree::Loc::new(idx, ""),
+                message,
+            }),
+        }
+    }
+    let source_failed = !errs.is_empty();
     if source_failed {
         // A file that could not be read or parsed explains missing links
         // better than "no links configured" would.
@@ -191,7 +289,20 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
     }
     let bad_ptrs: Vec<String> = schema_errs.into_iter().map(|e| e.ptr).collect();
     match enrich::enrich(&value, opts, &bad_ptrs) {
-        Ok(cfg) if errs.is_empty() => return Ok(cfg),
+        Ok((config, warns)) if errs.is_empty() => {
+            let warnings = warns
+                .into_iter()
+                .map(|w| {
+                    let loc = merged.locate(&w.ptr);
+                    ConfigError {
+                        file: loc.file.and_then(|i| files.get(i).cloned()),
+                        path: loc.ptr,
+                        message: w.message,
+                    }
+                })
+                .collect();
+            return Ok(Loaded { config, warnings });
+        }
         Ok(_) => {}
         Err(sem) => {
             for e in sem {
@@ -202,7 +313,7 @@ pub fn load(opts: &LoadOptions) -> Result<NetworkConfig, ConfigErrors> {
             }
         }
     }
-    let n = source_locs.len();
+    let n = errs_from_sources;
     let mut i = 0;
     errs.retain(|e| {
         i += 1;

@@ -3,9 +3,10 @@
 //! A source file yields *fragments*: pieces shaped like a network file
 //! (`links`, `bridges`, `tunnels`, `commands`). A compose file yields its
 //! top-level `x-network` and then each service's `x-network` in file order;
-//! a network file is one fragment. Fragments from inside a service are
-//! "service-internal": their links win over top-level definitions of the
-//! same link wherever those were written.
+//! a network file is one fragment. Everything merges in that load order
+//! (compose files as given, then network files as given): a later
+//! definition of the same link wins, wherever it was written, exactly as
+//! the original merges.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,9 @@ use crate::{LoadOptions, RawError};
 pub struct Fragment {
     /// The config, shaped like a network file.
     pub tree: Tree,
-    /// Whether it came from inside a compose service (its links win).
+    /// Whether it came from inside a compose service (links and commands
+    /// there default `service:` to it; the merge order is load order all
+    /// the same).
     pub service_internal: bool,
 }
 
@@ -54,7 +57,7 @@ pub(crate) fn read_all(
     {
         let idx = files.len();
         files.push(path.clone());
-        let Some(doc) = parse_file(path, idx, errs) else {
+        let Some(doc) = parse_file(path, idx, opts, errs) else {
             continue;
         };
         let frags = if compose {
@@ -71,36 +74,90 @@ pub(crate) fn read_all(
 }
 
 /// Reads and parses one file: JSON if it ends in `.json`, YAML otherwise.
-fn parse_file(path: &Path, idx: usize, errs: &mut Vec<RawError>) -> Option<Value> {
-    let text = match std::fs::read_to_string(path) {
+/// The file is read through a bounded reader, so a huge file (or a FIFO
+/// that never ends) costs at most `max_file_bytes` of memory.
+fn parse_file(
+    path: &Path,
+    idx: usize,
+    opts: &LoadOptions,
+    errs: &mut Vec<RawError>,
+) -> Option<Value> {
+    use std::io::Read;
+    let limit = opts.max_file_bytes;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        err(errs, idx, "", format!("cannot read file: {e}"));
+        return None;
+    }
+    if bytes.len() as u64 > limit {
+        err(
+            errs,
+            idx,
+            "",
+            format!(
+                "file is larger than the limit of {limit} bytes \
+                 (raise it with --config-max-bytes or CONLINK_CONFIG_MAX_BYTES)"
+            ),
+        );
+        return None;
+    }
+    let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            err(errs, idx, "", format!("cannot read file: {e}"));
+            let at = e.utf8_error().valid_up_to();
+            let (line, col) = line_col(e.as_bytes(), at);
+            err(
+                errs,
+                idx,
+                "",
+                format!("invalid UTF-8 at byte {at} (line {line}, column {col})"),
+            );
             return None;
         }
     };
-    parse_text(&text, path.extension().is_some_and(|e| e == "json"))
+    let json = path.extension().is_some_and(|e| e == "json");
+    parse_text_limited(&text, json, opts.max_nodes)
         .map_err(|m| err(errs, idx, "", m))
         .ok()
 }
 
-/// Parses a document. YAML goes through serde-saphyr, which applies merge keys
-/// (also lists of aliases and chained merges) and ignores compose's
-/// `!reset`/`!override` tags; duplicate keys are an error. Booleans are
-/// YAML 1.2's `true`/`false` only, as in compose: a service called `n` or
-/// `on` stays a string.
+/// 1-based line and column (in bytes) of byte offset `at`.
+fn line_col(b: &[u8], at: usize) -> (usize, usize) {
+    let before = &b[..at.min(b.len())];
+    let line = before.iter().filter(|c| **c == b'\n').count() + 1;
+    let col = at
+        - before
+            .iter()
+            .rposition(|c| *c == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, col)
+}
+
+/// Parses a document with the default node limit ([`crate::DEFAULT_MAX_NODES`]).
 pub fn parse_text(text: &str, json: bool) -> Result<Value, String> {
+    parse_text_limited(text, json, crate::DEFAULT_MAX_NODES)
+}
+
+/// Parses a document of at most `max_nodes` nodes. YAML goes through
+/// serde-saphyr, which applies merge keys (also lists of aliases and chained
+/// merges) and ignores compose's `!reset`/`!override` tags; duplicate keys
+/// are an error. Booleans are YAML 1.2's `true`/`false` only, as in compose:
+/// a service called `n` or `on` stays a string. JSON goes through
+/// serde_json with a node counter (serde_json has no budget of its own).
+pub fn parse_text_limited(text: &str, json: bool, max_nodes: usize) -> Result<Value, String> {
     if json {
-        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))
+        crate::limits::json_with_node_limit(text, max_nodes)
     } else {
-        let opts = serde_saphyr::options! { strict_booleans: true };
-        serde_saphyr::from_str_with_options::<Value>(text, opts).map_err(|e| {
-            let msg = e.without_snippet().to_string();
-            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-            // the library's hint is for programmers, not for users
-            let msg = msg.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-            format!("invalid YAML: {}", msg.lines().next().unwrap_or_default())
-        })
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_nodes = max_nodes;
+        // every node is one or two events (start and end)
+        budget.max_events = max_nodes.saturating_mul(2).max(budget.max_events);
+        let opts = serde_saphyr::options! { strict_booleans: true, budget: Some(budget) };
+        serde_saphyr::from_str_with_options::<Value>(text, opts)
+            .map_err(|e| crate::limits::yaml_message(&e, max_nodes))
     }
 }
 
@@ -317,15 +374,17 @@ fn take_list(f: &mut Tree, key: &str, errs: &mut Vec<RawError>) -> Vec<Tree> {
     }
 }
 
-/// Merges fragments in order (spec §3). Links with the same
-/// (service|container, dev) become one link: top-level definitions first (in
-/// source order), then service-internal ones, so the latter win. Bridges
-/// with the same name merge likewise (later wins). Tunnels and commands
+/// Merges fragments in load order (spec §3). Links with the same
+/// (service|container, dev) become one link, each definition merged over
+/// the ones before it (later scalars win, lists concatenate): so a network
+/// file, or a later compose file, overrides a link declared inside a
+/// service, and a service's own `x-network` overrides its file's top-level
+/// one. Bridges with the same name merge likewise. Tunnels and commands
 /// concatenate.
 pub(crate) fn merge(fragments: Vec<Fragment>, errs: &mut Vec<RawError>) -> Tree {
     let mut root = Tree::empty_map();
-    // (key, [(service_internal, definition)]) in order of first appearance
-    type Defs = Vec<(bool, Tree)>;
+    // each link key's definitions, in load order; keys in order of first appearance
+    type Defs = Vec<Tree>;
     let mut links: Vec<Defs> = Vec::new();
     let mut link_index: HashMap<LinkKey, usize> = HashMap::new();
     let mut bridges: Vec<Tree> = Vec::new();
@@ -339,13 +398,13 @@ pub(crate) fn merge(fragments: Vec<Fragment>, errs: &mut Vec<RawError>) -> Tree 
         for l in take_list(&mut f.tree, "links", errs) {
             match link_key(&l) {
                 Some(k) => match link_index.get(&k) {
-                    Some(&i) => links[i].push((f.service_internal, l)),
+                    Some(&i) => links[i].push(l),
                     None => {
                         link_index.insert(k, links.len());
-                        links.push(vec![(f.service_internal, l)]);
+                        links.push(vec![l]);
                     }
                 },
-                None => links.push(vec![(f.service_internal, l)]),
+                None => links.push(vec![l]),
             }
         }
         for b in take_list(&mut f.tree, "bridges", errs) {
@@ -364,10 +423,8 @@ pub(crate) fn merge(fragments: Vec<Fragment>, errs: &mut Vec<RawError>) -> Tree 
     }
     let merged_links: Vec<Tree> = links
         .into_iter()
-        .filter_map(|mut defs| {
-            // stable: keeps source order within each tier
-            defs.sort_by_key(|(internal, _)| *internal);
-            let mut it = defs.into_iter().map(|(_, t)| t);
+        .filter_map(|defs| {
+            let mut it = defs.into_iter();
             let mut acc = it.next()?;
             for d in it {
                 let loc = d.loc.clone();
@@ -409,9 +466,15 @@ mod tests {
     }
 
     #[test]
-    fn service_internal_link_wins_over_top_level_regardless_of_order() {
-        // a network file (merged after the compose file) still loses to the
-        // definition inside the service
+    fn links_merge_in_load_order_so_a_network_file_overrides_a_service() {
+        // issue 9 item 1: the network file is loaded after the compose file,
+        // so its scalars win over the service's own definition
+        let compose_top = frag(
+            json!({"links": [{"service": "node", "bridge": "s0", "ip": "10.0.0.7/24", "mtu": 9000}]}),
+            0,
+            "/x-network",
+            None,
+        );
         let compose_svc = frag(
             json!({"links": [{"bridge": "s1", "ip": "10.0.0.1/24", "netem": "delay 1ms",
                               "route": ["default via 10.0.0.254"]}]}),
@@ -420,28 +483,29 @@ mod tests {
             Some("node"),
         );
         let netfile = frag(
-            json!({"links": [{"service": "node", "bridge": "s9", "mtu": 1500, "netem": "delay 200ms",
+            json!({"links": [{"service": "node", "ip": "10.0.0.9/24", "mtu": 1500,
                               "route": "10.9.0.0/16 via 10.0.0.9"}]}),
             1,
             "",
             None,
         );
         let mut errs = Vec::new();
-        let m = merge(vec![compose_svc, netfile], &mut errs);
+        let m = merge(vec![compose_top, compose_svc, netfile], &mut errs);
         assert!(errs.is_empty());
         assert_eq!(
             m.to_value(),
-            json!({"links": [{"service": "node", "bridge": "s1", "mtu": 1500,
-                              "netem": "delay 1ms",
-                              "route": ["10.9.0.0/16 via 10.0.0.9", "default via 10.0.0.254"],
-                              "ip": "10.0.0.1/24"}]})
+            json!({"links": [{"service": "node", "bridge": "s1", "ip": "10.0.0.9/24",
+                              "mtu": 1500, "netem": "delay 1ms",
+                              "route": ["default via 10.0.0.254", "10.9.0.0/16 via 10.0.0.9"]}]})
         );
-        // provenance: bridge from the compose service, mtu from the network file
+        // provenance: bridge from the compose service (over the top level),
+        // ip and mtu from the network file
         assert_eq!(
             m.locate("/links/0/bridge"),
             Loc::new(0, "/services/node/x-network/links/0/bridge")
         );
         assert_eq!(m.locate("/links/0/mtu"), Loc::new(1, "/links/0/mtu"));
+        assert_eq!(m.locate("/links/0/ip"), Loc::new(1, "/links/0/ip"));
     }
 
     #[test]

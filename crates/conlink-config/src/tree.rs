@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 /// Where a value was written: file index (into the loader's file list) and
 /// JSON pointer inside that file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Loc {
     /// Index of the file, `None` for values conlink made up (the merged root).
     pub file: Option<usize>,

@@ -63,8 +63,108 @@ pub fn validate(value: &Value) -> Vec<SchemaError> {
     if let Err(e) = c.schemas.validate(value, c.index) {
         leaves(&e, &c.json, &mut out);
     }
+    whole_numbers(value, &mut out);
+    control_chars(value, "", false, &mut out);
     out.dedup();
     out
+}
+
+/// Integer fields, by list: JSON Schema's `integer` accepts `1500.0` (and
+/// YAML's `1e3` or a number too big for 64 bits, both read as floats), which
+/// the typed model then cannot take; say so at the field, in our words.
+const INTEGER_FIELDS: &[(&str, &[&str])] = &[("links", &["mtu", "vlanid"]), ("tunnels", &["vni"])];
+
+/// Rejects control characters in strings: names and addresses never hold
+/// them, and printed in a log line a newline forges another line. Commands
+/// (`commands[].command`) may hold newlines and tabs: they are scripts.
+fn control_chars(v: &Value, ptr: &str, in_command: bool, out: &mut Vec<SchemaError>) {
+    match v {
+        Value::String(s) => {
+            let bad = s
+                .chars()
+                .find(|c| c.is_control() && !(in_command && matches!(c, '\n' | '\t' | '\r')));
+            if let Some(c) = bad {
+                out.push(SchemaError {
+                    ptr: ptr.to_string(),
+                    message: format!(
+                        "control character {} (U+{:04X}) is not allowed here",
+                        c.escape_debug(),
+                        c as u32
+                    ),
+                });
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                control_chars(x, &format!("{ptr}/{i}"), in_command, out);
+            }
+        }
+        Value::Object(m) => {
+            let top_commands = ptr.starts_with("/commands/") && ptr.matches('/').count() == 2;
+            for (k, x) in m {
+                let p = format!("{ptr}/{}", crate::tree::escape(k));
+                control_chars(x, &p, in_command || (top_commands && k == "command"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn whole_numbers(value: &Value, out: &mut Vec<SchemaError>) {
+    for (list, fields) in INTEGER_FIELDS {
+        let Some(items) = value.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            for f in *fields {
+                let Some(Value::Number(n)) = item.get(f) else {
+                    continue;
+                };
+                if n.is_i64() || n.is_u64() {
+                    continue;
+                }
+                let shown = n.to_string();
+                let message = match n.as_f64() {
+                    Some(x) if x.fract() == 0.0 && x.abs() >= 9.0e15 => {
+                        format!("{f} must be a whole number, and {shown} is far too large")
+                    }
+                    _ => format!(
+                        "{f} must be a plain whole number like 1500 (no decimal point, \
+                         exponent or leading zero); this one reads as {shown}"
+                    ),
+                };
+                let ptr = format!("/{list}/{i}/{f}");
+                // replaces the schema's "expected an integer, got a number"
+                out.retain(|e| e.ptr != ptr);
+                out.push(SchemaError { ptr, message });
+            }
+        }
+    }
+}
+
+/// Validates `value` against the user's schema file at `path` as well
+/// (`--config-schema`). Err: the file cannot be read or is not a schema.
+pub fn validate_extra(path: &std::path::Path, value: &Value) -> Result<Vec<SchemaError>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read schema: {e}"))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| format!("schema is not JSON: {e}"))?;
+    let url = match std::fs::canonicalize(path) {
+        Ok(p) => format!("file://{}", p.display()),
+        Err(_) => "https://conlink.invalid/schema/user.json".to_string(),
+    };
+    let mut schemas = Schemas::new();
+    let mut c = Compiler::new();
+    c.add_resource(&url, json.clone())
+        .map_err(|e| format!("invalid schema: {e}"))?;
+    let index = c
+        .compile(&url, &mut schemas)
+        .map_err(|e| format!("invalid schema: {e}"))?;
+    let mut out = Vec::new();
+    if let Err(e) = schemas.validate(value, index) {
+        leaves(&e, &json, &mut out);
+    }
+    out.dedup();
+    Ok(out)
 }
 
 fn leaves(e: &ValidationError, schema: &Value, out: &mut Vec<SchemaError>) {
@@ -215,7 +315,7 @@ mod tests {
         );
         assert!(
             shown.contains(
-                &"/links/0/ip: not an IPv4 address with prefix length (like 10.0.1.1/24)"
+                &"/links/0/ip: not an IPv4 or IPv6 address with prefix length (like 10.0.1.1/24 or fd00::1/64)"
                     .to_string()
             ),
             "{shown:?}"

@@ -36,7 +36,15 @@ fn check(name: &str, opts: &LoadOptions, failures: &mut Vec<String>) {
             return;
         }
     };
-    let got = mask(&serde_json::to_string_pretty(&cfg).unwrap()) + "\n";
+    // `--show-config` output reads back into the same config (conlink
+    // graph and users' tools rely on it).
+    let text = serde_json::to_string_pretty(&cfg).unwrap();
+    match serde_json::from_str::<conlink_config::NetworkConfig>(&text) {
+        Ok(back) if back == cfg => {}
+        Ok(back) => failures.push(format!("{name}: reads back differently: {back:?}")),
+        Err(e) => failures.push(format!("{name}: does not read back: {e}")),
+    }
+    let got = mask(&text) + "\n";
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(format!("{name}.json"));

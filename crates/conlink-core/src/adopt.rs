@@ -183,7 +183,14 @@ pub fn bind(
     let mut all_match = true;
     let want = |dev: &str, hash: &str| -> Option<LinkState> {
         let d = desired?.links.get(dev)?;
-        (d.hash() == hash).then(|| d.clone())
+        // A port of an OVS bridge is not adopted: conlink's own OVS starts
+        // with a fresh database after a restart, so the outer end would be
+        // in no bridge. Such links are made anew (new ifindex).
+        let on_ovs =
+            d.id.outer
+                .as_ref()
+                .is_some_and(|o| o.mode == BridgeMode::Ovs);
+        (d.hash() == hash && !on_ovs).then(|| d.clone())
     };
     if !same && adopted.is_some() {
         // Another instance now has the name: the old one's leftovers are

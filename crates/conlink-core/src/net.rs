@@ -10,7 +10,9 @@ use conlink_model::{
     BridgeMode, EthtoolSetting, IpNet, Ipv4Net, LinkType, MacAddr, Netem, Route, TunnelType,
 };
 use conlink_net::nft::{ForwardRules, NatRule, Nft, NftError, DOCKER_IF};
-use conlink_net::{Handle, LinkAttrs, LinkKind, Netns, TunnelSpec};
+use conlink_net::{
+    Datapath, Handle, LinkAttrs, LinkKind, Netns, OvsOptions, OvsSupervisor, TunnelSpec,
+};
 use tracing::{info, warn};
 
 use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Marked, Ns};
@@ -55,6 +57,17 @@ pub struct Placement {
     /// remote); None: conlink's own namespace. Devices made elsewhere are
     /// moved in: a tunnel keeps its underlay when moved.
     pub tunnel_ns: Option<PathBuf>,
+    /// Runtime directory of the OVS daemons conlink starts when a bridge is
+    /// `ovs` and no OVS answers in its namespace (`/run/conlink/ovs-NAME`);
+    /// None: `/run/conlink/ovs-conlink`.
+    pub ovs_dir: Option<PathBuf>,
+}
+
+impl Placement {
+    /// The OVS runtime directory for conlink namespace (or project) NAME.
+    pub fn ovs_dir_for(name: &str) -> PathBuf {
+        Path::new("/run/conlink").join(format!("ovs-{name}"))
+    }
 }
 
 /// The real kernel.
@@ -67,6 +80,12 @@ pub struct NetKernel {
     ctrs: Mutex<HashMap<PathBuf, Arc<Handle>>>,
     nft: Mutex<Option<Nft>>,
     docker_addr: Option<Ipv4Net>,
+    /// conlink's namespace, kept for starting OVS's daemons inside it.
+    conlink_ns: Netns,
+    /// The Open vSwitch in use, found or started on the first OVS
+    /// operation (configs without ovs bridges never touch OVS); its own
+    /// daemons stop when the kernel is dropped, after the teardown.
+    ovs: Mutex<Option<Arc<OvsSupervisor>>>,
 }
 
 impl NetKernel {
@@ -83,7 +102,69 @@ impl NetKernel {
             ctrs: Mutex::new(HashMap::new()),
             nft: Mutex::new(None),
             docker_addr,
+            conlink_ns: conlink_ns.try_clone().map_err(net_err)?,
+            ovs: Mutex::new(None),
         })
+    }
+
+    /// The OVS answering in conlink's namespace, or conlink's own daemons
+    /// started there (userspace datapath without the kernel module).
+    fn ovs(&self) -> KResult<Arc<OvsSupervisor>> {
+        let mut o = self.ovs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = &*o {
+            return Ok(o.clone());
+        }
+        let dir = self
+            .place
+            .ovs_dir
+            .clone()
+            .unwrap_or_else(|| Placement::ovs_dir_for("conlink"));
+        let sup = Arc::new(
+            OvsSupervisor::ensure(&self.conlink_ns, &OvsOptions::new(dir)).map_err(net_err)?,
+        );
+        *o = Some(sup.clone());
+        Ok(sup)
+    }
+
+    /// An OVS bridge, refused when the name is taken in OVS or in conlink's
+    /// namespace (never share someone else's). On the userspace datapath
+    /// ovs-vswitchd makes the bridge's device (a tap) in conlink's
+    /// namespace. The bridge device is brought up (forwards route through
+    /// it, as through a Linux bridge).
+    fn create_ovs_bridge(&self, name: &str) -> KResult<()> {
+        let ovs = self.ovs()?;
+        if ovs.bridge_exists(name).map_err(net_err)?
+            || self.conlink.link(name).map_err(net_err)?.is_some()
+        {
+            return Err(KernelError::new(
+                ErrorKind::Exists,
+                format!("bridge {name}: an ovs bridge or interface with that name already exists in conlink's namespace; refusing to share it"),
+            ));
+        }
+        ovs.add_bridge(name).map_err(net_err)?;
+        if ovs.started_own() && ovs.datapath() == Datapath::Netdev {
+            // The userspace datapath's devices (the bridge's tap and
+            // `ovs-netdev`) are persistent: after a SIGKILL they outlive
+            // conlink's daemons. The plain `conlink` marker makes the next
+            // start remove them with other unadoptable leftovers (see
+            // adopt::scan) before it makes the bridge again in a fresh OVS.
+            for dev in [name, "ovs-netdev"] {
+                if self.conlink.link(dev).map_err(net_err)?.is_some() {
+                    self.conlink.mark(dev, "conlink").map_err(net_err)?;
+                }
+            }
+        }
+        if self.conlink.link(name).map_err(net_err)?.is_some() {
+            self.conlink.set_up(name, true).map_err(net_err)?;
+        }
+        info!(
+            "bridge {name}: ovs bridge created ({} datapath)",
+            match ovs.datapath() {
+                Datapath::System => "kernel",
+                Datapath::Netdev => "userspace",
+            }
+        );
+        Ok(())
     }
 
     /// conlink's namespace handle.
@@ -227,7 +308,7 @@ impl Kernel for NetKernel {
                     .create_bridge(&LinkAttrs::new(name).owner(marker).up())
                     .map_err(net_err)
             }
-            BridgeMode::Ovs => conlink_net::ovs::add_bridge(name).map_err(net_err),
+            BridgeMode::Ovs => self.create_ovs_bridge(name),
             BridgeMode::Patch => Ok(()),
         }
     }
@@ -235,7 +316,7 @@ impl Kernel for NetKernel {
     fn delete_bridge(&self, name: &str, mode: BridgeMode) -> KResult<()> {
         match mode {
             BridgeMode::Linux => self.conlink.delete_link(name).map_err(net_err),
-            BridgeMode::Ovs => conlink_net::ovs::del_bridge(name).map_err(net_err),
+            BridgeMode::Ovs => self.ovs()?.del_bridge(name).map_err(net_err),
             BridgeMode::Patch => Ok(()),
         }
     }
@@ -268,7 +349,7 @@ impl Kernel for NetKernel {
         }
         .map_err(net_err)?;
         if t.mode == BridgeMode::Ovs {
-            conlink_net::ovs::add_port(&t.bridge, name).map_err(net_err)?;
+            self.ovs()?.add_port(&t.bridge, name).map_err(net_err)?;
         }
         Ok(())
     }
@@ -283,7 +364,13 @@ impl Kernel for NetKernel {
         marker: &str,
     ) -> KResult<()> {
         let h = self.ctr(ctr)?;
-        let local = attrs(outer, None, mtu, marker).group(OUTER_GROUP);
+        // The outer end needs no IPv6: without a link-local address the kernel
+        // sends no DAD or router solicitations from it (flooded to every
+        // port of the bridge: O(N) per new container, see
+        // docs/performance.md).
+        let local = attrs(outer, None, mtu, marker)
+            .group(OUTER_GROUP)
+            .no_ipv6_ll();
         let peer = attrs(dev, mac, mtu, marker);
         match self.conlink.create_veth(&local, &peer, &h) {
             // A leftover of ours in the container: after a conlink
@@ -339,13 +426,13 @@ impl Kernel for NetKernel {
     fn attach(&self, port: &str, bridge: &str, mode: BridgeMode) -> KResult<()> {
         match mode {
             BridgeMode::Linux => self.conlink.set_master(port, Some(bridge)).map_err(net_err),
-            BridgeMode::Ovs => conlink_net::ovs::add_port(bridge, port).map_err(net_err),
+            BridgeMode::Ovs => self.ovs()?.add_port(bridge, port).map_err(net_err),
             BridgeMode::Patch => Ok(()),
         }
     }
 
     fn detach_ovs(&self, bridge: &str, port: &str) -> KResult<()> {
-        conlink_net::ovs::del_port(bridge, port).map_err(net_err)
+        self.ovs()?.del_port(bridge, port).map_err(net_err)
     }
 
     fn patch(&self, a: &str, b: &str) -> KResult<()> {

@@ -73,6 +73,16 @@ pub enum Error {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// An Open vSwitch daemon conlink starts did not come up.
+    #[error("start {daemon}: {problem}; {log_tail}")]
+    OvsStart {
+        /// `ovsdb-tool`, `ovsdb-server` or `ovs-vswitchd`.
+        daemon: &'static str,
+        /// What went wrong (exited, did not answer in time…).
+        problem: String,
+        /// The last lines of its log and stderr.
+        log_tail: String,
+    },
     /// Some other system call failed.
     #[error("{op}: {source}")]
     Io {

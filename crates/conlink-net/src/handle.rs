@@ -106,6 +106,15 @@ impl Handle {
         Ok(i)
     }
 
+    /// Records the index of `name` (known from a reply, e.g. the echo of
+    /// a create), sparing the lookup.
+    pub(crate) fn remember(&self, name: &str, index: u32) {
+        self.index_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), index);
+    }
+
     /// Drops cached indexes: one name, or all.
     pub(crate) fn forget(&self, name: Option<&str>) {
         let mut c = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -146,6 +155,12 @@ impl Handle {
     /// Sends `msg`, waits for the ack.
     pub(crate) fn raw_request(&self, msg: &Msg) -> std::result::Result<(), NlError> {
         self.sock().request(msg)
+    }
+
+    /// Sends `msgs` in one datagram; one verdict per message (see
+    /// [`Socket::batch`]).
+    pub(crate) fn batch(&self, msgs: &[&Msg]) -> Vec<std::result::Result<Option<Reply>, NlError>> {
+        self.sock().batch(msgs)
     }
 
     /// Sends `msg`; a refusal becomes [`Error::Netlink`] for operation `op`.

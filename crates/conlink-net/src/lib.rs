@@ -24,11 +24,13 @@ pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{IpvlanMode, LinkAttrs, LinkInfo, LinkKind, MacvlanMode, TunnelSpec, MARK_PREFIX};
 pub use netns::Netns;
+pub use ovs::{Datapath, OvsOptions, OvsSupervisor};
 
 /// Request builders without I/O, for byte-level comparison with iproute2
 /// (tests) and for callers that batch requests themselves.
 pub mod msg {
     pub use crate::addr::{addr_msg, route_msg};
+    pub use crate::ethtool::{ethtool_msg, expand_feature};
     pub use crate::link::create_msg;
     pub use crate::tc::{dist_table, ingress_msg, netem_msg, netem_options, redirect_msg};
 }

@@ -25,6 +25,9 @@ const IFLA_IFALIAS: u16 = 20;
 const IFLA_GROUP: u16 = 27;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_EXT_MASK: u16 = 29;
+const IFLA_AF_SPEC: u16 = 26;
+const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
+const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
@@ -51,6 +54,11 @@ pub struct LinkAttrs {
     pub alias: Option<String>,
     /// Bring the link up.
     pub up: bool,
+    /// `addrgenmode none`: the kernel gives the link no IPv6 link-local
+    /// address, so no duplicate address detection (a delayed work item that
+    /// takes the global RTNL lock) and no router solicitations run for it.
+    /// For ends that never carry IPv6 themselves (bridge ports, patch ends).
+    pub no_ipv6_ll: bool,
 }
 
 impl LinkAttrs {
@@ -89,6 +97,11 @@ impl LinkAttrs {
     /// Brings the link up once created.
     pub fn up(mut self) -> Self {
         self.up = true;
+        self
+    }
+    /// No IPv6 link-local address (see [`LinkAttrs::no_ipv6_ll`]).
+    pub fn no_ipv6_ll(mut self) -> Self {
+        self.no_ipv6_ll = true;
         self
     }
 }
@@ -552,6 +565,9 @@ impl Handle {
                 )));
             }
         }
+        if let LinkKind::Veth { peer } = kind {
+            return self.create_veth_batched(a, peer, into.unwrap_or(self));
+        }
         let op = format!("create {} {}", kind.kind(), a.name);
         let parent = match kind.parent() {
             Some(p) => Some(self.ifindex(p)?),
@@ -652,6 +668,128 @@ impl Handle {
                 ph.request(&m, || format!("set veth peer {} alias/up", peer.name))
                     .map_err(cleanup)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A veth pair in one datagram to this namespace: the create request
+    /// (peer placed straight into `into`'s namespace under its final name,
+    /// echoed back so the peer's index is known without a lookup),
+    /// then the follow-ups the kernel does not take at creation (alias,
+    /// `addrgenmode`), then master and up, so the link joins the bridge and
+    /// comes up once, fully configured. The peer's alias and up are one
+    /// more request in `into`. Both indexes go into the handles' caches: address,
+    /// route and tc requests on either end need no lookup afterwards.
+    fn create_veth_batched(&self, a: &LinkAttrs, peer: &LinkAttrs, into: &Handle) -> Result<()> {
+        let op = format!("create veth {}", a.name);
+        let master = match &a.master {
+            Some(b) => Some(self.cached_index(b)?),
+            None => None,
+        };
+        self.forget(Some(&a.name));
+        into.forget(Some(&peer.name));
+        let other_ns = !std::ptr::eq(self, into);
+        let ns_fd = other_ns.then(|| into.netns().as_raw_fd());
+        let kind = LinkKind::Veth { peer: peer.clone() };
+        // Follow-ups needed: then the link is created down and detached and
+        // master/up come last (setting an alias on a link already up and
+        // bridged runs the NETDEV_CHANGE notifiers once more for nothing).
+        let deferred = a.alias.is_some() || a.no_ipv6_ll;
+        let created = if deferred {
+            LinkAttrs {
+                up: false,
+                master: None,
+                ..a.clone()
+            }
+        } else {
+            a.clone()
+        };
+        let mut create = create_msg(
+            &created,
+            &a.name,
+            &kind,
+            ns_fd,
+            None,
+            None,
+            if deferred { None } else { master },
+        );
+        create.add_flags(nl::NLM_F_ECHO);
+        let mut msgs = vec![create];
+        let mut af_at = None;
+        if deferred {
+            if let Some(alias) = &a.alias {
+                let mut m = set_by_name(&a.name, 0, 0);
+                m.attr_str(IFLA_IFALIAS, alias);
+                msgs.push(m);
+            }
+            if a.no_ipv6_ll {
+                let mut m = set_by_name(&a.name, 0, 0);
+                m.nest(IFLA_AF_SPEC, |m| {
+                    m.nest(libc::AF_INET6 as u16, |m| {
+                        m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+                    });
+                });
+                af_at = Some(msgs.len());
+                msgs.push(m);
+            }
+            if a.up || master.is_some() {
+                let (f, c) = if a.up { (IFF_UP, IFF_UP) } else { (0, 0) };
+                let mut m = set_by_name(&a.name, f, c);
+                if let Some(mi) = master {
+                    m.attr_u32(IFLA_MASTER, mi);
+                }
+                msgs.push(m);
+            }
+        }
+        let refs: Vec<&Msg> = msgs.iter().collect();
+        let mut res = self.batch(&refs).into_iter();
+        let echo = match res.next() {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(self.map_create_err(&kind, &op, e)),
+            None => return Err(Error::Invalid(format!("{op}: no answer"))),
+        };
+        for (i, r) in res.enumerate() {
+            match r {
+                Ok(_) => {}
+                // A kernel without IPv6 has nothing to generate anyway.
+                Err(e)
+                    if Some(i + 1) == af_at
+                        && matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP) => {}
+                Err(e) => {
+                    let _ = self.delete_link(&a.name);
+                    return Err(nl::op_err(format!("configure veth {}", a.name))(e));
+                }
+            }
+        }
+        let mut peer_index = None;
+        if let Some(r) = echo.filter(|r| r.ty == RTM_NEWLINK) {
+            if let Some(li) = LinkInfo::parse(&r.payload) {
+                self.remember(&a.name, li.index);
+            }
+            peer_index = r.payload.get(16..).and_then(|attrs| {
+                nl::attrs(attrs)
+                    .find(|(t, _)| *t == IFLA_LINK)
+                    .map(|(_, d)| nl::attr_u32(d))
+            });
+            if let Some(pi) = peer_index.filter(|&i| i != 0) {
+                into.remember(&peer.name, pi);
+            }
+        }
+        // The peer cannot be created up (veth_open refuses while the pair is
+        // not yet joined: ENOTCONN), so its up goes with its alias.
+        if peer.alias.is_some() || peer.up {
+            let (f, c) = if peer.up { (IFF_UP, IFF_UP) } else { (0, 0) };
+            let mut m = match peer_index {
+                Some(pi) if pi != 0 => Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, pi as i32, f, c)),
+                _ => set_by_name(&peer.name, f, c),
+            };
+            if let Some(al) = &peer.alias {
+                m.attr_str(IFLA_IFALIAS, al);
+            }
+            into.request(&m, || format!("set veth peer {} alias/up", peer.name))
+                .inspect_err(|_| {
+                    let _ = self.delete_link(&a.name);
+                })?;
         }
         Ok(())
     }

@@ -18,6 +18,9 @@ pub const NLMSG_DONE: u16 = 3;
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_MULTI: u16 = 0x2;
 pub const NLM_F_ACK: u16 = 0x4;
+/// Ask the kernel to send the resulting object back (RTM_NEWLINK: the new
+/// link, with the veth peer's index in IFLA_LINK).
+pub const NLM_F_ECHO: u16 = 0x8;
 pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_REPLACE: u16 = 0x100;
 pub const NLM_F_EXCL: u16 = 0x200;
@@ -119,6 +122,13 @@ impl Msg {
         b
     }
 
+    /// Adds `flags` to the header's flags.
+    pub fn add_flags(&mut self, flags: u16) -> &mut Self {
+        let f = u16::from_ne_bytes([self.buf[6], self.buf[7]]) | flags;
+        self.buf[6..8].copy_from_slice(&f.to_ne_bytes());
+        self
+    }
+
     /// Message type.
     pub fn msg_type(&self) -> u16 {
         u16::from_ne_bytes([self.buf[4], self.buf[5]])
@@ -192,6 +202,9 @@ pub struct NlError {
     pub msg: Option<String>,
 }
 
+/// One received message as (seq, type, flags, payload).
+type Raw = (u32, u16, u16, Vec<u8>);
+
 /// A NETLINK_ROUTE socket bound to the namespace it was opened in.
 #[derive(Debug)]
 pub struct Socket {
@@ -204,14 +217,15 @@ impl Socket {
     /// Opens a NETLINK_ROUTE socket in the calling thread's namespace, with
     /// extended acks (the kernel's error text) and capped acks.
     pub fn open() -> io::Result<Self> {
+        Self::open_proto(libc::NETLINK_ROUTE)
+    }
+
+    /// Opens a netlink socket of protocol `proto` (NETLINK_GENERIC for the
+    /// ethtool family) in the calling thread's namespace, set up as `open`.
+    pub fn open_proto(proto: libc::c_int) -> io::Result<Self> {
         // SAFETY: plain socket(2) call; the fd is owned right after.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
+        let fd =
+            unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -256,10 +270,20 @@ impl Socket {
         })
     }
 
-    fn send(&mut self, msg: &Msg) -> io::Result<u32> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut b = msg.bytes();
-        b[8..12].copy_from_slice(&self.seq.to_ne_bytes());
+    /// Sends `msgs` in one datagram (the kernel handles them one after the
+    /// other, each under its own RTNL hold); returns the first sequence
+    /// number, message `i` carrying `first + i`.
+    fn send_all(&mut self, msgs: &[&Msg]) -> io::Result<u32> {
+        let first = self.seq.wrapping_add(1);
+        let mut b = Vec::with_capacity(msgs.iter().map(|m| m.buf.len()).sum());
+        for m in msgs {
+            self.seq = self.seq.wrapping_add(1);
+            let start = b.len();
+            b.extend_from_slice(&m.buf);
+            let len = (b.len() - start) as u32;
+            b[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+            b[start + 8..start + 12].copy_from_slice(&self.seq.to_ne_bytes());
+        }
         // SAFETY: zeroed sockaddr_nl addresses the kernel (pid 0).
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -277,11 +301,16 @@ impl Socket {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(self.seq)
+        Ok(first)
     }
 
-    /// Receives one datagram and splits it into messages of sequence `seq`.
-    fn recv(&mut self, seq: u32) -> io::Result<Vec<(u16, u16, Vec<u8>)>> {
+    fn send(&mut self, msg: &Msg) -> io::Result<u32> {
+        self.send_all(&[msg])
+    }
+
+    /// Receives one datagram and splits it into (seq, type, flags, payload),
+    /// keeping the messages whose sequence `keep` accepts.
+    fn recv_where(&mut self, keep: impl Fn(u32) -> bool) -> io::Result<Vec<Raw>> {
         let n = loop {
             // SAFETY: valid fd; the buffer is owned and sized.
             let r = unsafe {
@@ -312,30 +341,91 @@ impl Socket {
             let ty = u16::from_ne_bytes([b[4], b[5]]);
             let flags = u16::from_ne_bytes([b[6], b[7]]);
             let mseq = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-            if mseq == seq {
-                out.push((ty, flags, b[16..len].to_vec()));
+            if keep(mseq) {
+                out.push((mseq, ty, flags, b[16..len].to_vec()));
             }
             off += align(len);
         }
         Ok(out)
     }
 
+    /// Receives one datagram's messages of sequence `seq`.
+    fn recv(&mut self, seq: u32) -> io::Result<Vec<(u16, u16, Vec<u8>)>> {
+        Ok(self
+            .recv_where(|s| s == seq)?
+            .into_iter()
+            .map(|(_, ty, flags, p)| (ty, flags, p))
+            .collect())
+    }
+
     /// Sends `msg` with NLM_F_ACK and waits for the kernel's verdict.
     pub fn request(&mut self, msg: &Msg) -> std::result::Result<(), NlError> {
-        let mut m = msg.clone();
-        let f = u16::from_ne_bytes([m.buf[6], m.buf[7]]) | NLM_F_ACK;
-        m.buf[6..8].copy_from_slice(&f.to_ne_bytes());
-        let seq = self.send(&m).map_err(io_nl)?;
-        loop {
-            for (ty, flags, payload) in self.recv(seq).map_err(io_nl)? {
+        self.batch(&[msg]).pop().unwrap_or(Ok(None)).map(|_| ())
+    }
+
+    /// Sends all of `msgs` with NLM_F_ACK in one datagram and collects one
+    /// verdict per message, in order: `Ok(Some(reply))` for a request that
+    /// asked for NLM_F_ECHO (the object the kernel made), else `Ok(None)`.
+    /// The kernel goes on after a refused message, so a later message that
+    /// depended on it fails too (typically ENODEV); callers report the
+    /// first error. One system call each way instead of one per request.
+    pub fn batch(&mut self, msgs: &[&Msg]) -> Vec<std::result::Result<Option<Reply>, NlError>> {
+        let acked: Vec<Msg> = msgs
+            .iter()
+            .map(|m| {
+                let mut m = (*m).clone();
+                m.add_flags(NLM_F_ACK);
+                m
+            })
+            .collect();
+        let refs: Vec<&Msg> = acked.iter().collect();
+        let mut out: Vec<Option<std::result::Result<Option<Reply>, NlError>>> =
+            vec![None; msgs.len()];
+        let mut echoed: Vec<Option<Reply>> = vec![None; msgs.len()];
+        let first = match self.send_all(&refs) {
+            Ok(f) => f,
+            Err(e) => return msgs.iter().map(|_| Err(io_nl_ref(&e))).collect(),
+        };
+        let count = msgs.len() as u32;
+        let slot = move |s: u32| {
+            let i = s.wrapping_sub(first);
+            (i < count).then_some(i as usize)
+        };
+        let mut left = msgs.len();
+        while left > 0 {
+            let got = match self.recv_where(|s| slot(s).is_some()) {
+                Ok(v) => v,
+                Err(e) => {
+                    for o in out.iter_mut().filter(|o| o.is_none()) {
+                        *o = Some(Err(io_nl_ref(&e)));
+                    }
+                    break;
+                }
+            };
+            for (seq, ty, flags, payload) in got {
+                let Some(i) = slot(seq) else { continue };
+                if out[i].is_some() {
+                    continue;
+                }
                 if ty == NLMSG_ERROR {
-                    return match parse_error(flags, &payload) {
-                        None => Ok(()),
+                    out[i] = Some(match parse_error(flags, &payload) {
+                        None => Ok(echoed[i].take()),
                         Some(e) => Err(e),
-                    };
+                    });
+                    left -= 1;
+                } else if echoed[i].is_none() {
+                    echoed[i] = Some(Reply { ty, payload });
                 }
             }
         }
+        out.into_iter()
+            .map(|o| {
+                o.unwrap_or(Err(NlError {
+                    errno: libc::EIO,
+                    msg: None,
+                }))
+            })
+            .collect()
     }
 
     /// Sends a get request (no dump) and returns the single reply.
@@ -372,6 +462,13 @@ impl Socket {
                 }
             }
         }
+    }
+}
+
+fn io_nl_ref(e: &io::Error) -> NlError {
+    NlError {
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+        msg: None,
     }
 }
 

@@ -323,7 +323,8 @@ fn vxlan_between_two_hosts_carries_pings() {
         let kind = LinkKind::Vxlan(TunnelSpec {
             vni: 42,
             remote: remote.parse().unwrap(),
-            dstport: 4789,
+            // conlink's default vxlan port (the original's, issue 9 item 9)
+            dstport: 8472,
             underlay: Some(underlay.into()),
         });
         if underlay == "u1" {
@@ -345,7 +346,7 @@ fn vxlan_between_two_hosts_carries_pings() {
         assert_eq!(l["linkinfo"]["info_kind"], "vxlan");
         assert_eq!(l["linkinfo"]["info_data"]["id"], 42);
         assert_eq!(l["linkinfo"]["info_data"]["remote"], remote);
-        assert_eq!(l["linkinfo"]["info_data"]["port"], 4789);
+        assert_eq!(l["linkinfo"]["info_data"]["port"], 8472);
         assert_eq!(l["master"], "br0");
         keep.push((c, node));
     }

@@ -425,3 +425,48 @@ fn dump_of_many_links_spans_several_reads() {
     assert!(n.h.delete_group(9).unwrap());
     assert_eq!(n.link_names(), vec!["lo".to_string()]);
 }
+
+/// A veth made in one batch: outer end bridged, up, marked and without an
+/// IPv6 link-local address (`addrgenmode none`); the peer up and marked in
+/// its namespace, addressable right away through the echoed index.
+#[test]
+fn batched_veth_outer_end_has_no_ipv6_link_local() {
+    require_root();
+    let sw = Ns::new("bv6s");
+    let ns = Ns::new("bv6c");
+    sw.h.create_bridge(&LinkAttrs::new("br0").up()).unwrap();
+    sw.h.create_veth(
+        &LinkAttrs::new("o6")
+            .master("br0")
+            .owner("t6")
+            .no_ipv6_ll()
+            .up(),
+        &LinkAttrs::new("eth0").owner("t6").up(),
+        &ns.h,
+    )
+    .unwrap();
+    ns.h.add_addr("eth0", net("10.79.0.1/24")).unwrap();
+    let o = sw.link("o6");
+    assert_eq!(o["master"], "br0");
+    assert_eq!(o["ifalias"], "conlink:t6");
+    assert_eq!(o["inet6_addr_gen_mode"], "none", "{o}");
+    assert!(o["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+    let v6 = sw.ip(&["-6", "addr", "show", "dev", "o6"]);
+    assert!(
+        v6.as_array().is_none_or(|a| a
+            .iter()
+            .all(|l| l["addr_info"].as_array().is_none_or(|x| x.is_empty()))),
+        "outer end has IPv6 addresses: {v6}"
+    );
+    let e = ns.link("eth0");
+    assert_eq!(e["ifalias"], "conlink:t6");
+    assert!(e["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+    let a = &ns.ip(&["addr", "show", "dev", "eth0"])[0]["addr_info"];
+    assert!(
+        a.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["local"] == "10.79.0.1"),
+        "{a}"
+    );
+}

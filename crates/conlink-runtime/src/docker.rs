@@ -448,10 +448,12 @@ impl DockerRuntime {
 /// in the `/docker/containers/ID/` (or podman `/containers/…/userdata/`)
 /// paths of the mounts the engine makes (hostname, hosts, resolv.conf).
 /// cgroup v2 shows only `0::/` inside a container, so mountinfo it is.
+/// Podman names the directory after its storage driver
+/// (`overlay-containers`, `vfs-containers` for rootless podman with vfs).
 pub fn own_container_id(mountinfo: &str) -> Option<String> {
     for line in mountinfo.lines() {
         for field in line.split_whitespace() {
-            for marker in ["/containers/", "/overlay-containers/"] {
+            for marker in ["/containers/", "/overlay-containers/", "/vfs-containers/"] {
                 if let Some(rest) = field.split(marker).nth(1) {
                     let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
                     if id.len() == 64 {
@@ -547,6 +549,20 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Arc;
+
+    #[test]
+    fn own_container_id_in_rootless_podman_vfs() {
+        let id = "a".repeat(64);
+        let line = format!(
+            "1020 1011 0:40 /home/u/.local/share/containers/storage/vfs-containers/{id}/userdata/hostname \
+             /etc/hostname rw,nosuid,nodev - tmpfs tmpfs rw"
+        );
+        assert_eq!(own_container_id(&line), Some(id));
+        assert_eq!(
+            own_container_id("25 1 0:22 / / rw - ext4 /dev/vda rw"),
+            None
+        );
+    }
 
     #[test]
     fn both_event_generations_parse() {

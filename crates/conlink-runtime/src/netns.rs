@@ -227,13 +227,17 @@ fn is_netns(path: &Path) -> bool {
 /// A running [`NetnsWatcher`]; [`WatchHandle::stop`] ends it.
 pub struct WatchHandle {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Write end of a pipe the watcher polls: closing it wakes the watcher
+    /// at once, so it can sleep without a timeout (no idle wake-ups).
+    wake: Option<std::os::fd::OwnedFd>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WatchHandle {
-    /// Stops the watcher and waits for it (at most one poll interval).
+    /// Stops the watcher and waits for it.
     pub fn stop(mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(self.wake.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -255,23 +259,31 @@ impl NetnsWatcher {
     pub fn spawn(self, tx: tokio::sync::mpsc::Sender<Event>) -> WatchHandle {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
+        let (wake_rx, wake) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok((r, w)) => (Some(r), Some(w)),
+            Err(e) => {
+                warn!("no wake-up pipe for the netns watcher ({e}); it polls every 100 ms");
+                (None, None)
+            }
+        };
         let thread = std::thread::Builder::new()
             .name("netns-watch".into())
             .spawn(move || {
-                if let Err(e) = self.watch(&tx, &flag) {
+                if let Err(e) = self.watch(&tx, &flag, wake_rx.as_ref()) {
                     warn!("watching {NETNS_DIR} failed ({e}); namespace deaths go unnoticed");
                 }
             })
             .ok();
-        WatchHandle { stop, thread }
+        WatchHandle { stop, wake, thread }
     }
 
     fn watch(
         &self,
         tx: &tokio::sync::mpsc::Sender<Event>,
         stop: &std::sync::atomic::AtomicBool,
+        wake: Option<&std::os::fd::OwnedFd>,
     ) -> nix::Result<()> {
-        use nix::poll::{poll, PollFd, PollFlags};
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         use std::os::fd::AsFd;
         use std::time::{Duration, Instant};
@@ -285,14 +297,29 @@ impl NetnsWatcher {
                 | AddWatchFlags::IN_MOVED_TO,
         )?;
         let mut alive: Vec<bool> = self.instances.iter().map(|c| is_netns(&c.netns)).collect();
+        // Name -> instance: a scan per event made N events cost O(N²).
+        let by_name: std::collections::HashMap<&str, usize> = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
         // Instances whose file reappeared, waiting for the mount.
         let mut pending: Vec<(usize, Instant)> = Vec::new();
         let send = |ev: Event| tx.blocking_send(ev).is_ok();
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
-            // A short timeout: the stop flag and pending mounts are checked
-            // between waits.
-            let wait: u16 = if pending.is_empty() { 100 } else { 10 };
+            let mut fds = vec![PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+            if let Some(w) = wake {
+                fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+            }
+            // Idle, it sleeps until an inotify event or the stop (the wake
+            // pipe closing): zero CPU. A short timeout only while a new
+            // namespace file waits for its mount.
+            let wait = match (pending.is_empty(), wake.is_some()) {
+                (false, _) => PollTimeout::from(10u16),
+                (true, true) => PollTimeout::NONE,
+                (true, false) => PollTimeout::from(100u16),
+            };
             match poll(&mut fds, wait) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => return Err(e),
@@ -306,7 +333,7 @@ impl NetnsWatcher {
                 let Some(name) = ev.name.as_ref().and_then(|n| n.to_str()) else {
                     continue;
                 };
-                let Some(i) = self.instances.iter().position(|c| c.name == name) else {
+                let Some(&i) = by_name.get(name) else {
                     continue;
                 };
                 let gone = ev

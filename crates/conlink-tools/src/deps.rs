@@ -75,7 +75,8 @@ pub enum Format {
     Nodes,
     /// `name=path`, one per line.
     Paths,
-    /// A JSON array of `{"name": ..., "path": ...}` objects.
+    /// A JSON array of `{"node", "path", "dep-str", "deps"}` objects, one
+    /// per resolved node in order (the original's shape).
     Json,
 }
 
@@ -651,17 +652,47 @@ pub fn format(nodes: &[Node], format: Format) -> String {
             .map(|n| format!("{}={}\n", n.name, n.path.display()))
             .collect(),
         Format::Json => {
-            let list: Vec<serde_json::Value> = nodes
+            // Written by hand to keep the keys in the original's order
+            // (serde_json's map would sort them).
+            let items: Vec<String> = nodes
                 .iter()
                 .map(|n| {
-                    let mut obj = serde_json::Map::new();
-                    obj.insert("name".into(), n.name.clone().into());
-                    obj.insert("path".into(), n.path.display().to_string().into());
-                    serde_json::Value::Object(obj)
+                    let deps: Vec<serde_json::Value> = n.deps.iter().map(dep_json).collect();
+                    format!(
+                        "{{\"node\":{},\"path\":{},\"dep-str\":{},\"deps\":{}}}",
+                        serde_json::Value::from(n.name.as_str()),
+                        serde_json::Value::from(n.path.display().to_string()),
+                        serde_json::Value::from(dep_str(&n.deps)),
+                        serde_json::Value::Array(deps),
+                    )
                 })
                 .collect();
-            format!("{}\n", serde_json::Value::Array(list))
+            format!("[{}]\n", items.join(","))
         }
+    }
+}
+
+/// The deps of a node in `deps` file syntax, normalised: tokens separated by
+/// one space, comments dropped (`b|c +d`); the `dep-str` of `--format json`.
+pub fn dep_str(deps: &[Dep]) -> String {
+    let tokens: Vec<String> = deps
+        .iter()
+        .map(|d| match d {
+            Dep::Hard(n) => n.clone(),
+            Dep::Or(alts) => alts.join("|"),
+            Dep::After(n) => format!("+{n}"),
+        })
+        .collect();
+    tokens.join(" ")
+}
+
+/// One dep in the JSON source syntax of spec §10 (so that `deps` can be fed
+/// back as a JSON source): `"name"`, `{"or": [...]}`, `{"after": "name"}`.
+pub fn dep_json(dep: &Dep) -> serde_json::Value {
+    match dep {
+        Dep::Hard(n) => n.as_str().into(),
+        Dep::Or(alts) => serde_json::json!({ "or": alts }),
+        Dep::After(n) => serde_json::json!({ "after": n }),
     }
 }
 
@@ -972,9 +1003,30 @@ mod tests {
             "base db web\n",
             "paths: {out}"
         );
-        let json: serde_json::Value = serde_json::from_str(&format(&nodes, Format::Json)).unwrap();
-        assert_eq!(json[1]["name"], "db");
+        let text = format(&nodes, Format::Json);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json[1]["node"], "db");
         assert_eq!(json[1]["path"], "-");
+        assert_eq!(json[1]["dep-str"], "base");
+        assert_eq!(json[1]["deps"], serde_json::json!(["base"]));
+        assert!(text.starts_with(r#"[{"node":"base","path":"#), "{text}");
+    }
+
+    #[test]
+    fn json_deps_round_trip() {
+        let deps = parse_deps_text("a b|c # x\n+d, e", "t").unwrap();
+        assert_eq!(dep_str(&deps), "a b|c +d e");
+        let json: Vec<serde_json::Value> = deps.iter().map(dep_json).collect();
+        assert_eq!(
+            serde_json::Value::Array(json.clone()),
+            serde_json::json!(["a", {"or": ["b", "c"]}, {"after": "d"}, "e"])
+        );
+        // The "deps" of the output read back as a JSON source give the same deps.
+        let source = serde_json::json!({ "n": json }).to_string();
+        assert_eq!(
+            parse_json_source(&source, "t").unwrap(),
+            [("n".to_string(), deps)]
+        );
     }
 
     /// A scratch directory removed on drop.

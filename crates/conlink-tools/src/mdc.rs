@@ -9,8 +9,9 @@
 //! * the env file (default `.env`), atomically:
 //!   ```text
 //!   # mdc MODES ARGS...                      (the command line)
-//!   <each mode's env file, in resolution order>
-//!   MDC_MODE_<name>=enabled                  (one per mode)
+//!   MDC_MODE_<name>=enabled                  (for each mode in resolution
+//!   <that mode's env file>                    order: the flag first, so the
+//!                                             env text can use ${MDC_MODE_x})
 //!   COMPOSE_FILE=./.compose-empty.yaml:<each mode's compose file>
 //!   COMPOSE_DIR=<absolute directory of the env file>
 //!   COMPOSE_PROFILES=MODE_<name>,...
@@ -25,6 +26,12 @@
 //! * the files directory (default `.files`), recreated: every
 //!   `<mode>/<svc>/files/` tree is copied into `.files/<svc>/` in resolution
 //!   order, later modes overwriting earlier files.
+//!
+//! A mode named on the command line (a plain name, not an `a|b`
+//! alternative) that has no directory is an empty mode, with a warning (as
+//! in the original): it gets its `MDC_MODE_<name>` and `MODE_<name>`
+//! profile, and nothing else (no `MDC_MODE_DIRS` entry: there is no
+//! directory). A missing mode named in a `deps` file stays an error.
 //!
 //! Everything that can be checked is checked before anything is written.
 
@@ -96,6 +103,8 @@ pub struct Outcome {
     pub env_text: String,
     /// Files copied into the files directory.
     pub files: usize,
+    /// Requested modes without a directory, used as empty modes.
+    pub empty_modes: Vec<String>,
 }
 
 /// `MDC_MODE_<name>` variable name for a mode.
@@ -160,6 +169,9 @@ pub fn check_files_dir(dir: &Path) -> Result<()> {
 pub fn env_text(modes: &[Node], command_line: &str, compose_dir: &Path) -> Result<String> {
     let mut text = format!("# {command_line}\n");
     for m in modes {
+        // The flag before the mode's env text: compose interpolates
+        // ${MDC_MODE_x} in later lines of an env file.
+        text.push_str(&format!("{}=enabled\n", mode_var(&m.name)));
         if let Some(f) = env_file(&m.path) {
             let body = fs::read_to_string(&f).map_err(|e| Error::io("read", &f, e))?;
             text.push_str(&body);
@@ -167,9 +179,6 @@ pub fn env_text(modes: &[Node], command_line: &str, compose_dir: &Path) -> Resul
                 text.push('\n');
             }
         }
-    }
-    for m in modes {
-        text.push_str(&format!("{}=enabled\n", mode_var(&m.name)));
     }
     let mut files = vec![EMPTY_COMPOSE.to_string()];
     files.extend(
@@ -179,7 +188,11 @@ pub fn env_text(modes: &[Node], command_line: &str, compose_dir: &Path) -> Resul
             .map(|p| p.display().to_string()),
     );
     let profiles: Vec<String> = modes.iter().map(|m| format!("MODE_{}", m.name)).collect();
-    let dirs: Vec<String> = modes.iter().map(|m| m.path.display().to_string()).collect();
+    let dirs: Vec<String> = modes
+        .iter()
+        .filter(|m| m.origin != EMPTY_MODE_ORIGIN)
+        .map(|m| m.path.display().to_string())
+        .collect();
     text.push_str(&format!("COMPOSE_FILE={}\n", files.join(":")));
     text.push_str(&format!("COMPOSE_DIR={}\n", compose_dir.display()));
     text.push_str(&format!("COMPOSE_PROFILES={}\n", profiles.join(",")));
@@ -236,6 +249,34 @@ fn copy_files(modes: &[Node], files_dir: &Path) -> Result<usize> {
     Ok(count)
 }
 
+/// The `origin` of a requested mode that has no directory.
+pub const EMPTY_MODE_ORIGIN: &str = "(no directory: empty mode)";
+
+/// Adds an empty node for every plain mode name of `start` that `graph`
+/// lacks; returns their names. The node's path is where its directory
+/// would be (under the first source of `modes_dir`).
+fn add_empty_modes(graph: &mut Graph, start: &[deps::Dep], modes_dir: &str) -> Result<Vec<String>> {
+    let first = modes_dir
+        .split([':', ','])
+        .find(|s| !s.is_empty() && *s != "-")
+        .unwrap_or("./modes");
+    let mut added = Vec::new();
+    for dep in start {
+        if let deps::Dep::Hard(name) = dep {
+            if graph.node(name).is_none() {
+                graph.add_node(Node {
+                    name: name.clone(),
+                    path: Path::new(first).join(name),
+                    deps: Vec::new(),
+                    origin: EMPTY_MODE_ORIGIN.into(),
+                })?;
+                added.push(name.clone());
+            }
+        }
+    }
+    Ok(added)
+}
+
 /// Resolves `modes_arg` (comma-separated, `a|b` and `+a` as in deps files)
 /// and writes the env file, `.compose-empty.yaml` and the files directory.
 pub fn run(settings: &Settings, modes_arg: &str, command_line: &str) -> Result<Outcome> {
@@ -243,7 +284,8 @@ pub fn run(settings: &Settings, modes_arg: &str, command_line: &str) -> Result<O
     if start.is_empty() {
         return Err(Error::Invalid("no mode given".into()));
     }
-    let graph = Graph::load(&settings.modes_dir, &mut std::io::empty())?;
+    let mut graph = Graph::load(&settings.modes_dir, &mut std::io::empty())?;
+    let empty_modes = add_empty_modes(&mut graph, &start, &settings.modes_dir)?;
     let modes = graph.resolve(&start)?;
     check_files_dir(&settings.files_dir)?;
     let env_dir = match settings.env_file.parent() {
@@ -267,6 +309,7 @@ pub fn run(settings: &Settings, modes_arg: &str, command_line: &str) -> Result<O
         modes,
         env_text: text,
         files,
+        empty_modes,
     })
 }
 

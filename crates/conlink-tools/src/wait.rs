@@ -19,8 +19,9 @@ Waits for each condition in the order given, then runs CMD in its place.
   -i, --if, --intf IFACE    interface IFACE exists
   -I, --ip IFACE            IFACE is up with an IPv4 (or global IPv6) address
   -t, --tcp HOST:PORT       a TCP connection to HOST:PORT succeeds
-  -c, --cmd CMD             'sh -c CMD' exits 0
-  -s, --sleep SECONDS       retry interval (default 1; fractions allowed)
+  -c, --cmd, --command CMD  'sh -c CMD' exits 0
+  -s, --sleep SECONDS       retry interval (default: env WAIT_SLEEP, else 1;
+                            fractions allowed)
   -u, --umask MASK          octal umask for CMD (and for -c commands)";
 
 /// One condition to wait for.
@@ -103,12 +104,17 @@ pub fn parse_iface(s: &str) -> Result<String, String> {
     }
 }
 
-/// Parses a retry interval in seconds (`1`, `0.2`).
+/// Shortest retry interval: `-s 0` (accepted, as scripts pass it to mean
+/// "as fast as possible") is raised to this instead of busy-looping at 100%
+/// CPU (issue 12, defect 8).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Parses a retry interval in seconds (`1`, `0.2`), at least [`MIN_INTERVAL`].
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
     s.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 86_400.0)
-        .map(Duration::from_secs_f64)
+        .map(|v| Duration::from_secs_f64(v).max(MIN_INTERVAL))
         .ok_or_else(|| format!("invalid interval {s:?} (seconds, e.g. 1 or 0.5)"))
 }
 
@@ -122,11 +128,28 @@ pub fn parse_umask(s: &str) -> Result<u32, String> {
 
 /// Parses `wait`'s arguments (without the program name). The first
 /// non-option argument, or everything after `--`, is the command.
+/// The retry interval defaults to 1 s; see [`parse_args_with_env`] for the
+/// `WAIT_SLEEP` environment variable.
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<WaitArgs, Failure> {
+    parse_args_with_env(args, None)
+}
+
+/// Like [`parse_args`], with the value of the `WAIT_SLEEP` environment
+/// variable (the original's way to set the retry interval for every `wait`
+/// of a compose file at once). `-s` wins over it; an empty value counts as
+/// unset, a malformed one is a usage error naming the variable.
+pub fn parse_args_with_env(
+    args: impl IntoIterator<Item = OsString>,
+    wait_sleep: Option<&str>,
+) -> Result<WaitArgs, Failure> {
     use lexopt::prelude::*;
+    let interval = match wait_sleep.filter(|v| !v.is_empty()) {
+        Some(v) => parse_seconds(v).map_err(|e| Failure::Usage(format!("WAIT_SLEEP: {e}")))?,
+        None => Duration::from_secs(1),
+    };
     let mut parsed = WaitArgs {
         conditions: Vec::new(),
-        interval: Duration::from_secs(1),
+        interval,
         umask: None,
         command: Vec::new(),
         help: false,
@@ -135,7 +158,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<WaitArgs, 
     while let Some(arg) = p.next()? {
         match arg {
             Short('f') | Long("file") => {
-                parsed.conditions.push(Condition::File(p.value()?.into()));
+                let path = p.value()?;
+                // an empty path can never exist: waiting on it would hang forever
+                if path.is_empty() {
+                    return Err(Failure::Usage("-f needs a path (got an empty one)".into()));
+                }
+                parsed.conditions.push(Condition::File(path.into()));
             }
             Short('i') | Long("if") | Long("intf") => {
                 let name = parse_iface(&p.value()?.string()?).map_err(Failure::Usage)?;
@@ -150,7 +178,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<WaitArgs, 
                     parse_host_port(&p.value()?.string()?).map_err(Failure::Usage)?;
                 parsed.conditions.push(Condition::Tcp { host, port });
             }
-            Short('c') | Long("cmd") => {
+            Short('c') | Long("cmd") | Long("command") => {
                 parsed.conditions.push(Condition::Cmd(p.value()?.string()?))
             }
             Short('s') | Long("sleep") => {
@@ -314,6 +342,48 @@ mod tests {
         assert_eq!(a.interval, Duration::from_millis(250));
         assert_eq!(a.umask, Some(0o027));
         assert_eq!(a.command, vec!["cmd", "-f", "y"]);
+    }
+
+    #[test]
+    fn zero_interval_is_clamped_and_empty_file_rejected() {
+        // regression (issue 12, defect 8): -s 0 busy-looped, -f '' hung
+        assert_eq!(
+            parse(&["-s", "0", "-f", "/x"]).unwrap().interval,
+            MIN_INTERVAL
+        );
+        assert_eq!(
+            parse(&["-s", "0.001", "-f", "/x"]).unwrap().interval,
+            MIN_INTERVAL
+        );
+        assert!(matches!(parse(&["-f", ""]), Err(Failure::Usage(m)) if m.contains("empty")));
+    }
+
+    #[test]
+    fn command_long_form_and_wait_sleep() {
+        let a = parse(&["--command", "true", "--cmd=false"]).unwrap();
+        assert_eq!(
+            a.conditions,
+            vec![
+                Condition::Cmd("true".into()),
+                Condition::Cmd("false".into())
+            ]
+        );
+        let env = |args: &[&str], v: Option<&str>| {
+            parse_args_with_env(args.iter().map(OsString::from), v)
+        };
+        assert_eq!(
+            env(&[], Some("0.2")).unwrap().interval,
+            Duration::from_millis(200)
+        );
+        assert_eq!(env(&[], Some("")).unwrap().interval, Duration::from_secs(1));
+        assert_eq!(
+            env(&["-s", "3"], Some("0.2")).unwrap().interval,
+            Duration::from_secs(3)
+        );
+        match env(&[], Some("soon")) {
+            Err(Failure::Usage(msg)) => assert!(msg.starts_with("WAIT_SLEEP: "), "{msg}"),
+            other => panic!("expected usage error, got {other:?}"),
+        }
     }
 
     #[test]

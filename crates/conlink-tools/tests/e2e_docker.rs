@@ -584,11 +584,16 @@ fn compose_modes(top: &Path) {
         "services:\n  cache:\n    image: ${IMAGE}\n    command: sleep 1000\n",
     );
     w("web/deps", "base db|cache +metrics\n");
-    w("web/env", "TITLE=from web\n");
+    // MDC_MODE_<name> comes before each mode's env text: env files can
+    // interpolate the flags of the modes resolved so far, their own included.
+    w(
+        "web/env",
+        "TITLE=from web\nFLAGS=web:${MDC_MODE_web:-off} db:${MDC_MODE_db:-off} cache:${MDC_MODE_cache:-off}\n",
+    );
     w(
         "web/docker-compose.yml",
         "services:\n  web:\n    image: ${IMAGE}\n    profiles: [MODE_web]\n    command: sleep 1000\n    \
-         environment:\n      TITLE: ${TITLE}\n    volumes:\n      - ./.files/web:/files:ro\n",
+         environment:\n      TITLE: ${TITLE}\n      FLAGS: ${FLAGS}\n    volumes:\n      - ./.files/web:/files:ro\n",
     );
     w("web/web/files/index.html", "web\n");
     w("metrics/deps", "base\n");
@@ -624,6 +629,10 @@ fn mdc_output_is_accepted_by_docker_compose_config() {
     // not enabled, web's (MODE_web) is.
     assert_eq!(names, ["db", "net", "web"], "{}", out.stdout);
     assert_eq!(cfg["services"]["web"]["environment"]["TITLE"], "from web");
+    assert_eq!(
+        cfg["services"]["web"]["environment"]["FLAGS"],
+        "web:enabled db:enabled cache:off"
+    );
     assert_eq!(cfg["services"]["db"]["image"], "conlink-test-busybox");
     // Relative paths anchor at the top directory thanks to the empty base.
     let top_abs = fs::canonicalize(top.path()).unwrap();
@@ -1083,4 +1092,441 @@ fn wait_resolves_compose_extra_hosts() {
         ),
         "{out:?}"
     );
+}
+
+/// Starts node1 and node2 (`--network none`, `wait -I eth0` first); node1
+/// then pings `peer` once and exits.
+fn start_waiting_pair(n1: &Docker, n2: &Docker, peer: &str) {
+    let wait_mount = format!("{}:/utils/wait:ro", static_tools().join("wait").display());
+    let ping = format!("/utils/wait -I eth0 -- ping -c 1 -W 10 {peer}");
+    for (c, cmd) in [
+        (n2, "/utils/wait -I eth0 -- sleep 600"),
+        (n1, ping.as_str()),
+    ] {
+        let mut args = strings(&["run", "-d", "--name", &c.name, "--network", "none"]);
+        args.extend(strings(&["-v", &wait_mount, BUSYBOX, "sh", "-c", cmd]));
+        must(Command::new("docker").args(&args));
+    }
+}
+
+/// Waits (60 s at most) until node1 has exited 0 with one ping answered,
+/// while the conlink container keeps running.
+fn wait_for_ping(n1: &Docker, conlink: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &n1.name,
+        ]);
+        if state.trim() == "exited 0" {
+            break;
+        }
+        assert!(state.starts_with("running"), "node1: {state}");
+        let running = finish(
+            spawn(Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", conlink])),
+            LIMIT,
+        );
+        if running.stdout.trim() != "true" {
+            let logs = finish(spawn(Command::new("docker").args(["logs", conlink])), LIMIT);
+            panic!("the conlink container is not running: {running:?} {logs:?}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node1 still waiting for eth0 after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let logs = finish(
+        spawn(Command::new("docker").args(["logs", &n1.name])),
+        LIMIT,
+    );
+    assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
+}
+
+#[test]
+fn conlink_start_original_command_links_existing_containers() {
+    require_docker();
+    // The original README's command line, run for real from the repository
+    // root: only the container names are unique to this test (and the image
+    // comes from IMAGE, as the original reads it). conlink-start execs
+    // `docker run` in the foreground, as the user's terminal would.
+    let root = fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")).unwrap();
+    let n1 = container_name("zzz-node-1");
+    let n2 = container_name("zzz-node-2");
+    let net = container_name("zzz-network");
+    start_waiting_pair(&n1, &n2, "10.0.1.2");
+    let mut cmd = Command::new(bin("conlink-start"));
+    cmd.current_dir(&root).env("IMAGE", conlink_image());
+    for k in [
+        "CONLINK_ENGINE",
+        "CONLINK_IMAGE",
+        "MODE",
+        "HOST_MODE",
+        "DRY_RUN",
+        "VERBOSE",
+    ] {
+        cmd.env_remove(k);
+    }
+    for k in [
+        "NETWORK_FILE",
+        "NETWORK_FILES",
+        "COMPOSE_FILE",
+        "COMPOSE_FILES",
+        "COMPOSE_PROJECT",
+    ] {
+        cmd.env_remove(k);
+    }
+    let node1 = format!("NODE_NAME_1={}", n1.name);
+    let node2 = format!("NODE_NAME_2={}", n2.name);
+    cmd.args([
+        "-v",
+        "--mode",
+        "docker",
+        "--host-mode",
+        "docker",
+        "--network-file",
+    ])
+    .arg("examples/test3-network.yaml")
+    .args([
+        "--", "--name", &net.name, "--rm", "-e", &node1, "-e", &node2,
+    ]);
+    let mut child = Watched::spawn(&mut cmd);
+    // -v: the launcher prints what it runs, and conlink logs verbosely.
+    child.wait_for_stderr("conlink-start: running: docker run --pid host", LIMIT);
+    // `docker run` creates the container a moment later (seconds on a
+    // loaded machine); until then there is nothing to inspect.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = finish(
+            spawn(Command::new("docker").args(["inspect", "-f", "{{.State.Running}}", &net.name])),
+            LIMIT,
+        );
+        if state.stdout.trim() == "true" {
+            break;
+        }
+        assert!(
+            child.running(),
+            "conlink-start ended before its container ran"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} not running after 60 s: {state:?}",
+            net.name
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_for_ping(&n1, &net.name);
+    // SIGTERM: conlink removes what it made, --rm the container, and the
+    // foreground `docker run` (conlink-start's process) ends.
+    docker(&["stop", "--time", "20", &net.name]);
+    let out = child.finish(LIMIT);
+    assert!(
+        out.stderr.contains("DEBUG"),
+        "conlink -v not passed on: {out:?}"
+    );
+    let gone = finish(
+        spawn(Command::new("docker").args(["inspect", &net.name])),
+        LIMIT,
+    );
+    assert_ne!(gone.code(), 0, "--rm did not remove {}", net.name);
+}
+
+/// A login-less user created for one test, with its own subordinate uid/gid
+/// range (written by this test), home and runtime directory. On drop: every
+/// process of that uid is killed by PID (podman leaves a pause process and
+/// the test's API service behind), then the user (userdel also removes its
+/// subuid/subgid lines), its home (podman's storage) and runtime dir go.
+struct RootlessUser {
+    name: String,
+    uid: u32,
+    home: PathBuf,
+    run_dir: PathBuf,
+}
+
+impl RootlessUser {
+    fn create() -> Self {
+        require_root();
+        for tool in [
+            "useradd",
+            "usermod",
+            "userdel",
+            "runuser",
+            "newuidmap",
+            "newgidmap",
+        ] {
+            let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+                .any(|d| d.join(tool).is_file());
+            assert!(
+                found,
+                "{tool} missing (scripts/install-deps installs uidmap/passwd)"
+            );
+        }
+        // Short (useradd: 32 chars max) and unique.
+        let name = format!("cltr{}", unique().replace('x', "u"));
+        let home = std::env::temp_dir().join(format!("conlink-tools-{name}"));
+        // No automatic subordinate ids: this test writes its own range, in a
+        // block far above useradd's automatic ones (100000 + n * 65536).
+        must(
+            Command::new("useradd")
+                .args(["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", "-m", "-d"])
+                .arg(&home)
+                .args(["-s", "/bin/sh", &name]),
+        );
+        let uid: u32 = must(Command::new("id").args(["-u", &name]))
+            .trim()
+            .parse()
+            .unwrap();
+        let first = 400_000_000 + (std::process::id() % 4000) * 65_536;
+        let range = format!("{first}-{}", first + 65_535);
+        let user = RootlessUser {
+            run_dir: PathBuf::from(format!("/run/user/{uid}")),
+            name,
+            uid,
+            home,
+        };
+        must(Command::new("usermod").args([
+            "--add-subuids",
+            &range,
+            "--add-subgids",
+            &range,
+            &user.name,
+        ]));
+        fs::create_dir_all(&user.run_dir).unwrap();
+        must(
+            Command::new("chown")
+                .arg(format!("{uid}:{uid}"))
+                .arg(&user.run_dir),
+        );
+        fs::set_permissions(&user.run_dir, fs::Permissions::from_mode(0o700)).unwrap();
+        // vfs: overlay needs fuse-overlayfs or a kernel that allows it in a
+        // user namespace; vfs always works (it copies layers).
+        let conf = user.home.join(".config/containers");
+        fs::create_dir_all(&conf).unwrap();
+        fs::write(conf.join("storage.conf"), "[storage]\ndriver = \"vfs\"\n").unwrap();
+        must(
+            Command::new("chown")
+                .args(["-R", &format!("{uid}:{uid}")])
+                .arg(user.home.join(".config")),
+        );
+        user
+    }
+
+    /// `program` run as the user, with its HOME and XDG_RUNTIME_DIR.
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("runuser");
+        c.args(["-u", &self.name, "--", "env"])
+            .arg(format!("HOME={}", self.home.display()))
+            .arg(format!("XDG_RUNTIME_DIR={}", self.run_dir.display()))
+            .arg(format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+            .arg(program)
+            .current_dir(&self.home);
+        c
+    }
+
+    fn podman(&self, args: &[&str]) -> Out {
+        let mut c = self.cmd("podman");
+        finish(spawn(c.args(args)), Duration::from_secs(300))
+    }
+
+    /// PIDs of the user's processes.
+    fn pids(&self) -> Vec<i32> {
+        use std::os::unix::fs::MetadataExt;
+        fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                        (e.metadata().ok()?.uid() == self.uid).then_some(pid)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for RootlessUser {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pids = self.pids();
+            if pids.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            for pid in pids {
+                // SAFETY: plain kill(2) of a process of the user this test made.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("userdel")
+            .arg(&self.name)
+            .stderr(Stdio::null())
+            .status();
+        let _ = fs::remove_dir_all(&self.home);
+        let _ = fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+#[test]
+fn conlink_start_rootless_podman_links_existing_containers() {
+    require_docker();
+    let user = RootlessUser::create();
+    let out = user.podman(&[
+        "info",
+        "--format",
+        "{{.Host.Security.Rootless}} {{.Store.GraphDriverName}}",
+    ]);
+    assert_eq!(out.code(), 0, "rootless podman does not work here: {out:?}");
+    assert_eq!(out.stdout.trim(), "true vfs", "{out:?}");
+    // Images: the conlink image and the busybox test image, from docker.
+    let image = conlink_image();
+    for img in [image.as_str(), BUSYBOX] {
+        let tar = user.home.join("image.tar");
+        must(
+            Command::new("docker")
+                .args(["save", "-o"])
+                .arg(&tar)
+                .arg(img),
+        );
+        must(Command::new("chmod").arg("644").arg(&tar));
+        let out = user.podman(&["load", "-q", "-i", tar.to_str().unwrap()]);
+        assert_eq!(out.code(), 0, "podman load {img}: {out:?}");
+        fs::remove_file(&tar).unwrap();
+    }
+    // The user's API service on the rootless socket conlink-start mounts.
+    let sock = user.run_dir.join("podman/podman.sock");
+    fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    must(
+        Command::new("chown")
+            .arg(format!("{0}:{0}", user.uid))
+            .arg(sock.parent().unwrap()),
+    );
+    let service_log = user.home.join("service.log");
+    let mut service = user.cmd("podman");
+    service
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&service_log).unwrap());
+    let mut service = service.spawn().expect("podman system service");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "rootless podman socket did not appear: {}",
+            fs::read_to_string(&service_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Two rootless containers without networking; node1 pings node2.
+    let wait = user.home.join("wait");
+    fs::copy(static_tools().join("wait"), &wait).unwrap();
+    let wait_mount = format!("{}:/utils/wait:ro", wait.display());
+    let bb = format!("localhost/{BUSYBOX}:latest");
+    for (name, cmd) in [
+        ("node2", "/utils/wait -I eth0 -- sleep 600"),
+        ("node1", "/utils/wait -I eth0 -- ping -c 1 -W 10 10.231.3.2"),
+    ] {
+        // NET_RAW: busybox ping opens a raw socket; rootless podman's
+        // default capabilities leave it out ("permission denied").
+        let out = user.podman(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--cap-add",
+            "NET_RAW",
+            "--network",
+            "none",
+            "-v",
+            &wait_mount,
+            &bb,
+            "sh",
+            "-c",
+            cmd,
+        ]);
+        assert_eq!(out.code(), 0, "podman run {name}: {out:?}");
+    }
+    let net = user.home.join("net.yaml");
+    fs::write(
+        &net,
+        "links:\n  - {container: node1, bridge: s1, ip: 10.231.3.1/24}\n  \
+         - {container: node2, bridge: s1, ip: 10.231.3.2/24}\n",
+    )
+    .unwrap();
+    // The original interface, as the user: podman runs conlink and wires
+    // podman's (rootless) containers.
+    let image_ref = if image.contains('/') {
+        image.clone()
+    } else {
+        format!("localhost/{image}")
+    };
+    let start = |extra: &[&str]| {
+        let mut c = user.cmd(bin("conlink-start"));
+        c.args([
+            "--mode",
+            "podman",
+            "--host-mode",
+            "podman",
+            "--image",
+            &image_ref,
+        ])
+        .args(["--network-file", net.to_str().unwrap()])
+        .args(extra);
+        finish(spawn(&mut c), LIMIT)
+    };
+    let dry = start(&["--dry-run", "--", "--name", "network", "--rm", "-d"]);
+    assert_eq!(dry.code(), 0, "{dry:?}");
+    assert!(
+        dry.stdout
+            .starts_with("podman run --privileged --pid host --network none "),
+        "{dry:?}"
+    );
+    assert!(
+        dry.stdout.contains(&format!(
+            " -v {}:/var/run/podman/podman.sock ",
+            sock.display()
+        )),
+        "{dry:?}"
+    );
+    let out = start(&["--", "--name", "network", "--rm", "-d"]);
+    assert_eq!(out.code(), 0, "conlink-start (rootless podman): {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = user.podman(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "node1",
+        ]);
+        if state.stdout.trim() == "exited 0" {
+            break;
+        }
+        let conlink = user.podman(&["inspect", "-f", "{{.State.Status}}", "network"]);
+        if Instant::now() > deadline
+            || !state.stdout.starts_with("running")
+            || conlink.stdout.trim() != "running"
+        {
+            let logs = user.podman(&["logs", "network"]);
+            let n1 = user.podman(&["logs", "node1"]);
+            panic!("node1: {state:?}\nconlink: {conlink:?}\nconlink logs: {logs:?}\nnode1 logs: {n1:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let logs = user.podman(&["logs", "node1"]);
+    assert!(logs.stdout.contains("1 packets received"), "{logs:?}");
+    // conlink knows it runs in a (rootless podman) container: bridges in
+    // its own namespace, not in a named one it would create.
+    let logs = user.podman(&["logs", "network"]);
+    assert!(logs.stderr.contains("running in container"), "{logs:?}");
+    let out = user.podman(&["stop", "-t", "20", "network"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let _ = service.kill();
+    let _ = service.wait();
 }

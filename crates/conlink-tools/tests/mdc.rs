@@ -112,14 +112,14 @@ fn writes_env_compose_base_and_files() {
     let abs = fs::canonicalize(top.path()).unwrap();
     let expected = format!(
         "# mdc web,metrics-2\n\
-         BASE_VAR=1\n# base comment\n\
-         CACHE_SIZE=64\n\
-         METRICS=on\n\
-         WEB_TITLE=hello\n\
          MDC_MODE_base=enabled\n\
+         BASE_VAR=1\n# base comment\n\
          MDC_MODE_cache=enabled\n\
+         CACHE_SIZE=64\n\
          MDC_MODE_metrics_2=enabled\n\
+         METRICS=on\n\
          MDC_MODE_web=enabled\n\
+         WEB_TITLE=hello\n\
          COMPOSE_FILE=./.compose-empty.yaml:./modes/base/compose.yaml:./modes/cache/compose.yml:./modes/web/docker-compose.yaml\n\
          COMPOSE_DIR={}\n\
          COMPOSE_PROFILES=MODE_base,MODE_cache,MODE_metrics-2,MODE_web\n\
@@ -151,6 +151,37 @@ fn writes_env_compose_base_and_files() {
         .filter(|n| n.contains("tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn requested_mode_without_directory_is_an_empty_mode() {
+    let top = TempDir::new("mdc-empty");
+    modes(top.path());
+    let out = mdc(top.path(), &["cache,ghost-1"], &[]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "mdc: warning: mode \"ghost-1\" has no directory in ./modes; using it as an empty mode"
+        ),
+        "{out:?}"
+    );
+    let abs = fs::canonicalize(top.path()).unwrap();
+    assert_eq!(
+        fs::read_to_string(top.path().join(".env")).unwrap(),
+        format!(
+            "# mdc cache,ghost-1\n\
+             MDC_MODE_base=enabled\n\
+             BASE_VAR=1\n# base comment\n\
+             MDC_MODE_cache=enabled\n\
+             CACHE_SIZE=64\n\
+             MDC_MODE_ghost_1=enabled\n\
+             COMPOSE_FILE=./.compose-empty.yaml:./modes/base/compose.yaml:./modes/cache/compose.yml\n\
+             COMPOSE_DIR={}\n\
+             COMPOSE_PROFILES=MODE_base,MODE_cache,MODE_ghost-1\n\
+             MDC_MODE_DIRS=./modes/base,./modes/cache\n",
+            abs.display()
+        )
+    );
 }
 
 #[test]
@@ -198,7 +229,7 @@ fn errors_change_nothing() {
     write(top.path().join(".files/keep.txt"), "keep");
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case; 4] = [
-        (&["nosuchmode"], &[], "\"nosuchmode\" does not exist"),
+        (&["db|nosuchmode"], &[], "\"nosuchmode\" does not exist"),
         (
             &["web"],
             &[("MDC_FILES_DIR", ".")],
@@ -221,6 +252,16 @@ fn errors_change_nothing() {
             "keep"
         );
     }
+    // A missing mode named (only) in a deps file is an error.
+    write(top.path().join("modes/storage/deps"), "nosuchdep\n");
+    let out = mdc(top.path(), &["db"], &[]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("\"nosuchdep\" does not exist"),
+        "{out:?}"
+    );
+    assert!(!top.path().join(".env").exists());
+    fs::remove_file(top.path().join("modes/storage/deps")).unwrap();
     // A cycle among modes.
     write(top.path().join("modes/base/deps"), "web\n");
     let out = mdc(top.path(), &["web"], &[]);

@@ -117,6 +117,46 @@ fn cmd_condition_and_umask() {
 }
 
 #[test]
+fn command_long_form_retried_at_the_wait_sleep_interval() {
+    let dir = TempDir::new("wait-sleep");
+    let tries = dir.path().join("tries");
+    // Succeeds on the 8th run: 7 sleeps. At WAIT_SLEEP=0.05 that is ~0.35 s;
+    // at the default 1 s it would be 7 s.
+    let check = format!("echo x >> {0}; test $(wc -l < {0}) -ge 8", tries.display());
+    let started = std::time::Instant::now();
+    let out = finish(
+        spawn(
+            Command::new(bin("wait"))
+                .env("WAIT_SLEEP", "0.05")
+                .args(["--command", &check]),
+        ),
+        LIMIT,
+    );
+    let took = started.elapsed();
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(std::fs::read_to_string(&tries).unwrap().lines().count(), 8);
+    assert!(took >= Duration::from_millis(350), "took {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "WAIT_SLEEP ignored: took {took:?}"
+    );
+    // A malformed WAIT_SLEEP is a usage error naming the variable.
+    let out = finish(
+        spawn(
+            Command::new(bin("wait"))
+                .env("WAIT_SLEEP", "soon")
+                .args(["-f", "/"]),
+        ),
+        LIMIT,
+    );
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(
+        out.stderr.contains("WAIT_SLEEP: invalid interval \"soon\""),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn no_command_exits_zero_when_ready() {
     let out = run("wait", ["-f", "/", "-i", "lo", "-I", "lo"]);
     assert_eq!(out.code(), 0, "{out:?}");

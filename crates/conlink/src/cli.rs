@@ -48,16 +48,36 @@ pub struct Cli {
     pub keep_veth_offload: bool,
 
     /// Network config file (YAML or JSON); repeatable, each value may be a
-    /// colon-separated list
+    /// colon-separated list, several files may follow one flag
     #[arg(long = "network-file", value_name = "FILE", env = "CONLINK_NETWORK_FILE",
           value_delimiter = ':', action = ArgAction::Append, global = true)]
     pub network_file: Vec<String>,
 
     /// Compose file whose x-network keys hold config; repeatable, each value
-    /// may be a colon-separated list
+    /// may be a colon-separated list, several files may follow one flag
     #[arg(long = "compose-file", value_name = "FILE", env = "CONLINK_COMPOSE_FILE",
           value_delimiter = ':', action = ArgAction::Append, global = true)]
     pub compose_file: Vec<String>,
+
+    /// Largest config file read, in bytes (a bigger one is an error)
+    #[arg(long, value_name = "BYTES", env = "CONLINK_CONFIG_MAX_BYTES",
+          default_value_t = conlink_config::DEFAULT_MAX_FILE_BYTES, global = true)]
+    pub config_max_bytes: u64,
+
+    /// Most YAML/JSON nodes (maps, lists, values) in one config file
+    #[arg(long, value_name = "N", env = "CONLINK_CONFIG_MAX_NODES",
+          default_value_t = conlink_config::DEFAULT_MAX_NODES, global = true)]
+    pub config_max_nodes: usize,
+
+    /// An extra JSON schema the merged config must also satisfy (besides
+    /// the built-in one)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CONLINK_CONFIG_SCHEMA",
+        global = true
+    )]
+    pub config_schema: Option<PathBuf>,
 
     /// Compose project whose service links apply (default: conlink's own
     /// project when it runs as a compose service)
@@ -237,8 +257,92 @@ impl Cli {
             keep_veth_offload: self.keep_veth_offload,
             ovs_loaded: std::path::Path::new("/sys/module/openvswitch").exists(),
             env: std::env::vars().collect(),
+            max_file_bytes: self.config_max_bytes,
+            max_nodes: self.config_max_nodes,
+            extra_schemas: self.config_schema.iter().cloned().collect(),
         }
     }
+
+    /// Usage problems clap cannot express: `--network-file ''` or `:` names
+    /// no file at all, which would otherwise run with no links.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        for (flag, v) in [
+            ("--network-file", &self.network_file),
+            ("--compose-file", &self.compose_file),
+        ] {
+            if !v.is_empty() && v.iter().all(String::is_empty) {
+                return Err(<Self as clap::CommandFactory>::command().error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("{flag} names no file (the value is empty)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the process arguments ([`normalize_args`] first).
+    pub fn parse_args() -> Cli {
+        Cli::parse_from(normalize_args(std::env::args_os()))
+    }
+}
+
+/// Options after which the original's parser (yargs arrays) takes several
+/// values: `--compose-file A B --network-file C D`.
+const MULTI_VALUE: &[&str] = &["--compose-file", "--network-file"];
+
+/// Rewrites `--compose-file A B` into `--compose-file A --compose-file B`
+/// (the original's form; clap's `num_args(1..)` would also swallow a
+/// following subcommand name such as `graph`, which this does not). A value
+/// run ends at the next word starting with `-`, at a subcommand name, or
+/// at `--`.
+pub fn normalize_args<I, T>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    use clap::CommandFactory;
+    let subcommands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .chain(std::iter::once("help".to_string()))
+        .collect();
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].clone();
+        i += 1;
+        let s = a.to_string_lossy().to_string();
+        if s == "--" {
+            out.extend(args[i - 1..].iter().cloned());
+            break;
+        }
+        let flag = MULTI_VALUE
+            .iter()
+            .find(|f| s == **f || s.starts_with(&format!("{f}=")));
+        out.push(a);
+        let Some(flag) = flag else { continue };
+        if s == *flag {
+            // The first value belongs to the flag as clap sees it.
+            match args.get(i) {
+                Some(v) => {
+                    out.push(v.clone());
+                    i += 1;
+                }
+                None => continue,
+            }
+        }
+        while let Some(v) = args.get(i) {
+            let vs = v.to_string_lossy();
+            if vs.starts_with('-') || subcommands.iter().any(|c| *c == vs) {
+                break;
+            }
+            out.push(std::ffi::OsString::from(*flag));
+            out.push(v.clone());
+            i += 1;
+        }
+    }
+    out
 }
 
 fn paths(v: &[String]) -> Vec<PathBuf> {
@@ -290,6 +394,50 @@ mod tests {
                 PathBuf::from("z.yaml")
             ]
         );
+    }
+
+    fn parse_norm(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(normalize_args(
+            std::iter::once("conlink").chain(args.iter().copied()),
+        ))
+    }
+
+    #[test]
+    fn several_files_after_one_flag_as_the_original_allows() {
+        let c = parse_norm(&[
+            "--compose-file",
+            "a.yaml",
+            "b.yaml:c.yaml",
+            "--network-file=n1.yaml",
+            "n2.yaml",
+            "--show-config",
+            "--compose-file",
+            "d.yaml",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.compose_files(),
+            ["a.yaml", "b.yaml", "c.yaml", "d.yaml"].map(PathBuf::from)
+        );
+        assert_eq!(c.network_files(), ["n1.yaml", "n2.yaml"].map(PathBuf::from));
+        assert!(c.show_config);
+        // A subcommand after the files is still the subcommand.
+        let c = parse_norm(&["--compose-file", "a.yaml", "b.yaml", "graph", "-f", "svg"]).unwrap();
+        assert_eq!(c.compose_files(), ["a.yaml", "b.yaml"].map(PathBuf::from));
+        assert!(matches!(c.command, Some(Command::Graph { .. })));
+        // Without normalizing, clap alone refuses the second file.
+        assert!(parse(&["--compose-file", "a.yaml", "b.yaml"]).is_err());
+    }
+
+    #[test]
+    fn config_schema_reaches_the_load_options() {
+        let c = parse(&["--compose-file", "c.yaml", "--config-schema", "s.json"]).unwrap();
+        assert_eq!(
+            c.load_options().extra_schemas,
+            vec![PathBuf::from("s.json")]
+        );
+        let c = parse(&["--compose-file", "c.yaml"]).unwrap();
+        assert!(c.load_options().extra_schemas.is_empty());
     }
 
     #[test]

@@ -9,12 +9,14 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 use cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    if let Err(e) = cli.check() {
+        e.exit();
+    }
     init_logging(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),

@@ -134,6 +134,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
             let place = Placement {
                 host_ns: Some("/proc/self/ns/net".into()),
                 tunnel_ns: Some("/proc/self/ns/net".into()),
+                ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
             };
             let rt =
                 tokio::task::spawn_blocking(move || NetnsRuntime::prepare(&containers, &services))
@@ -211,6 +212,9 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     let place = Placement {
                         host_ns: Some("/proc/1/ns/net".into()),
                         tunnel_ns: None,
+                        ovs_dir: Some(Placement::ovs_dir_for(
+                            project.as_deref().unwrap_or("conlink"),
+                        )),
                     };
                     (None, Netns::current()?, place)
                 }
@@ -220,6 +224,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     let place = Placement {
                         host_ns: Some("/proc/self/ns/net".into()),
                         tunnel_ns: Some("/proc/self/ns/net".into()),
+                        ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
                     };
                     (Some(own), ns, place)
                 }

@@ -163,6 +163,8 @@ fn vxlan_tunnel_joins_two_conlink_instances() {
     // The tunnel device sits on the bridge in conlink's namespace.
     let t = ip_json(&a.own_ns, &["-d", "link", "show", "dev", "vxlan-1001"]);
     assert_eq!(t[0]["master"], "s1", "{t}");
+    // The original's default port (its users publish 8472/udp).
+    assert_eq!(t[0]["linkinfo"]["info_data"]["port"], 8472, "{t}");
     assert!(ping(&na, "10.212.0.2"), "no traffic across the tunnel");
     assert!(a.stop() && b.stop());
     // The underlay namespace keeps only what the test made.

@@ -215,3 +215,122 @@ fn environment_fallbacks() {
     assert_eq!(link["mtu"], 1450);
     assert!(link.get("ethtool").is_none(), "{link}");
 }
+
+#[test]
+fn empty_network_file_values_are_usage_errors() {
+    // regression (issue 12, defect 3): these ran as "no links"
+    for v in ["", ":", "::"] {
+        let out = conlink(&["--show-config", "--network-file", v], &[]);
+        assert_eq!(out.status.code(), Some(2), "{v:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--network-file names no file"), "{v:?}: {err}");
+    }
+    let out = conlink(&["--show-config", "--compose-file", ""], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// A directory for one test's files, removed on drop.
+struct TmpDir(PathBuf);
+
+impl TmpDir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("conlink-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TmpDir(d)
+    }
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Issue 9 items 1 and 8: several compose files after one flag, merged in
+/// load order with the network file last (its ip wins over the service's).
+#[test]
+fn several_compose_files_after_one_flag_merge_in_load_order() {
+    let d = TmpDir::new("multi");
+    let a = d.file(
+        "a.yaml",
+        "services:\n  node:\n    x-network:\n      links: [{bridge: s1, ip: 10.0.0.1/24}]\n",
+    );
+    let b = d.file(
+        "b.yaml",
+        "services:\n  node:\n    x-network:\n      links: [{mtu: 1400}]\n",
+    );
+    let n = d.file("net.yaml", "links: [{service: node, ip: 10.0.0.9/24}]\n");
+    let out = conlink(
+        &[
+            "--compose-file",
+            &a,
+            &b,
+            "--network-file",
+            &n,
+            "--show-config",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = &v["services"]["node"]["links"][0];
+    assert_eq!(l["ip"], "10.0.0.9/24");
+    assert_eq!(l["mtu"], 1400);
+    assert_eq!(l["bridge"], "s1");
+}
+
+/// Issue 9 item 8: `--config-schema FILE` also validates, errors in the
+/// usual `FILE: /pointer: message` form, exit 1.
+#[test]
+fn config_schema_violations_are_config_errors() {
+    let d = TmpDir::new("schema");
+    let n = d.file("net.yaml", "links: [{service: node, bridge: s1}]\n");
+    let s = d.file(
+        "schema.json",
+        r#"{"properties": {"links": {"items": {"required": ["ip"]}}}}"#,
+    );
+    let out = conlink(
+        &["--network-file", &n, "--config-schema", &s, "--show-config"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{n}: /links/0: missing required property \"ip\"")),
+        "{err}"
+    );
+}
+
+/// Issue 9 items 5 and 6: lenient values are warnings on stderr, and a
+/// config with no links loads.
+#[test]
+fn warnings_and_zero_links_still_show_the_config() {
+    let d = TmpDir::new("lenient");
+    let n = d.file("net.yaml", "links: []\nbridges: [{bridge: s1, stp: on}]\n");
+    let out = conlink(&["--network-file", &n, "--show-config"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["bridges"]["s1"]["mode"], "linux");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{n}: /bridges/0/stp: unknown property \"stp\" (ignored)"
+        )),
+        "{err}"
+    );
+}

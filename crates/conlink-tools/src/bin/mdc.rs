@@ -37,6 +37,12 @@ fn run() -> Result<(), Failure> {
         .join(" ");
     let settings = Settings::from_env();
     let outcome = mdc_run(&settings, modes, &command_line)?;
+    for name in &outcome.empty_modes {
+        eprintln!(
+            "mdc: warning: mode {name:?} has no directory in {}; using it as an empty mode",
+            settings.modes_dir
+        );
+    }
     let names: Vec<&str> = outcome.modes.iter().map(|m| m.name.as_str()).collect();
     eprintln!(
         "mdc: modes {}; wrote {} and {} ({} files)",

@@ -6,7 +6,9 @@ use conlink_tools::deps::{self, Format, Graph};
 
 const USAGE: &str = "usage: resolve-deps [-p|--path SOURCES] [-f|--format nodes|paths|json] NODE...
   SOURCES: directories and/or JSON files, colon or comma separated; '-' is
-           JSON on stdin (default: .)
+           JSON on stdin (default: env RESOLVE_DEPS_PATH, else .)
+  FORMAT:  default: env RESOLVE_DEPS_FORMAT, else nodes; json prints
+           [{\"node\",\"path\",\"dep-str\",\"deps\"}, ...]
   NODE:    start nodes; 'a|b' (one of) and commas allowed as in deps files";
 
 fn main() {
@@ -15,8 +17,16 @@ fn main() {
 
 fn run() -> Result<(), Failure> {
     use lexopt::prelude::*;
-    let mut sources = String::from(".");
-    let mut format = Format::Nodes;
+    // The environment gives the defaults (as the original reads them); an
+    // empty variable counts as unset.
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut sources = env("RESOLVE_DEPS_PATH").unwrap_or_else(|| ".".into());
+    let mut format = match env("RESOLVE_DEPS_FORMAT") {
+        Some(f) => f.parse().map_err(|e: conlink_tools::Error| {
+            Failure::Usage(format!("RESOLVE_DEPS_FORMAT: {e}"))
+        })?,
+        None => Format::Nodes,
+    };
     let mut start = String::new();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {

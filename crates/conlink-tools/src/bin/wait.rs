@@ -2,14 +2,15 @@
 
 use conlink_tools::cli::{exec, main_with, Failure};
 use conlink_tools::dns::Resolver;
-use conlink_tools::wait::{parse_args, wait_all, USAGE};
+use conlink_tools::wait::{parse_args_with_env, wait_all, USAGE};
 
 fn main() {
     main_with("wait", USAGE, run)
 }
 
 fn run() -> Result<(), Failure> {
-    let args = parse_args(std::env::args_os().skip(1))?;
+    let wait_sleep = std::env::var("WAIT_SLEEP").ok();
+    let args = parse_args_with_env(std::env::args_os().skip(1), wait_sleep.as_deref())?;
     if args.help {
         println!("{USAGE}");
         return Ok(());
