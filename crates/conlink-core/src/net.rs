@@ -372,7 +372,26 @@ impl Kernel for NetKernel {
             .group(OUTER_GROUP)
             .no_ipv6_ll();
         let peer = attrs(dev, mac, mtu, marker);
-        self.conlink.create_veth(&local, &peer, &h).map_err(net_err)
+        match self.conlink.create_veth(&local, &peer, &h) {
+            // A leftover of ours in the container: after a conlink
+            // container restarts, its old namespace (and with it the old
+            // outer ends) is destroyed asynchronously, so the container
+            // ends can still be there. Ours (marked) are replaced; anything
+            // else stays an error.
+            Err(e) if e.is_exists() => {
+                if h.link(dev)
+                    .map_err(net_err)?
+                    .is_some_and(|l| l.owner().is_some_and(|o| o.starts_with("conlink")))
+                {
+                    match h.delete_link(dev) {
+                        Err(e) if !e.is_no_device() => return Err(net_err(e)),
+                        _ => {}
+                    }
+                }
+                self.conlink.create_veth(&local, &peer, &h).map_err(net_err)
+            }
+            r => r.map_err(net_err),
+        }
     }
 
     fn create_child(

@@ -217,9 +217,9 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     let place = Placement {
                         host_ns: Some("/proc/1/ns/net".into()),
                         tunnel_ns: None,
-                        ovs_dir: Some(Placement::ovs_dir_for(
-                            project.as_deref().unwrap_or("conlink"),
-                        )),
+                        // In its own container conlink's OVS state lives in
+                        // the container's /run: the default name is enough.
+                        ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
                     };
                     (None, Netns::current()?, place)
                 }
