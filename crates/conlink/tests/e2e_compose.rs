@@ -23,42 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{require_root, tempdir};
-
-fn conlink_image() -> String {
-    std::env::var("CONLINK_IMAGE").unwrap_or_else(|_| "conlink:latest".into())
-}
-
-fn test_image() -> String {
-    std::env::var("CONLINK_TEST_IMAGE").unwrap_or_else(|_| "conlink-test-busybox:latest".into())
-}
-
-/// Fails loudly unless root, docker, compose v2 and both images are there.
-fn require_docker() {
-    require_root();
-    let ok = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    assert!(
-        ok(&["version"]),
-        "no docker daemon answers: run scripts/install-deps (as root)"
-    );
-    assert!(
-        ok(&["compose", "version"]),
-        "docker compose v2 missing: run scripts/install-deps (as root)"
-    );
-    for img in [conlink_image(), test_image()] {
-        assert!(
-            ok(&["image", "inspect", &img]),
-            "image {img} missing: run scripts/build-images (as root)"
-        );
-    }
-}
+use common::{conlink_image, require_docker, tempdir, test_image};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")

@@ -11,18 +11,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::require_root;
-
-fn conlink_image() -> String {
-    std::env::var("CONLINK_IMAGE").unwrap_or_else(|_| "conlink:latest".into())
-}
-
-fn test_image() -> String {
-    std::env::var("CONLINK_TEST_IMAGE").unwrap_or_else(|_| "conlink-test-busybox:latest".into())
-}
+use common::{conlink_image, require_docker, test_image};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
@@ -30,33 +22,6 @@ fn run(cmd: &mut Command) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Fails loudly unless root, docker, compose v2 and both images are there.
-fn require_docker() {
-    require_root();
-    let ok = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    assert!(
-        ok(&["version"]),
-        "no docker daemon answers: run scripts/install-deps"
-    );
-    assert!(
-        ok(&["compose", "version"]),
-        "docker compose v2 missing: run scripts/install-deps"
-    );
-    for img in [conlink_image(), test_image()] {
-        assert!(
-            ok(&["image", "inspect", &img]),
-            "image {img} missing: run scripts/build-images"
-        );
-    }
 }
 
 /// One compose project, brought down (only it) on drop.

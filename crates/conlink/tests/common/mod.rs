@@ -326,3 +326,40 @@ impl Drop for Conlink {
         }
     }
 }
+
+/// The conlink image of the docker end-to-end tests (CONLINK_IMAGE).
+pub fn conlink_image() -> String {
+    std::env::var("CONLINK_IMAGE").unwrap_or_else(|_| "conlink:latest".into())
+}
+
+/// The busybox test image (CONLINK_TEST_IMAGE).
+pub fn test_image() -> String {
+    std::env::var("CONLINK_TEST_IMAGE").unwrap_or_else(|_| "conlink-test-busybox:latest".into())
+}
+
+/// Fails loudly unless root, docker, compose v2 and both images are there.
+pub fn require_docker() {
+    require_root();
+    let ok = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(
+        ok(&["version"]),
+        "no docker daemon answers: run scripts/install-deps (as root)"
+    );
+    assert!(
+        ok(&["compose", "version"]),
+        "docker compose v2 missing: run scripts/install-deps (as root)"
+    );
+    for img in [conlink_image(), test_image()] {
+        assert!(
+            ok(&["image", "inspect", &img]),
+            "image {img} missing: run scripts/build-images (as root)"
+        );
+    }
+}
