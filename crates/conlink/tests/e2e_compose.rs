@@ -1007,16 +1007,23 @@ fn control_api_from_docker_compose_exec() {
         "{}",
         text(&out.stderr)
     );
-    let out = exec(&["link", "set", "h1", "down"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("reconciling core"),
-        "{}",
-        text(&out.stderr)
-    );
     assert_eq!(
         p.ip_json(&p.ctr("h1", 1), &["link", "show", "dev", "eth0"]),
         before
     );
+    // A good one: h1's link goes down in the kernel, traffic stops; clear
+    // brings it back with its route.
+    let out = exec(&["link", "set", "h1", "down"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let down = p.ip_json(&p.ctr("h1", 1), &["link", "show", "dev", "eth0"]);
+    let flags = down[0]["flags"].as_array().cloned().unwrap_or_default();
+    assert!(!flags.iter().any(|f| f == "UP"), "{down}");
+    assert!(
+        !p.exec(&p.ctr("h1", 1), &["ping", "-c", "1", "-W", "1", "10.0.3.1"])
+            .status
+            .success()
+    );
+    let out = exec(&["link", "clear", "h1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     p.assert_ping(&p.ctr("h1", 1), "10.0.3.1");
 }
