@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::apply::{hash_json, BRIDGE_MARKER};
 use crate::desired::{desired_globals, Inputs};
-use crate::kernel::{Kernel, Ns};
+use crate::kernel::{KResult, Kernel, Marked, Ns};
 use crate::state::{
     CtrRef, CtrState, ForwardSpec, Globals, LinkIdentity, LinkState, Outer, State, TunnelState,
 };
@@ -98,8 +98,22 @@ fn placeholder(kind: LinkType, outer: Option<String>) -> LinkState {
     }
 }
 
+/// Reading ownership markers: all adoption needs from the system. Every
+/// [`Kernel`] has it; `conlink plan` uses a reader that can do nothing
+/// else ([`crate::net::MarkReader`]), so it cannot change the system.
+pub trait Marks {
+    /// Interfaces carrying conlink's marker in `ns`.
+    fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>>;
+}
+
+impl<K: Kernel> Marks for K {
+    fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>> {
+        Kernel::marked(self, ns)
+    }
+}
+
 /// Reads conlink's namespace: bridges, tunnels and outer ends it marked.
-pub fn scan<K: Kernel>(kernel: &K, inp: &Inputs) -> Found {
+pub fn scan<K: Marks + ?Sized>(kernel: &K, inp: &Inputs) -> Found {
     let mut f = Found::default();
     let marked = match kernel.marked(Ns::Conlink) {
         Ok(m) => m,
@@ -249,7 +263,7 @@ pub fn bind(
 }
 
 /// Markers of a namespace's links, parsed (name, marker).
-pub fn inner_markers<K: Kernel>(kernel: &K, ctr: &CtrRef) -> Vec<(String, LinkMarker)> {
+pub fn inner_markers<K: Marks + ?Sized>(kernel: &K, ctr: &CtrRef) -> Vec<(String, LinkMarker)> {
     kernel
         .marked(Ns::Ctr(&ctr.netns))
         .unwrap_or_default()

@@ -17,6 +17,7 @@ pub mod events;
 pub mod fake;
 pub mod kernel;
 pub mod net;
+pub mod plan;
 pub mod reconcile;
 pub mod state;
 

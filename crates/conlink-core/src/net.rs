@@ -613,3 +613,43 @@ fn prepare_docker_if(conlink: &Handle) -> conlink_net::Result<Option<Ipv4Net>> {
     }
     Ok(conlink.addrs(DOCKER_IF)?.into_iter().find_map(|a| a.v4()))
 }
+
+/// Reads conlink's ownership markers and nothing else: what `conlink
+/// plan` sees the system through. Unlike [`NetKernel::open`] it prepares
+/// nothing (no `DOCKER-ETH0` rename), and it has no method that writes.
+pub struct MarkReader {
+    conlink: Handle,
+}
+
+impl MarkReader {
+    /// A reader on conlink's namespace.
+    pub fn open(conlink_ns: &Netns) -> KResult<Self> {
+        Ok(MarkReader {
+            conlink: Handle::open(conlink_ns).map_err(net_err)?,
+        })
+    }
+}
+
+impl crate::adopt::Marks for MarkReader {
+    fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>> {
+        let owned;
+        let h = match ns {
+            Ns::Conlink => &self.conlink,
+            Ns::Ctr(p) => {
+                owned = Handle::open(&Netns::open(p).map_err(net_err)?).map_err(net_err)?;
+                &owned
+            }
+        };
+        Ok(h.marked_links(None)
+            .map_err(net_err)?
+            .into_iter()
+            .filter_map(|l| {
+                Some(Marked {
+                    marker: l.owner()?.to_string(),
+                    name: l.name,
+                    ifindex: l.index,
+                })
+            })
+            .collect())
+    }
+}
