@@ -56,6 +56,12 @@ pub trait ControlBackend: Send + Sync + 'static {
     fn metrics(&self) -> &Metrics;
     /// Events counted by type and action since start.
     fn event_counts(&self) -> BTreeMap<(EventType, String), u64>;
+    /// The daemon's own state as JSON (`GET /v1/state`): what it has made,
+    /// the containers it sees, the inputs a reload keeps; `conlink plan`
+    /// diffs a config against it. Null when the backend has none.
+    fn running_state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Lays `over` on `base`: every parameter `over` sets replaces the base's,

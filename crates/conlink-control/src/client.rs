@@ -208,6 +208,11 @@ impl Client {
             })
     }
 
+    /// `GET /v1/state`: the daemon's own state (`conlink plan`).
+    pub async fn state(&self) -> Result<serde_json::Value> {
+        self.json(Method::GET, "/v1/state", None).await
+    }
+
     /// `POST /v1/links/set`.
     pub async fn set(&self, req: &SetRequest) -> Result<ChangeReply> {
         let body = serde_json::to_vec(req).map_err(|e| Error::BadRequest(e.to_string()))?;

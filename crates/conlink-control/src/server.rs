@@ -536,6 +536,15 @@ async fn route(req: Request<Incoming>, ctl: Arc<Control>, role: Role) -> Resp {
             match (req.method().clone(), path.as_str()) {
                 (Method::GET, "/v1/status") => json(&ctl.status().await),
                 (Method::GET, "/v1/events") => events(ctl, &query),
+                (Method::GET, "/v1/state") => {
+                    let me = ctl.clone();
+                    // Serializing every link of a large lab is work: off
+                    // the async threads.
+                    let v = tokio::task::spawn_blocking(move || me.backend.running_state())
+                        .await
+                        .unwrap_or_default();
+                    json(&v)
+                }
                 (Method::POST, "/v1/links/set") => match read_json::<SetRequest>(req).await {
                     Ok(r) => match ctl.set(r).await {
                         Ok(v) => json(&v),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use conlink_model::{
     BridgeMode, Container, Link, LinkType, Netem, NetworkConfig, Target, Tunnel, IFNAME_MAX,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::state::{
     CtrRef, CtrState, ForwardSpec, Globals, LinkIdentity, LinkState, Outer, TunnelState,
@@ -49,7 +49,7 @@ pub enum PlanError {
 
 /// Run-time changes to one link, laid over the config (control API):
 /// they survive reloads and container restarts until cleared.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LinkOverride {
     /// Keep the link administratively down.
     pub admin_down: bool,

@@ -10,11 +10,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use conlink_model::Container;
-use serde::Serialize;
+use conlink_model::{Container, NetworkConfig, Tunnel};
+use serde::{Deserialize, Serialize};
 
 use crate::adopt::{self, Marks};
-use crate::desired::{desired_container, desired_globals, Inputs};
+use crate::desired::{desired_container, desired_globals, Inputs, LinkOverride};
 use crate::diff::{diff, Op};
 use crate::state::{CtrRef, State};
 
@@ -114,22 +114,39 @@ pub struct Observed {
     pub missing_namespaces: Vec<String>,
 }
 
-/// The actual and desired states a plan compares, as the daemon would
-/// compute them at start-up: the actual state rediscovered from the
-/// markers `marks` reads (None: conlink's namespace does not exist, so
-/// nothing is there), the desired state of `inp` for `containers`.
-/// Containers whose links cannot be planned are left out of the desired
-/// state (as the daemon leaves them alone) and returned as errors.
-pub fn states<M: Marks + ?Sized>(
-    marks: Option<&M>,
-    inp: &Inputs,
-    containers: &[Container],
-) -> (State, State, Vec<String>) {
+/// The desired state of `inp` for `containers`, as the daemon computes
+/// it. Containers whose links cannot be planned are left out (the daemon
+/// leaves them alone) and returned as errors (`NAME: why`).
+pub fn desired_state(inp: &Inputs, containers: &[Container]) -> (State, Vec<String>) {
     let mut errors = Vec::new();
     let mut desired = State {
         globals: desired_globals(inp),
         ..Default::default()
     };
+    for c in containers {
+        match desired_container(inp, c) {
+            Ok(Some(d)) => {
+                desired.containers.insert(c.name.clone(), d);
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(format!("{}: cannot plan links: {e}", c.name)),
+        }
+    }
+    errors.sort();
+    (desired, errors)
+}
+
+/// The actual and desired states a plan compares, as the daemon would
+/// compute them at start-up: the actual state rediscovered from the
+/// markers `marks` reads (None: conlink's namespace does not exist, so
+/// nothing is there), the desired state of `inp` for `containers`
+/// ([`desired_state`]).
+pub fn states<M: Marks + ?Sized>(
+    marks: Option<&M>,
+    inp: &Inputs,
+    containers: &[Container],
+) -> (State, State, Vec<String>) {
+    let (desired, errors) = desired_state(inp, containers);
     let found = marks.map(|m| adopt::scan(m, inp)).unwrap_or_default();
     let mut actual = found.state;
     if found.count > 0 {
@@ -140,34 +157,67 @@ pub fn states<M: Marks + ?Sized>(
         actual.globals.forwarding = desired.globals.forwarding;
         actual.globals.forward_table = desired.globals.forward_table;
     }
-    let mut sorted: Vec<&Container> = containers.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    for c in sorted {
-        let d = match desired_container(inp, c) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.push(format!("{}: cannot plan links: {e}", c.name));
-                continue;
-            }
-        };
-        let ctr = CtrRef {
-            name: c.name.clone(),
-            id: c.id.clone(),
-            netns: c.netns.clone(),
-        };
-        if let Some(m) = marks.filter(|_| found.count > 0) {
+    if let Some(m) = marks.filter(|_| found.count > 0) {
+        for c in containers {
+            let ctr = CtrRef {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                netns: c.netns.clone(),
+            };
+            // As the reconciler does on a container's first reconcile
+            // after a restart: markers inside it too (dummy, *vlan).
             let inner = adopt::inner_markers(m, &ctr);
-            let bound = adopt::bind(actual.containers.get(&c.name), &ctr, d.as_ref(), &inner);
-            match bound {
+            let d = desired.containers.get(&c.name);
+            match adopt::bind(actual.containers.get(&c.name), &ctr, d, &inner) {
                 Some(b) => actual.containers.insert(c.name.clone(), b),
                 None => actual.containers.remove(&c.name),
             };
         }
-        if let Some(d) = d {
-            desired.containers.insert(c.name.clone(), d);
-        }
     }
     (actual, desired, errors)
+}
+
+/// A running conlink's own view, as its control API hands it out
+/// (`GET /v1/state`): what it has made (recorded as it applied), the
+/// containers it sees and the inputs besides the config that a reload
+/// keeps. A plan from it is exactly the diff the next reload would apply.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunningState {
+    /// The actual state.
+    pub actual: State,
+    /// The containers it has seen start (and not die).
+    pub observed: Vec<Container>,
+    /// Its compose project.
+    pub project: Option<String>,
+    /// Its control API overrides: (container, dev, override).
+    pub overrides: Vec<(String, String, LinkOverride)>,
+    /// Tunnels from outside the config.
+    pub extra_tunnels: Vec<Tunnel>,
+}
+
+/// The states a reload of the running conlink to `cfg` would compare:
+/// its recorded actual state, and the desired state of `cfg` with the
+/// inputs it keeps (project, overrides, extra tunnels) for the containers
+/// it sees.
+pub fn reload_states(run: &RunningState, cfg: NetworkConfig) -> (State, State, Vec<String>) {
+    let inp = Inputs {
+        cfg,
+        project: run.project.clone(),
+        overrides: run
+            .overrides
+            .iter()
+            .map(|(c, d, o)| ((c.clone(), d.clone()), o.clone()))
+            .collect(),
+        extra_tunnels: run.extra_tunnels.clone(),
+    };
+    let (desired, errors) = desired_state(&inp, &run.observed);
+    (run.actual.clone(), desired, errors)
+}
+
+/// The plan of reloading the running conlink to `cfg`.
+pub fn plan_reload(run: &RunningState, cfg: NetworkConfig) -> Plan {
+    let (actual, desired, errors) = reload_states(run, cfg);
+    from_states(&actual, &desired, errors, Vec::new())
 }
 
 /// The plan for `inp` and what runs: [`states`], then [`diff`]. The
@@ -178,7 +228,24 @@ pub fn states<M: Marks + ?Sized>(
 /// markers cannot say; for a link without forwards it is a no-op).
 pub fn plan<M: Marks + ?Sized>(marks: Option<&M>, inp: &Inputs, observed: &Observed) -> Plan {
     let (actual, desired, errors) = states(marks, inp, &observed.containers);
-    let ops: Vec<Op> = diff(&actual, &desired)
+    let prepare = observed
+        .missing_namespaces
+        .iter()
+        .map(|n| Prepare {
+            namespace: n.clone(),
+        })
+        .collect();
+    from_states(&actual, &desired, errors, prepare)
+}
+
+/// The plan from `actual` to `desired`.
+fn from_states(
+    actual: &State,
+    desired: &State,
+    errors: Vec<String>,
+    prepare: Vec<Prepare>,
+) -> Plan {
+    let ops: Vec<Op> = diff(actual, desired)
         .into_iter()
         .filter(|op| !op.is_bookkeeping() && !blind_forward_clear(op))
         .collect();
@@ -206,13 +273,7 @@ pub fn plan<M: Marks + ?Sized>(marks: Option<&M>, inp: &Inputs, observed: &Obser
         })
         .collect();
     Plan {
-        prepare: observed
-            .missing_namespaces
-            .iter()
-            .map(|n| Prepare {
-                namespace: n.clone(),
-            })
-            .collect(),
+        prepare,
         changes,
         errors,
     }

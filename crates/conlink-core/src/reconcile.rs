@@ -946,6 +946,28 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
 
     /// What conlink has made, as one state value.
     pub fn actual(&self) -> State {
+        self.actual_now()
+    }
+
+    /// What `conlink plan` needs from a running conlink to predict its
+    /// next reload exactly: the actual state, the containers seen and the
+    /// inputs a reload keeps.
+    pub fn running_state(&self) -> crate::plan::RunningState {
+        let inp = self.inputs();
+        crate::plan::RunningState {
+            actual: self.actual_now(),
+            observed: Self::lock(&self.observed).values().cloned().collect(),
+            project: inp.project.clone(),
+            overrides: inp
+                .overrides
+                .iter()
+                .map(|((c, d), o)| (c.clone(), d.clone(), o.clone()))
+                .collect(),
+            extra_tunnels: inp.extra_tunnels.clone(),
+        }
+    }
+
+    fn actual_now(&self) -> State {
         State {
             globals: Self::lock(&self.globals_seen).clone(),
             containers: Self::lock(&self.entries)

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use conlink_model::{
     BridgeMode, EthtoolSetting, Forward, IpNet, LinkType, MacAddr, Netem, Route, TunnelType,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything conlink manages: objects in its own namespace and the links
 /// of each container.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct State {
     /// Objects shared by all containers.
     pub globals: Globals,
@@ -23,7 +23,7 @@ pub struct State {
 }
 
 /// Objects in conlink's namespace that do not belong to one container.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Globals {
     /// IPv4 forwarding on in conlink's namespace (needed by forwards).
     pub forwarding: bool,
@@ -36,7 +36,7 @@ pub struct Globals {
 }
 
 /// One tunnel interface.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunnelState {
     /// VXLAN or GENEVE.
     pub kind: TunnelType,
@@ -56,7 +56,7 @@ pub struct TunnelState {
 
 /// Which container a state entry is about: a different id or namespace
 /// under the same name is a different instance (its links are remade).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CtrRef {
     /// Container name.
     pub name: String,
@@ -67,7 +67,7 @@ pub struct CtrRef {
 }
 
 /// One container's links and commands.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CtrState {
     /// The instance.
     pub ctr: CtrRef,
@@ -92,7 +92,7 @@ impl CtrState {
 }
 
 /// Where a veth's outer end goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Outer {
     /// Interface name in conlink's namespace.
     pub name: String,
@@ -104,7 +104,7 @@ pub struct Outer {
 
 /// The part of a link that cannot change in place: when it differs, the
 /// link is deleted and made again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LinkIdentity {
     /// Interface kind.
     pub kind: LinkType,
@@ -120,7 +120,7 @@ pub struct LinkIdentity {
 
 /// Port forwards of one link: DNAT on conlink's docker interface towards
 /// `ip`, plus a host route each way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardSpec {
     /// The link's address.
     pub ip: Ipv4Addr,
@@ -133,7 +133,7 @@ pub struct ForwardSpec {
 }
 
 /// Every property of one link.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkState {
     /// What cannot change in place.
     pub id: LinkIdentity,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use conlink_core::apply::Applier;
 use conlink_core::diff::{diff, record};
 use conlink_core::fake::FakeKernel;
-use conlink_core::plan::{plan, states, Observed, Plan};
+use conlink_core::plan::{plan, plan_reload, states, Observed, Plan, RunningState};
+use conlink_core::state::State;
 use conlink_core::Inputs;
 use conlink_model::Container;
 
@@ -48,6 +49,11 @@ fn lab() -> Vec<Container> {
 
 /// A fake kernel with `file`'s lab set up on it, as the daemon leaves it.
 fn running(file: &str) -> Applier<FakeKernel> {
+    running_with_state(file).0
+}
+
+/// The same, with the actual state the daemon recorded.
+fn running_with_state(file: &str) -> (Applier<FakeKernel>, State) {
     let k = FakeKernel::new();
     for c in lab() {
         k.add_ns(&c.netns);
@@ -59,7 +65,7 @@ fn running(file: &str) -> Applier<FakeKernel> {
         ap.apply_one(&op).unwrap_or_else(|e| panic!("{op}: {e}"));
         record(&mut actual, &op);
     }
-    ap
+    (ap, actual)
 }
 
 /// Compares `got` with the golden file `name` (or rewrites it).
@@ -139,4 +145,30 @@ fn a_container_that_is_gone_has_its_leftovers_planned_away() {
     o.containers.retain(|c| c.name != "node_2");
     let p = plan(Some(ap.kernel()), &inputs("base.yaml"), &o);
     check("gone", &p);
+}
+
+#[test]
+fn against_a_running_conlink_edits_plan_the_reload_in_place() {
+    let (ap, actual) = running_with_state("base.yaml");
+    let run = RunningState {
+        actual,
+        observed: lab(),
+        ..Default::default()
+    };
+    let edit = inputs("edit.yaml");
+    let p = plan_reload(&run, edit.cfg.clone());
+    check("reload-edit", &p);
+    // The plan is the reload: applying it converges to a fresh start.
+    let (mut actual, want, _) = conlink_core::plan::reload_states(&run, edit.cfg);
+    for op in diff(&actual, &want) {
+        ap.apply_one(&op).unwrap_or_else(|e| panic!("{op}: {e}"));
+        record(&mut actual, &op);
+    }
+    assert_eq!(actual, want);
+    // The running state travels as JSON (the control API): read back the same.
+    let json = serde_json::to_string(&run).unwrap();
+    let back: RunningState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.actual, run.actual);
+    let same = plan_reload(&run, inputs("base.yaml").cfg);
+    assert!(!same.has_changes(), "{}", same.human());
 }

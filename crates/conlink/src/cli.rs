@@ -81,7 +81,7 @@ pub struct Cli {
 
     /// Compose project whose service links apply (default: conlink's own
     /// project when it runs as a compose service)
-    #[arg(long, value_name = "NAME", env = "COMPOSE_PROJECT_NAME")]
+    #[arg(long, value_name = "NAME", env = "COMPOSE_PROJECT_NAME", global = true)]
     pub compose_project: Option<String>,
 
     /// Docker API socket
@@ -89,7 +89,8 @@ pub struct Cli {
         long,
         value_name = "PATH",
         env = "CONLINK_DOCKER_SOCKET",
-        default_value = "/var/run/docker.sock"
+        default_value = "/var/run/docker.sock",
+        global = true
     )]
     pub docker_socket: PathBuf,
 
@@ -98,7 +99,8 @@ pub struct Cli {
         long,
         value_name = "PATH",
         env = "CONLINK_PODMAN_SOCKET",
-        default_value = "/var/run/podman/podman.sock"
+        default_value = "/var/run/podman/podman.sock",
+        global = true
     )]
     pub podman_socket: PathBuf,
 
@@ -106,11 +108,11 @@ pub struct Cli {
     /// namespaces that conlink creates itself (one per service replica or
     /// container, no engine needed)
     #[arg(long, value_enum, value_name = "RUNTIME", env = "CONLINK_RUNTIME",
-          default_value_t = Runtime::Docker)]
+          default_value_t = Runtime::Docker, global = true)]
     pub runtime: Runtime,
 
     /// netns runtime: replicas of service SVC (default 1); repeatable
-    #[arg(long, value_name = "SVC=N", value_parser = parse_scale, action = ArgAction::Append)]
+    #[arg(long, value_name = "SVC=N", value_parser = parse_scale, action = ArgAction::Append, global = true)]
     pub scale: Vec<Scale>,
 
     /// Name of conlink's own network namespace when it runs on a host (or
@@ -120,7 +122,8 @@ pub struct Cli {
         long,
         value_name = "NAME",
         env = "CONLINK_NETNS",
-        default_value = "conlink"
+        default_value = "conlink",
+        global = true
     )]
     pub netns_name: String,
 
@@ -196,6 +199,15 @@ pub enum Command {
         /// Print past events and exit instead of following
         #[arg(long)]
         no_follow: bool,
+    },
+    /// Print what conlink would change for the config options, without
+    /// changing anything: against what a conlink made (read from the
+    /// kernel by its markers) or from nothing. Exit 0: no change, 2:
+    /// changes, 1: error
+    Plan {
+        /// Print JSON instead of the change lines
+        #[arg(long)]
+        json: bool,
     },
     /// Change links of a running conlink at run time
     Link {

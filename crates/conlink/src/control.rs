@@ -675,6 +675,10 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
     fn event_counts(&self) -> BTreeMap<(EventType, String), u64> {
         self.hub.counts()
     }
+
+    fn running_state(&self) -> serde_json::Value {
+        serde_json::to_value(self.core.running_state()).unwrap_or_default()
+    }
 }
 
 /// Which control listeners to open.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod control;
+mod plan;
 mod run;
 mod watch;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match &cli.command {
         Some(cli::Command::Graph { format, output }) => graph(&cli, *format, output.as_deref()),
+        Some(cli::Command::Plan { json }) => return plan::main(&cli, *json),
         Some(cli::Command::Status { .. })
         | Some(cli::Command::Events { .. })
         | Some(cli::Command::Link { .. }) => client(&cli),
@@ -50,7 +52,7 @@ fn init_logging(verbose: bool) {
 }
 
 /// Loads the config, reporting every problem at once.
-fn load(cli: &Cli) -> anyhow::Result<conlink_model::NetworkConfig> {
+pub(crate) fn load(cli: &Cli) -> anyhow::Result<conlink_model::NetworkConfig> {
     conlink_config::load(&cli.load_options()).map_err(|errs| {
         anyhow::anyhow!(
             "invalid configuration ({} error{}):\n{errs}",
