@@ -153,6 +153,8 @@ pub struct Core<K: Kernel, R: Runtime> {
     inflight: std::sync::atomic::AtomicUsize,
     /// Set to end [`Core::run`].
     stop: tokio::sync::watch::Sender<bool>,
+    /// Operations applied successfully so far (reload reports).
+    ops_applied: std::sync::atomic::AtomicU64,
 }
 
 impl<K: Kernel, R: Runtime> Core<K, R> {
@@ -208,7 +210,19 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             scanned: Mutex::new(Default::default()),
             stop: tokio::sync::watch::channel(false).0,
             inflight: std::sync::atomic::AtomicUsize::new(0),
+            ops_applied: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Operations applied successfully since start (all kinds, bookkeeping
+    /// included): the difference across a reload is the reload's work.
+    pub fn ops_applied(&self) -> u64 {
+        self.ops_applied.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_ops(&self, n: usize) {
+        self.ops_applied
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Ends [`Core::run`] (which then waits for the work in flight).
@@ -332,6 +346,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         *g = st;
         match res {
             Ok(ops) => {
+                self.count_ops(ops.len());
                 for op in ops.iter().filter(|o| !o.is_bookkeeping()) {
                     if log {
                         info!("{op}");
@@ -549,6 +564,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         let (took, work) = (t0.elapsed(), t1.elapsed());
         match res {
             Ok(()) => {
+                self.count_ops(ops.len());
                 let n_links = desired.as_ref().map_or(0, |d| d.links.len());
                 if log || had {
                     for op in ops

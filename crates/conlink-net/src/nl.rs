@@ -274,6 +274,8 @@ impl Socket {
     /// other, each under its own RTNL hold); returns the first sequence
     /// number, message `i` carrying `first + i`.
     fn send_all(&mut self, msgs: &[&Msg]) -> io::Result<u32> {
+        DATAGRAMS.fetch_add(1, Ordering::Relaxed);
+        MESSAGES.fetch_add(msgs.len() as u64, Ordering::Relaxed);
         let first = self.seq.wrapping_add(1);
         let mut b = Vec::with_capacity(msgs.iter().map(|m| m.buf.len()).sum());
         for m in msgs {
@@ -562,4 +564,20 @@ mod tests {
         assert_eq!(e.msg.as_deref(), Some("Unknown device type"));
         assert_eq!(parse_error(0, &0i32.to_ne_bytes()), None);
     }
+}
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static DATAGRAMS: AtomicU64 = AtomicU64::new(0);
+static MESSAGES: AtomicU64 = AtomicU64::new(0);
+
+/// Netlink traffic this process has sent through [`Socket`] so far:
+/// (datagrams, messages). Lets the daemon report the kernel requests a
+/// reload cost (work proportional to the change, `bench/reload`); one
+/// relaxed atomic add per datagram.
+pub fn sent() -> (u64, u64) {
+    (
+        DATAGRAMS.load(Ordering::Relaxed),
+        MESSAGES.load(Ordering::Relaxed),
+    )
 }

@@ -401,7 +401,24 @@ async fn reload<K: conlink_core::Kernel, R: Runtime>(
         cfg,
         ..(*cur).clone()
     };
-    if let Err(e) = core.reload(new).await {
-        error!("config reload ({why}) refused; the running config stays: {e}");
+    let (t0, ops0, (dg0, msg0)) = (
+        std::time::Instant::now(),
+        core.ops_applied(),
+        conlink_net::nl::sent(),
+    );
+    match core.reload(new).await {
+        Err(e) => error!("config reload ({why}) refused; the running config stays: {e}"),
+        Ok(()) => {
+            // The work a reload did, to show it follows the change, not the
+            // lab (bench/reload reads this line).
+            let (dg, msg) = conlink_net::nl::sent();
+            info!(
+                "config reload ({why}): done in {:.3} ms: {} operation(s), {} netlink message(s) in {} datagram(s)",
+                t0.elapsed().as_secs_f64() * 1e3,
+                core.ops_applied() - ops0,
+                msg - msg0,
+                dg - dg0
+            );
+        }
     }
 }
