@@ -526,6 +526,22 @@ pub fn check(r: std::result::Result<(), NlError>, op: impl Into<String>) -> Resu
     r.map_err(op_err(op))
 }
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static DATAGRAMS: AtomicU64 = AtomicU64::new(0);
+static MESSAGES: AtomicU64 = AtomicU64::new(0);
+
+/// Netlink traffic this process has sent through [`Socket`] so far:
+/// (datagrams, messages). Lets the daemon report the kernel requests a
+/// reload cost (work proportional to the change, `bench/reload`); one
+/// relaxed atomic add per datagram.
+pub fn sent() -> (u64, u64) {
+    (
+        DATAGRAMS.load(Ordering::Relaxed),
+        MESSAGES.load(Ordering::Relaxed),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,20 +580,4 @@ mod tests {
         assert_eq!(e.msg.as_deref(), Some("Unknown device type"));
         assert_eq!(parse_error(0, &0i32.to_ne_bytes()), None);
     }
-}
-
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static DATAGRAMS: AtomicU64 = AtomicU64::new(0);
-static MESSAGES: AtomicU64 = AtomicU64::new(0);
-
-/// Netlink traffic this process has sent through [`Socket`] so far:
-/// (datagrams, messages). Lets the daemon report the kernel requests a
-/// reload cost (work proportional to the change, `bench/reload`); one
-/// relaxed atomic add per datagram.
-pub fn sent() -> (u64, u64) {
-    (
-        DATAGRAMS.load(Ordering::Relaxed),
-        MESSAGES.load(Ordering::Relaxed),
-    )
 }
