@@ -1026,3 +1026,221 @@ fn control_api_from_docker_compose_exec() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     p.assert_ping(&p.ctr("h1", 1), "10.0.3.1");
 }
+
+/// A compose project of its own in a temporary directory, for tests that
+/// edit conlink's network file while it runs: `compose.yaml` (services
+/// `a`, `b`, `c` and conlink as `network`) and `cfg/net.yaml`, the
+/// directory mounted at /cfg (a file mount would not see a new file renamed
+/// over the old one). With `holder`, conlink's network namespace belongs to
+/// a `netns` sleeper service (`network_mode: service:netns`), so it
+/// outlives a SIGKILL of the conlink container: that is what lets a
+/// restarted conlink container adopt its links.
+fn live_project(tag: &str, net: &str, holder: bool) -> (tempdir::Dir, Project) {
+    let dir = tempdir::Dir::new(&format!("live-{tag}"));
+    std::fs::create_dir_all(dir.0.join("cfg")).expect("mkdir cfg");
+    std::fs::write(dir.0.join("cfg/net.yaml"), net).expect("write net.yaml");
+    let netmode = if holder {
+        "network_mode: service:netns\n    depends_on: [netns]"
+    } else {
+        "network_mode: none"
+    };
+    let compose = format!(
+        "x-node: &node\n\
+         \x20 image: ${{CONLINK_TEST_IMAGE}}\n\
+         \x20 network_mode: none\n\
+         \x20 command: sleep 86400\n\
+         services:\n\
+         \x20 netns: *node\n\
+         \x20 network:\n\
+         \x20   image: ${{CONLINK_IMAGE}}\n\
+         \x20   stop_grace_period: 10s\n\
+         \x20   pid: host\n\
+         \x20   {netmode}\n\
+         \x20   cap_add: [SYS_ADMIN, NET_ADMIN, SYS_NICE, NET_BROADCAST, IPC_LOCK]\n\
+         \x20   security_opt: ['apparmor:unconfined']\n\
+         \x20   volumes:\n\
+         \x20     - /var/run/docker.sock:/var/run/docker.sock\n\
+         \x20     - ./cfg:/cfg\n\
+         \x20   command: conlink --network-file /cfg/net.yaml\n\
+         \x20 a: *node\n\
+         \x20 b: *node\n\
+         \x20 c: *node\n"
+    );
+    std::fs::write(dir.0.join("compose.yaml"), compose).expect("write compose.yaml");
+    let p = Project::up(tag, &[dir.0.join("compose.yaml")], &[], &[]);
+    (dir, p)
+}
+
+fn live_net(a_extra: &str, more_links: &str, more_bridges: &str) -> String {
+    format!(
+        "bridges:\n  - {{bridge: s1, mode: linux}}\n{more_bridges}\
+         links:\n\
+         \x20 - {{service: a, bridge: s1, ip: 10.230.0.1/24{a_extra}}}\n\
+         \x20 - {{service: b, bridge: s1, ip: 10.230.0.2/24}}\n\
+         \x20 - {{service: c, bridge: s1, ip: 10.230.0.3/24}}\n\
+         {more_links}"
+    )
+}
+
+/// Replaces `cfg/net.yaml` the way editors save: a new file renamed over.
+fn save(dir: &tempdir::Dir, text: &str) {
+    let tmp = dir.0.join("cfg/.net.yaml.swp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, dir.0.join("cfg/net.yaml")).expect("rename");
+}
+
+/// A continuous ping from the host's iputils inside `ctr`'s namespace:
+/// `ping -i 0.05 -c N -W 1 ADDR`; `finish` gives (sent, received).
+struct LivePing(std::process::Child);
+
+impl LivePing {
+    fn start(p: &Project, ctr: &str, addr: &str, n: u32) -> LivePing {
+        let pid = p.pid(ctr).to_string();
+        LivePing(
+            Command::new("nsenter")
+                .args([
+                    "-t", &pid, "-n", "ping", "-D", "-O", "-i", "0.05", "-W", "1", "-c",
+                ])
+                .arg(n.to_string())
+                .arg(addr)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start ping"),
+        )
+    }
+
+    fn finish(self) -> (u32, u32) {
+        let out = self.0.wait_with_output().expect("ping output");
+        let t = text(&out.stdout);
+        // Which ones went unanswered, and when (-D -O), for the failure.
+        for l in t.lines().filter(|l| l.contains("no answer")) {
+            eprintln!("ping: {l}");
+        }
+        let line = t
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or_else(|| panic!("no ping summary: {t}"));
+        let nums: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (nums[0], nums[1])
+    }
+}
+
+fn ifindex(p: &Project, ctr: &str, dev: &str) -> serde_json::Value {
+    p.ip_json(ctr, &["link", "show", "dev", dev])[0]["ifindex"].clone()
+}
+
+/// Live reload under compose: editing the network file of a running
+/// project adds a link (and its bridge), changes MTU, a route and an
+/// address in place (netem needs sch_netem: `netns_reload`/`control_netns`
+/// cover it where the module exists), removes the link again; the kernel follows each edit, the
+/// links the edits do not touch keep their ifindex, and a continuous ping
+/// over them loses nothing.
+#[test]
+fn compose_live_reload_add_change_remove() {
+    let (dir, p) = live_project("live", &live_net("", "", ""), false);
+    let (a, b, c) = (p.ctr("a", 1), p.ctr("b", 1), p.ctr("c", 1));
+    let before = (ifindex(&p, &b, "eth0"), ifindex(&p, &c, "eth0"));
+    let a_eth0 = ifindex(&p, &a, "eth0");
+    // ~10 s of pings between b and c, over links no edit touches.
+    let ping = LivePing::start(&p, &b, "10.230.0.3", 200);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // 1. MTU and a route on a's link (in place), a new link a/eth1 + b/eth1
+    //    on a new bridge.
+    save(
+        &dir,
+        &live_net(
+            ", mtu: 9000, route: 10.99.0.0/16 via 10.230.0.254",
+            "  - {service: a, dev: eth1, bridge: s2, ip: 10.231.0.1/24}\n\
+             \x20 - {service: b, dev: eth1, bridge: s2, ip: 10.231.0.2/24}\n",
+            "  - {bridge: s2, mode: linux}\n",
+        ),
+    );
+    p.wait_log(
+        &format!("{a}/eth0: mtu 65535 -> 9000"),
+        1,
+        Duration::from_secs(30),
+    );
+    p.wait_log("All links connected", 2, Duration::from_secs(30));
+    let l = &p.ip_json(&a, &["link", "show", "dev", "eth0"])[0];
+    assert_eq!(l["mtu"], 9000, "{l}");
+    assert_eq!(
+        ifindex(&p, &a, "eth0"),
+        a_eth0,
+        "a/eth0 remade for an MTU change"
+    );
+    let r = p.ip_json(&a, &["route", "show", "10.99.0.0/16"]);
+    assert_eq!(r[0]["gateway"], "10.230.0.254", "{r}");
+    p.assert_ping(&a, "10.231.0.2");
+
+    // 2. a's address changes in place; the eth1 links and bridge s2 go.
+    save(
+        &dir,
+        &live_net(", mtu: 9000, route: 10.99.0.0/16 via 10.230.0.254", "", "")
+            .replace("10.230.0.1/24", "10.230.0.11/24"),
+    );
+    p.wait_log(&format!("{a}/eth1: removed"), 1, Duration::from_secs(30));
+    p.wait_log("bridge s2: removed", 1, Duration::from_secs(30));
+    p.wait_log("All links connected", 3, Duration::from_secs(30));
+    assert_eq!(p.addrs(&a, "eth0"), vec!["10.230.0.11/24".to_string()]);
+    assert_eq!(
+        ifindex(&p, &a, "eth0"),
+        a_eth0,
+        "a/eth0 remade for an address change"
+    );
+    assert!(!p.ifnames(&a).contains(&"eth1".to_string()));
+    assert!(!p.ifnames(&b).contains(&"eth1".to_string()));
+    p.assert_ping(&a, "10.230.0.3");
+
+    let (sent, got) = ping.finish();
+    assert_eq!((sent, got), (200, 200), "pings over untouched links lost");
+    assert_eq!(
+        (ifindex(&p, &b, "eth0"), ifindex(&p, &c, "eth0")),
+        before,
+        "untouched links remade"
+    );
+}
+
+/// Adoption under compose: SIGKILL the conlink container and start it
+/// again (its namespace held by the `netns` service): every link is
+/// adopted, none made again (same ifindex everywhere), and a continuous
+/// ping across the whole window loses nothing.
+#[test]
+fn compose_sigkill_restart_adopts_every_link() {
+    let (_dir, p) = live_project("adopt", &live_net("", "", ""), true);
+    let ctrs = [p.ctr("a", 1), p.ctr("b", 1), p.ctr("c", 1)];
+    let before: Vec<_> = ctrs.iter().map(|c| ifindex(&p, c, "eth0")).collect();
+    assert_eq!(p.count("link(s) ready"), 3);
+    // ~15 s of pings a -> c across the kill and restart.
+    let ping = LivePing::start(&p, &ctrs[0], "10.230.0.3", 300);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = run(p.docker().args(["kill", "-s", "KILL", &p.network()]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::thread::sleep(Duration::from_secs(2));
+    // Down, and the links are still there (the kernel keeps them).
+    assert_eq!(ifindex(&p, &ctrs[1], "eth0"), before[1]);
+    let out = run(p.docker().args(["start", &p.network()]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    p.wait_log("All links connected", 2, Duration::from_secs(60));
+    for c in &ctrs {
+        p.wait_log(
+            &format!("{c}: 1 link(s) adopted"),
+            1,
+            Duration::from_secs(10),
+        );
+    }
+    assert_eq!(
+        p.count("link(s) ready"),
+        3,
+        "links made again after the restart"
+    );
+    let after: Vec<_> = ctrs.iter().map(|c| ifindex(&p, c, "eth0")).collect();
+    assert_eq!(after, before, "ifindex changed across the restart");
+    let (sent, got) = ping.finish();
+    assert_eq!((sent, got), (300, 300), "pings lost across the restart");
+    p.assert_ping(&ctrs[2], "10.230.0.1");
+}
