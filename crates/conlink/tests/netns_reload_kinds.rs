@@ -1,5 +1,6 @@
 //! Live reload of the properties `netns_reload.rs` does not cover (netns
-//! runtime, real kernel): ethtool settings, tunnels and commands; for each,
+//! runtime, real kernel): ethtool settings, port forwards (real TCP through
+//! the DNAT), tunnels and commands; for each,
 //! what changes in place and what is made again (docs/architecture.md, "In
 //! place or remade"), with the links the edit does not touch keeping their
 //! ifindex.
@@ -223,6 +224,117 @@ fn commands_added_run_once_removed_are_forgotten() {
         ifindex(&format!("{p}a"), "eth0"),
         a0,
         "a command edit touched the link"
+    );
+    assert!(c.stop());
+}
+
+/// A python TCP server in `ns` on `0.0.0.0:port` answering "hello" once.
+fn serve_once(ns: &str, port: u16) -> std::process::Child {
+    let code = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('0.0.0.0',{port}))\ns.listen(1)\nc,a=s.accept()\nc.sendall(b'hello')\nc.close()\n"
+    );
+    Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &code])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start python server")
+}
+
+/// Connects from `ns` to `addr:port` (retrying up to 10 s); the reply.
+fn connect(ns: &str, addr: &str, port: u16) -> Option<String> {
+    let code = format!(
+        "import socket\ns=socket.create_connection(('{addr}',{port}),timeout=1)\nprint(s.recv(100).decode())\n"
+    );
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", "-c", &code])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("run python client");
+        if out.status.success() {
+            return Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn a_port_forward_change_is_applied_in_place() {
+    require_root();
+    let p = prefix();
+    // conlink's namespace made by the test with an `eth0` towards a client
+    // namespace, as docker gives a conlink container one (conlink renames
+    // it DOCKER-ETH0 and forwards arrive there).
+    let (own, cl) = (format!("{p}own"), format!("{p}cl"));
+    struct Del(Vec<String>);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            for n in &self.0 {
+                let _ = Command::new("ip").args(["netns", "del", n]).status();
+            }
+        }
+    }
+    let _ns = Del(vec![own.clone(), cl.clone()]);
+    for n in [&own, &cl] {
+        assert!(Command::new("ip")
+            .args(["netns", "add", n])
+            .status()
+            .unwrap()
+            .success());
+    }
+    for (ns, args) in [
+        (
+            &own,
+            &[
+                "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &cl,
+            ][..],
+        ),
+        (&own, &["addr", "add", "192.168.79.1/24", "dev", "eth0"]),
+        (&own, &["link", "set", "eth0", "up"]),
+        (&cl, &["addr", "add", "192.168.79.2/24", "dev", "eth0"]),
+        (&cl, &["link", "set", "eth0", "up"]),
+    ] {
+        assert!(Command::new("ip")
+            .args(["-n", ns])
+            .args(args)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let fwd = |port: u16| format!(", forward: ['{port}:7080/tcp']");
+    let mut c = Conlink::start(&p, &two(&p, &fwd(8080), ""), &[]);
+    c.wait_connected();
+    let a = format!("{p}a");
+    let (a0, b0) = (ifindex(&a, "eth0"), ifindex(&format!("{p}b"), "eth0"));
+    let mut srv = serve_once(&a, 7080);
+    assert_eq!(connect(&cl, "192.168.79.1", 8080).as_deref(), Some("hello"));
+    let _ = srv.wait();
+
+    c.edit_config(&two(&p, &fwd(8081), ""));
+    c.wait_for(
+        // The old rules go, then the new ones come (two steps, each all or
+        // nothing), on the same link.
+        &format!("{a}/eth0: forward none -> 8081:7080/tcp"),
+        1,
+        Duration::from_secs(10),
+    );
+    c.wait_for("All links connected", 2, Duration::from_secs(10));
+    let mut srv = serve_once(&a, 7080);
+    assert_eq!(connect(&cl, "192.168.79.1", 8081).as_deref(), Some("hello"));
+    let _ = srv.wait();
+    let rules = Command::new("ip")
+        .args(["netns", "exec", &own, "nft", "list", "ruleset"])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout).into_owned();
+    assert!(rules.contains("8081") && !rules.contains("8080"), "{rules}");
+    assert_eq!(
+        (ifindex(&a, "eth0"), ifindex(&format!("{p}b"), "eth0")),
+        (a0, b0),
+        "a forward change remade a link"
     );
     assert!(c.stop());
 }
