@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use conlink_model::{BridgeMode, LinkType, TunnelType};
 use tracing::{info, warn};
 
-use crate::apply::{hash_json, BRIDGE_MARKER};
+use crate::apply::{hash_json, BRIDGE_MARKER, NETNS_MARKER};
 use crate::desired::{desired_globals, Inputs};
 use crate::kernel::{KResult, Kernel, Marked, Ns};
 use crate::state::{
@@ -122,6 +122,11 @@ pub fn scan<K: Marks + ?Sized>(kernel: &K, inp: &Inputs) -> Found {
             return f;
         }
     };
+    // The namespace's own marker (on `lo`) is not a leftover to adopt.
+    let marked: Vec<_> = marked
+        .into_iter()
+        .filter(|m| m.marker != NETNS_MARKER)
+        .collect();
     f.count = marked.len();
     let want: Globals = desired_globals(inp);
     for m in marked {

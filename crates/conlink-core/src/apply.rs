@@ -38,6 +38,13 @@ pub fn link_marker(ctr: &crate::state::CtrRef, dev: &str, hash: &str) -> String 
 /// The marker of a bridge.
 pub const BRIDGE_MARKER: &str = "conlink bridge";
 
+/// The marker on the loopback of a network namespace conlink created
+/// (its own on a host, the netns runtime's containers): a conlink
+/// restarted after a SIGKILL finds it and still removes the namespace at
+/// exit. It dies with the namespace, so it can never claim someone
+/// else's namespace that reuses the name.
+pub const NETNS_MARKER: &str = "conlink netns";
+
 /// The marker of a tunnel.
 pub fn tunnel_marker(hash: &str) -> String {
     format!("conlink tunnel {hash}")

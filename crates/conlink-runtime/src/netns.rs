@@ -193,6 +193,18 @@ impl NetnsRuntime {
         }
     }
 
+    /// Takes namespace `name` (one of the instances) as made by this
+    /// runtime: an earlier run of conlink created it (its marker says so)
+    /// and was killed before removing it, so this run removes it at exit.
+    pub fn claim(&mut self, name: &str) {
+        if self.created.iter().any(|(n, _)| n == name) {
+            return;
+        }
+        if let Some(cookie) = ns_cookie(&netns_path(name)) {
+            self.created.push((name.to_string(), cookie));
+        }
+    }
+
     /// Removes the namespaces this runtime created (collecting errors).
     pub fn shutdown(&mut self) -> Vec<NetnsError> {
         let mut errs = Vec::new();

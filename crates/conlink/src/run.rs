@@ -69,25 +69,46 @@ pub struct OwnNetns {
     created: bool,
 }
 
+/// Whether the namespace of `h` carries conlink's namespace marker on `lo`.
+fn netns_marked(h: &conlink_net::Handle) -> bool {
+    h.link("lo")
+        .ok()
+        .flatten()
+        .is_some_and(|l| l.owner() == Some(conlink_core::apply::NETNS_MARKER))
+}
+
 impl OwnNetns {
-    /// Opens the named namespace, creating it when missing.
+    /// Opens the named namespace, creating it when missing. One that
+    /// exists and carries conlink's mark was made by an earlier conlink
+    /// that was killed: it is removed at exit as if made now.
     pub fn open_or_create(name: &str) -> anyhow::Result<Self> {
         if Netns::exists_named(name) {
-            info!("using existing network namespace {name} for bridges");
+            let ns = Netns::named(name)?;
+            let ours = conlink_net::Handle::open(&ns).is_ok_and(|h| netns_marked(&h));
+            if ours {
+                info!("using network namespace {name} for bridges (made by an earlier conlink run: removed at exit)");
+            } else {
+                info!("using existing network namespace {name} for bridges");
+            }
             return Ok(Self {
-                ns: Netns::named(name)?,
+                ns,
                 name: name.to_string(),
-                created: false,
+                created: ours,
             });
         }
         let ns = Netns::create_named(name)
             .with_context(|| format!("create conlink's namespace {name}"))?;
-        info!("created network namespace {name} for bridges");
-        Ok(Self {
+        // Owned (removed on drop) before anything else can fail.
+        let own = Self {
             ns,
             name: name.to_string(),
             created: true,
-        })
+        };
+        conlink_net::Handle::open(&own.ns)
+            .and_then(|h| h.mark("lo", conlink_core::apply::NETNS_MARKER))
+            .with_context(|| format!("mark conlink's namespace {name}"))?;
+        info!("created network namespace {name} for bridges");
+        Ok(own)
     }
 }
 
@@ -140,22 +161,43 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 tunnel_ns: Some("/proc/self/ns/net".into()),
                 ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
             };
-            let rt =
+            let mut rt =
                 tokio::task::spawn_blocking(move || NetnsRuntime::prepare(&containers, &services))
                     .await??;
             // A container's loopback is up; make the namespaces we play
-            // them with alike (ping to self, local services on 127.0.0.1).
-            let lo: Vec<PathBuf> = rt.instances().iter().map(|c| c.netns.clone()).collect();
+            // them with alike (ping to self, local services on 127.0.0.1),
+            // and mark them as ours on `lo`. A namespace that exists already
+            // and carries the mark was made by a conlink that was killed:
+            // it is ours to remove at exit too.
+            let lo: Vec<(String, PathBuf)> = rt
+                .instances()
+                .iter()
+                .map(|c| (c.name.clone(), c.netns.clone()))
+                .collect();
             let created: Vec<String> = rt.created().map(String::from).collect();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                for ns in lo {
-                    if created.iter().any(|c| ns.ends_with(c)) {
-                        conlink_net::Handle::open(&Netns::open(&ns)?)?.set_up("lo", true)?;
+            let claimed = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+                let mut claimed = Vec::new();
+                for (name, ns) in lo {
+                    let h = conlink_net::Handle::open(&Netns::open(&ns)?)?;
+                    if created.contains(&name) {
+                        h.set_up("lo", true)?;
+                        h.mark("lo", conlink_core::apply::NETNS_MARKER)?;
+                    } else if netns_marked(&h) {
+                        claimed.push(name);
                     }
                 }
-                Ok(())
+                Ok(claimed)
             })
             .await??;
+            for name in &claimed {
+                rt.claim(name);
+            }
+            if !claimed.is_empty() {
+                info!(
+                    "{} namespace(s) made by an earlier conlink run: removed at exit",
+                    claimed.len()
+                );
+            }
             let inputs = Inputs {
                 cfg,
                 project: None,

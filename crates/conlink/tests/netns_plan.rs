@@ -2,8 +2,8 @@
 //! against a running conlink (its control API: exactly the reload it
 //! would do, and then does), after a SIGKILL (the kernel's markers: what a
 //! restarted conlink would do), and a bad config. Every plan is checked
-//! to change nothing: `ip -j` state of every namespace and the namespace
-//! list are compared before and after.
+//! to change nothing: `ip -j` state of every namespace (links, IPv4
+//! addresses, routes) and the namespace list are compared before and after.
 
 mod common;
 
@@ -53,15 +53,29 @@ fn plan(p: &str, file: &Path, json: bool) -> (i32, String, String) {
     )
 }
 
-/// Everything `ip -j` shows of the lab's namespaces, and which exist.
-fn state(p: &str) -> Vec<serde_json::Value> {
-    let mut v = vec![serde_json::json!(netns_list(p))];
+/// Everything `ip -j` shows of the lab's namespaces, and which exist
+/// (one entry per namespace and view, so a difference names its place).
+fn state(p: &str) -> Vec<(String, serde_json::Value)> {
+    let mut v = vec![("namespaces".to_string(), serde_json::json!(netns_list(p)))];
     for ns in netns_list(p) {
-        for what in [&["link", "show"][..], &["addr", "show"], &["route", "show"]] {
-            v.push(ip_json(&ns, what));
+        // IPv4 addresses: IPv6 link-local ones change on their own (DAD
+        // finishing, lifetimes counting down).
+        for what in [
+            &["link", "show"][..],
+            &["-4", "addr", "show"],
+            &["route", "show"],
+        ] {
+            v.push((format!("{ns}: ip {}", what.join(" ")), ip_json(&ns, what)));
         }
     }
     v
+}
+
+fn assert_same(a: &[(String, serde_json::Value)], b: &[(String, serde_json::Value)]) {
+    assert_eq!(a.len(), b.len(), "namespaces changed");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x, y, "plan changed the system: {}", x.0);
+    }
 }
 
 /// Removes named namespaces on drop (a killed conlink leaves them).
@@ -184,7 +198,7 @@ fn plan_against_a_running_conlink_is_the_reload_and_after_sigkill_the_adoption()
     );
     assert_eq!(v["changes"][1]["op"]["op"], "set_mtu", "{v}");
     assert_eq!(v["changes"][1]["op"]["to"], 9000, "{v}");
-    assert_eq!(state(&p), before, "plan changed the system");
+    assert_same(&state(&p), &before);
 
     // Applied by the daemon: it logs the lines the plan printed.
     let a_eth0 = ip_json(&a, &["link", "show", "dev", "eth0"])[0]["ifindex"].clone();
@@ -241,7 +255,7 @@ fn plan_against_a_running_conlink_is_the_reload_and_after_sigkill_the_adoption()
          Plan: 0 to add, 0 to change, 1 to replace, 2 to remove.\n"
     );
     assert_eq!(out, want);
-    assert_eq!(state(&p), killed, "plan changed the system");
+    assert_same(&state(&p), &killed);
 
     // A conlink started again on it does just that, then cleans up.
     let mut again = Conlink::start(&p, &base, &[]);
