@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -219,10 +220,20 @@ impl NetKernel {
         })
     }
 
+    /// nftables in a container's namespace, through the namespace fd the
+    /// cached handle holds (reopening `/proc/PID/ns/net` by path could land
+    /// in another namespace once PID is recycled).
+    fn ctr_nft(&self, ctr: &Path) -> KResult<Nft> {
+        let h = self.ctr(ctr)?;
+        let ns = h.netns();
+        Nft::open_fd(ns.as_fd(), ns.path()).map_err(nft_err)
+    }
+
     fn with_nft<T>(&self, f: impl FnOnce(&mut Nft) -> Result<T, NftError>) -> KResult<T> {
         let mut nft = self.nft.lock().unwrap_or_else(|p| p.into_inner());
         if nft.is_none() {
-            *nft = Some(Nft::open(Some(self.conlink.netns().path().as_ref())).map_err(nft_err)?);
+            let ns = self.conlink.netns();
+            *nft = Some(Nft::open_fd(ns.as_fd(), ns.path()).map_err(nft_err)?);
         }
         match nft.as_mut() {
             Some(n) => f(n).map_err(nft_err),
@@ -498,7 +509,7 @@ impl Kernel for NetKernel {
     }
 
     fn set_nat(&self, ctr: &Path, dev: &str, ip: Ipv4Addr, nat: Ipv4Addr) -> KResult<()> {
-        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        let mut nft = self.ctr_nft(ctr)?;
         nft.apply_nat(&NatRule {
             dev: dev.to_string(),
             ip,
@@ -508,12 +519,12 @@ impl Kernel for NetKernel {
     }
 
     fn del_nat(&self, ctr: &Path, dev: &str) -> KResult<()> {
-        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        let mut nft = self.ctr_nft(ctr)?;
         nft.remove_nat(dev).map_err(nft_err)
     }
 
     fn drop_nat_table(&self, ctr: &Path) -> KResult<()> {
-        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        let mut nft = self.ctr_nft(ctr)?;
         nft.delete_table().map_err(nft_err)
     }
 

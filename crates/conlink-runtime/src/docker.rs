@@ -1,9 +1,11 @@
 //! The docker runtime: any engine speaking the docker API (docker, podman).
 //!
-//! Container lookups and exec go through `bollard`. The event stream is read
-//! with a small HTTP/1.1 reader of our own because bollard's `EventMessage`
-//! only knows the new `Action`/`Actor.ID` fields, and older engines (and some
-//! podman versions) send only `status`/`id`; we accept both.
+//! Container lookups, exec and the event stream all go through `bollard`.
+//! The stream used to be read by an HTTP/1.1 reader of our own, to accept
+//! the pre-2016 `status`/`id` event fields as well as `Action`/`Actor.ID`;
+//! every engine conlink supports (docker API 1.22+, podman 4.x, checked in
+//! docs/testing.md) sends `Action`/`Actor.ID`, so that reason did not hold
+//! and bollard's `events()` does the job (issue 12).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,11 +13,12 @@ use std::time::Duration;
 
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::query_parameters::EventsOptions;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
+use futures_util::Stream;
 use futures_util::StreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -35,9 +38,6 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    /// The event stream could not be read.
-    #[error("docker events at {socket}: {reason}")]
-    Events { socket: String, reason: String },
 }
 
 /// An inspect in flight for a start event: yields the id when it runs.
@@ -57,7 +57,7 @@ pub struct DockerRuntime {
     socket: PathBuf,
 }
 
-/// A container event as read from the stream (either field generation).
+/// A container event as read from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEvent {
     /// `start`, `die`, …
@@ -66,29 +66,33 @@ pub struct RawEvent {
     pub id: String,
 }
 
-/// Parses one event object, accepting `Action`/`Actor.ID` and the older
-/// `status`/`id`. Returns None for non-container events.
-pub fn parse_event(v: &serde_json::Value) -> Option<RawEvent> {
-    let typ = v
-        .get("Type")
-        .and_then(|t| t.as_str())
-        .unwrap_or("container");
-    if typ != "container" {
+/// What a decoded event means to conlink: the action and container id of a
+/// container event, None for any other event (or one missing either).
+pub fn parse_event(m: &EventMessage) -> Option<RawEvent> {
+    // An engine that leaves `Type` out sends container events only.
+    if m.typ.is_some_and(|t| t != EventMessageTypeEnum::CONTAINER) {
         return None;
     }
-    let action = v
-        .get("Action")
-        .or_else(|| v.get("status"))
-        .and_then(|a| a.as_str())?;
-    let id = v
-        .get("Actor")
-        .and_then(|a| a.get("ID"))
-        .or_else(|| v.get("id"))
-        .and_then(|a| a.as_str())?;
+    let action = m.action.as_deref().filter(|a| !a.is_empty())?;
+    let id = m
+        .actor
+        .as_ref()
+        .and_then(|a| a.id.as_deref())
+        .filter(|i| !i.is_empty())?;
     Some(RawEvent {
         action: action.to_string(),
         id: id.to_string(),
     })
+}
+
+/// Decodes one event as the engine sends it (JSON text), the way the
+/// stream does: bollard's `EventMessage`, then [`parse_event`]. For the
+/// fuzz target and tests.
+pub fn decode_event(json: &[u8]) -> Option<RawEvent> {
+    serde_json::from_slice::<EventMessage>(json)
+        .ok()
+        .as_ref()
+        .and_then(parse_event)
 }
 
 impl DockerRuntime {
@@ -162,49 +166,29 @@ impl DockerRuntime {
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
-    /// Opens the event stream (container start/die only).
-    async fn open_events(&self) -> Result<BufReader<UnixStream>, DockerError> {
-        let err = |reason: String| DockerError::Events {
-            socket: self.socket.display().to_string(),
-            reason,
-        };
-        let mut s = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        // filters={"type":["container"],"event":["start","die"]}, url-encoded.
-        let q = "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%5D%7D";
-        let req = format!("GET /events?filters={q} HTTP/1.1\r\nHost: docker\r\n\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        let mut r = BufReader::new(s);
-        let mut status = String::new();
-        r.read_line(&mut status)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
-            return Err(err(format!("unexpected answer {:?}", status.trim())));
-        }
-        let mut chunked = false;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).await.map_err(|e| err(e.to_string()))? == 0 {
-                return Err(err("connection closed in headers".into()));
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if h.to_ascii_lowercase().starts_with("transfer-encoding:")
-                && h.to_ascii_lowercase().contains("chunked")
-            {
-                chunked = true;
-            }
-        }
-        if !chunked {
-            return Err(err("event stream is not chunked".into()));
-        }
-        Ok(r)
+    /// Subscribes to container start/die events. The request goes out when
+    /// the stream is first polled, after [`Self::resync`] has listed what
+    /// runs; `since` (a second before now) makes the engine replay what
+    /// happened in between, so nothing starting then is missed (a
+    /// duplicate start is ignored by the daemon, a replayed start of a
+    /// container that is gone inspects to nothing).
+    fn open_events(&self) -> impl Stream<Item = Result<EventMessage, bollard::errors::Error>> {
+        let since = std::time::SystemTime::now()
+            .checked_sub(Duration::from_secs(1))
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                vec!["start".to_string(), "die".to_string()],
+            ),
+        ]);
+        self.docker.events(Some(EventsOptions {
+            since,
+            until: None,
+            filters: Some(filters),
+        }))
     }
 
     /// Reads events until the stream ends, sending what they mean to `tx`.
@@ -214,12 +198,12 @@ impl DockerRuntime {
     /// daemon still sees start before die.
     async fn pump(
         &self,
-        r: BufReader<UnixStream>,
+        events: impl Stream<Item = Result<EventMessage, bollard::errors::Error>>,
         known: &mut HashSet<String>,
         tx: &mpsc::Sender<Event>,
     ) -> Result<(), String> {
         let mut pending = HashMap::new();
-        let res = self.pump_events(r, known, tx, &mut pending).await;
+        let res = self.pump_events(events, known, tx, &mut pending).await;
         // Settle in-flight inspects so `known` is complete for a resync.
         for (_, h) in pending.drain() {
             settle(h, known).await;
@@ -229,26 +213,25 @@ impl DockerRuntime {
 
     async fn pump_events(
         &self,
-        mut r: BufReader<UnixStream>,
+        events: impl Stream<Item = Result<EventMessage, bollard::errors::Error>>,
         known: &mut HashSet<String>,
         tx: &mpsc::Sender<Event>,
         pending: &mut HashMap<String, Inspecting>,
     ) -> Result<(), String> {
-        let mut buf: Vec<u8> = Vec::new();
+        let mut events = std::pin::pin!(events);
         loop {
-            // Chunked transfer: "SIZE\r\n DATA \r\n"; events may span chunks.
-            let mut line = String::new();
-            if r.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
-                return Err("stream closed".into());
-            }
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| format!("bad chunk size {line:?}"))?;
-            if size == 0 {
-                return Err("stream ended".into());
-            }
-            let mut chunk = vec![0u8; size + 2];
-            r.read_exact(&mut chunk).await.map_err(|e| e.to_string())?;
-            buf.extend_from_slice(&chunk[..size]);
+            let msg = tokio::select! {
+                m = events.next() => m,
+                // Notice a closed channel while the engine is quiet.
+                () = tx.closed() => return Ok(()),
+            };
+            let msg = match msg {
+                Some(Ok(m)) => m,
+                // A broken connection, an engine restart, bad JSON: the
+                // caller reconnects and resynchronises.
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("stream ended".into()),
+            };
             let done: Vec<String> = pending
                 .iter()
                 .filter(|(_, h)| h.is_finished())
@@ -259,42 +242,27 @@ impl DockerRuntime {
                     settle(h, known).await;
                 }
             }
-            let mut consumed = 0;
-            let mut it =
-                serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
-            loop {
-                let v = match it.next() {
-                    Some(Ok(v)) => v,
-                    // The rest of the object is in the next chunk.
-                    Some(Err(e)) if e.is_eof() => break,
-                    Some(Err(e)) => return Err(format!("bad event JSON: {e}")),
-                    None => break,
-                };
-                consumed = it.byte_offset();
-                let Some(ev) = parse_event(&v) else { continue };
-                debug!("docker event {} {}", ev.action, ev.id);
-                match ev.action.as_str() {
-                    "start" => {
-                        let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));
-                        if let Some(prev) = pending.insert(ev.id, h) {
-                            settle(prev, known).await;
-                        }
+            let Some(ev) = parse_event(&msg) else {
+                continue;
+            };
+            debug!("docker event {} {}", ev.action, ev.id);
+            match ev.action.as_str() {
+                "start" => {
+                    let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));
+                    if let Some(prev) = pending.insert(ev.id, h) {
+                        settle(prev, known).await;
                     }
-                    "die" => {
-                        if let Some(h) = pending.remove(&ev.id) {
-                            settle(h, known).await;
-                        }
-                        if known.remove(&ev.id) && tx.send(Event::Die(ev.id)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    _ => {}
                 }
+                "die" => {
+                    if let Some(h) = pending.remove(&ev.id) {
+                        settle(h, known).await;
+                    }
+                    if known.remove(&ev.id) && tx.send(Event::Die(ev.id)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ => {}
             }
-            if tx.is_closed() {
-                return Ok(());
-            }
-            buf.drain(..consumed);
         }
     }
 
@@ -323,37 +291,39 @@ impl DockerRuntime {
         let mut known: HashSet<String> = HashSet::new();
         let mut backoff = Duration::from_millis(100);
         loop {
-            // Subscribe first, then list, so nothing starting in between is
-            // missed (a duplicate start is ignored by the daemon).
-            let stream = match self.open_events().await {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!("{e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
+            // The subscription replays from a second before the listing
+            // (see open_events), so nothing starting in between is missed.
+            let stream = self.open_events();
             match self.resync(&mut known, &tx).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
                     warn!("{e}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             }
-            backoff = Duration::from_millis(100);
+            let since = std::time::Instant::now();
             match self.pump(stream, &mut known, &tx).await {
                 Ok(()) => return,
                 Err(e) => {
                     if tx.is_closed() {
                         return;
                     }
+                    // A stream that breaks at once again and again (an
+                    // engine whose /events fails while listing works) must
+                    // not spin: back off unless it ran for a while.
+                    backoff = if since.elapsed() > Duration::from_secs(5) {
+                        Duration::from_millis(100)
+                    } else {
+                        (backoff * 2).min(Duration::from_secs(5))
+                    };
                     warn!(
-                        "docker event stream at {} broke ({e}); reconnecting",
+                        "docker event stream at {} broke ({e}); reconnecting in {backoff:?}",
                         self.socket.display()
                     );
+                    tokio::time::sleep(backoff).await;
                 }
             }
         }
@@ -565,25 +535,33 @@ mod tests {
     }
 
     #[test]
-    fn both_event_generations_parse() {
-        let new = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {}}});
-        let old = json!({"status": "die", "id": "def", "from": "alpine"});
-        let net = json!({"Type": "network", "Action": "connect", "Actor": {"ID": "n"}});
+    fn events_decode_through_bollard() {
+        let d = |v: serde_json::Value| decode_event(v.to_string().as_bytes());
+        // What docker and podman send (both also carry status/id/from).
+        let new = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {}},
+                         "status": "start", "id": "abc", "from": "alpine", "time": 1, "timeNano": 1});
         assert_eq!(
-            parse_event(&new),
+            d(new),
             Some(RawEvent {
                 action: "start".into(),
                 id: "abc".into()
             })
         );
+        // Without Type (container events only), with an unknown scope.
+        let untyped = json!({"Action": "die", "Actor": {"ID": "def"}});
+        assert_eq!(d(untyped).map(|e| e.action), Some("die".to_string()));
+        // Pre-2016 fields only: not understood (no engine conlink supports
+        // sends just these).
+        assert_eq!(d(json!({"status": "die", "id": "def"})), None);
         assert_eq!(
-            parse_event(&old),
-            Some(RawEvent {
-                action: "die".into(),
-                id: "def".into()
-            })
+            d(json!({"Type": "network", "Action": "connect", "Actor": {"ID": "n"}})),
+            None
         );
-        assert_eq!(parse_event(&net), None);
+        assert_eq!(
+            d(json!({"Type": "container", "Action": "", "Actor": {"ID": "n"}})),
+            None
+        );
+        assert_eq!(decode_event(b"{not json"), None);
     }
 
     #[test]
@@ -613,6 +591,9 @@ mod tests {
         /// How many times /events was requested.
         pub static SUBSCRIPTIONS: std::sync::atomic::AtomicUsize =
             std::sync::atomic::AtomicUsize::new(0);
+
+        /// The path and query of the last /events request.
+        pub static LAST_EVENTS_QUERY: Mutex<String> = Mutex::new(String::new());
 
         pub type Chunks = Arc<tokio::sync::Mutex<mpsc::Receiver<Option<String>>>>;
 
@@ -645,6 +626,7 @@ mod tests {
                 };
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 if path.contains("/events") {
+                    *LAST_EVENTS_QUERY.lock().unwrap() = path.clone();
                     SUBSCRIPTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let hdr = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
                     if s.write_all(hdr.as_bytes()).await.is_err() {
@@ -721,7 +703,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn watch_lists_streams_both_generations_and_resyncs_after_a_break() {
+    async fn watch_lists_streams_events_and_resyncs_after_a_break() {
         let dir = std::env::temp_dir().join(format!("conlink-fake-engine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -768,10 +750,13 @@ mod tests {
         chunk_tx.send(Some(h2.to_string() + "\n")).await.unwrap();
         assert_eq!(started(&next(&mut rx).await), Some(("p-node-2".into(), 2)));
 
-        // An old-style die event.
+        // A die event with the legacy fields as well, as docker sends it.
         running.lock().unwrap().remove(&id('a'));
         chunk_tx
-            .send(Some(format!(r#"{{"status":"die","id":"{}"}}"#, id('a'))))
+            .send(Some(format!(
+                r#"{{"status":"die","id":"{0}","Type":"container","Action":"die","Actor":{{"ID":"{0}"}}}}"#,
+                id('a')
+            )))
             .await
             .unwrap();
         assert_eq!(next(&mut rx).await, Event::Die(id('a')));
@@ -792,7 +777,18 @@ mod tests {
         got.sort_by_key(|e| format!("{e:?}"));
         assert_eq!(got[0], Event::Die(id('b')));
         assert_eq!(started(&got[1]), Some(("p-node-3".into(), 3)));
+        // The new subscription goes out right after the listing (it replays
+        // from before it, `since`).
+        let t = std::time::Instant::now();
+        while subs() < 2 && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(subs(), 2);
+        assert!(
+            fake::LAST_EVENTS_QUERY.lock().unwrap().contains("since="),
+            "{:?}",
+            fake::LAST_EVENTS_QUERY.lock().unwrap()
+        );
 
         drop(rx);
         watcher.abort();
