@@ -293,11 +293,19 @@ impl<K: Kernel> Applier<K> {
                         k.add_route(Ns::Conlink, &f.bridge, &host32(f.ip)),
                         ErrorKind::Exists,
                     )?;
-                    ok_if(
+                    let rest = ok_if(
                         k.add_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr)),
                         ErrorKind::Exists,
-                    )?;
-                    k.set_forwards(&f.outer, &f.bridge, f.ip, &f.forwards)?;
+                    )
+                    .and_then(|()| k.set_forwards(&f.outer, &f.bridge, f.ip, &f.forwards));
+                    if let Err(e) = rest {
+                        // A failed op is not recorded, so no rollback would
+                        // know of its first steps: undo them here (the
+                        // bridge's /32 route leaked otherwise, issue 12).
+                        let _ = k.del_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr));
+                        let _ = k.del_route(Ns::Conlink, &f.bridge, &host32(f.ip));
+                        return Err(e);
+                    }
                 }
                 Ok(())
             }
