@@ -283,6 +283,11 @@ impl Conlink {
         self.wait_for("All links connected", 1, Duration::from_secs(30));
     }
 
+    /// The process id, while it runs (for /proc figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL (no cleanup at all), then reaps it.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
