@@ -237,6 +237,29 @@ fn status_events_and_metrics_match_the_kernel() {
         sample(&fams, "conlink_link_up", &format!("{p}r"))["value"],
         1.0
     );
+    // One setup sample per container whose links were made (n_1, n_2, r),
+    // each under the 10 s bucket.
+    let setup = fams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "conlink_setup_duration_seconds")
+        .expect("no setup histogram");
+    let count = |name: &str| {
+        setup["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"] == name)
+            .map(|s| s["value"].as_f64().unwrap())
+            .fold(0.0f64, f64::max)
+    };
+    assert_eq!(
+        count("conlink_setup_duration_seconds_count"),
+        3.0,
+        "{setup}"
+    );
+    assert!(count("conlink_setup_duration_seconds_sum") > 0.0, "{setup}");
 
     // A link taken down in the kernel (outside conlink) shows as down in
     // status and metrics: both are read from the kernel, not remembered.
