@@ -618,5 +618,49 @@ fn link_set_down_and_up_reach_the_kernel_and_netem_needs_the_module() {
         assert_eq!(l["admin_down_override"], false, "{l}");
         assert_eq!(l["state"], "up", "{l}");
     }
+
+    // A flap of 3 cycles: the kernel sees exactly 3 carrier losses on the
+    // container end (its carrier_down_count), then the link stays up.
+    let downs = || -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &a,
+                "cat",
+                "/sys/class/net/eth0/carrier_down_count",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let d0 = downs();
+    ok_stdout(
+        &sock,
+        &["link", "set", &a, "--flap", "150ms/150ms", "--count", "3"],
+    );
+    let t0 = Instant::now();
+    loop {
+        let st: Value = serde_json::from_str(&ok_stdout(&sock, &["status", "--json"])).unwrap();
+        let la = st["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["container"] == a.as_str())
+            .cloned()
+            .unwrap();
+        if la["flap"].is_null() {
+            assert_eq!(la["state"], "up", "{la}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "flap never ended: {la}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(downs() - d0, 3, "carrier losses during a 3-cycle flap");
+    assert!(admin_up(&a, "eth0") && admin_up(&c.own_ns, &outer));
+    assert!(ping(&a, "10.211.0.2"), "a cannot reach b after the flap");
     assert!(c.stop());
 }
