@@ -72,6 +72,7 @@ struct RawLink {
     vlanid: Option<i64>,
     forward: Option<OneOrMany>,
     ethtool: Option<OneOrMany>,
+    ipv6: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -565,6 +566,15 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
             }
         }
     }
+    // `ipv6: false` is an IPv4-only link: an IPv6 address on it would get
+    // no link-local neighbour and contradict the key.
+    let ipv6 = raw.ipv6.unwrap_or(true);
+    if !ipv6 && ip.iter().any(|a| a.is_ipv6()) {
+        cx.err(
+            p("ipv6"),
+            "ipv6: false, but ip has an IPv6 address (drop one or the other)",
+        );
+    }
     // NAT and port forwards stay IPv4: they need an IPv4 address among `ip`.
     let has_v4 = ip.iter().any(|a| !a.is_ipv6());
     if !ip.is_empty() && !has_v4 {
@@ -601,6 +611,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
         vlanid,
         forward,
         ethtool,
+        ipv6,
         base: link_type.base(),
     })
 }

@@ -85,6 +85,7 @@ fn placeholder(kind: LinkType, outer: Option<String>) -> LinkState {
             parent: None,
             mode: Some("adopted".into()),
             vlanid: None,
+            no_ipv6: false,
         },
         mac: None,
         mtu: None,

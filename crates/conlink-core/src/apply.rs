@@ -155,10 +155,10 @@ impl<K: Kernel> Applier<K> {
                 hash,
             } => {
                 let marker = link_marker(ctr, dev, hash);
-                let (mac, mtu) = (link.mac, link.mtu);
+                let (mac, mtu, ipv6) = (link.mac, link.mtu, !link.id.no_ipv6);
                 match (&link.id.kind, &link.id.outer) {
                     (LinkType::Veth, Some(o)) => {
-                        k.create_veth(&ctr.netns, &o.name, dev, mac, mtu, &marker)?;
+                        k.create_veth(&ctr.netns, &o.name, dev, mac, mtu, ipv6, &marker)?;
                         let joined = match o.mode {
                             BridgeMode::Patch => self.join_patch(&o.bridge, &o.name),
                             m => k.attach(&o.name, &o.bridge, m),
@@ -181,7 +181,9 @@ impl<K: Kernel> Applier<K> {
                         ErrorKind::Other,
                         "veth link without an outer end",
                     )),
-                    (LinkType::Dummy, _) => k.create_dummy(&ctr.netns, dev, mac, mtu, &marker),
+                    (LinkType::Dummy, _) => {
+                        k.create_dummy(&ctr.netns, dev, mac, mtu, ipv6, &marker)
+                    }
                     _ => k.create_child(&ctr.netns, dev, &link.id, mac, mtu, &marker),
                 }
             }

@@ -263,6 +263,7 @@ fn instance_link(
             parent,
             mode: link.mode.clone(),
             vlanid: link.vlanid,
+            no_ipv6: !link.ipv6,
         },
         mac,
         mtu: link.mtu,

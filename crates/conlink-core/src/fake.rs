@@ -270,9 +270,14 @@ impl Kernel for FakeKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
-        self.call(format!("create_veth {} {outer} {dev}", ctr.display()))?;
+        self.call(format!(
+            "create_veth {} {outer} {dev}{}",
+            ctr.display(),
+            if ipv6 { "" } else { " no-ipv6" }
+        ))?;
         let cns = ctr.display().to_string();
         if !self.w().ns.contains_key(&cns) {
             return Err(err(ErrorKind::Gone, format!("namespace {cns} gone")));
@@ -315,9 +320,14 @@ impl Kernel for FakeKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
-        self.call(format!("create_dummy {} {dev}", ctr.display()))?;
+        self.call(format!(
+            "create_dummy {} {dev}{}",
+            ctr.display(),
+            if ipv6 { "" } else { " no-ipv6" }
+        ))?;
         self.insert(
             &ctr.display().to_string(),
             dev,

@@ -76,8 +76,10 @@ pub trait Kernel: Send + Sync + 'static {
     /// A tunnel interface in conlink's namespace, up, joined to a linux or
     /// ovs bridge (patch joins are the applier's).
     fn create_tunnel(&self, name: &str, spec: &TunnelState, marker: &str) -> KResult<()>;
-    /// A veth pair: `outer` in conlink's namespace (outer group), `dev`
-    /// in the container; MAC on `dev`, MTU on both; both down.
+    /// A veth pair: `outer` in conlink's namespace (outer group, never
+    /// IPv6), `dev` in the container (IPv6 link-local unless `ipv6` is
+    /// false); MAC on `dev`, MTU on both; both down.
+    #[allow(clippy::too_many_arguments)]
     fn create_veth(
         &self,
         ctr: &Path,
@@ -85,9 +87,11 @@ pub trait Kernel: Send + Sync + 'static {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()>;
-    /// A *vlan/*vtap child of a host interface, moved into the container.
+    /// A *vlan/*vtap child of a host interface, moved into the container
+    /// (IPv6 link-local unless `id.no_ipv6`).
     fn create_child(
         &self,
         ctr: &Path,
@@ -97,13 +101,15 @@ pub trait Kernel: Send + Sync + 'static {
         mtu: Option<u32>,
         marker: &str,
     ) -> KResult<()>;
-    /// A dummy interface in the container.
+    /// A dummy interface in the container (IPv6 link-local unless `ipv6`
+    /// is false).
     fn create_dummy(
         &self,
         ctr: &Path,
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()>;
     /// Joins `port` (in conlink's namespace) to a linux or ovs bridge.

@@ -271,6 +271,16 @@ fn attrs(name: &str, mac: Option<MacAddr>, mtu: Option<u32>, marker: &str) -> Li
     a
 }
 
+/// `a` without an IPv6 link-local address when the link opts out of IPv6
+/// (config `ipv6: false`).
+fn v6(a: LinkAttrs, ipv6: bool) -> LinkAttrs {
+    if ipv6 {
+        a
+    } else {
+        a.no_ipv6_ll()
+    }
+}
+
 fn child_kind(id: &LinkIdentity) -> KResult<LinkKind> {
     let parent = id.parent.clone().unwrap_or_default();
     let bad = |e: conlink_net::Error| KernelError::new(ErrorKind::Other, e.to_string());
@@ -375,6 +385,7 @@ impl Kernel for NetKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
         let h = self.ctr(ctr)?;
@@ -385,7 +396,7 @@ impl Kernel for NetKernel {
         let local = attrs(outer, None, mtu, marker)
             .group(OUTER_GROUP)
             .no_ipv6_ll();
-        let peer = attrs(dev, mac, mtu, marker);
+        let peer = v6(attrs(dev, mac, mtu, marker), ipv6);
         match self.conlink.create_veth(&local, &peer, &h) {
             // A leftover of ours in the container: after a conlink
             // container restarts, its old namespace (and with it the old
@@ -420,7 +431,11 @@ impl Kernel for NetKernel {
         let h = self.ctr(ctr)?;
         let kind = child_kind(id)?;
         self.host()?
-            .create_link(&attrs(dev, mac, mtu, marker), &kind, Some(&h))
+            .create_link(
+                &v6(attrs(dev, mac, mtu, marker), !id.no_ipv6),
+                &kind,
+                Some(&h),
+            )
             .map_err(net_err)
     }
 
@@ -430,10 +445,15 @@ impl Kernel for NetKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
         self.ctr(ctr)?
-            .create_link(&attrs(dev, mac, mtu, marker), &LinkKind::Dummy, None)
+            .create_link(
+                &v6(attrs(dev, mac, mtu, marker), ipv6),
+                &LinkKind::Dummy,
+                None,
+            )
             .map_err(net_err)
     }
 

@@ -116,6 +116,11 @@ pub struct LinkIdentity {
     pub mode: Option<String>,
     /// 802.1Q tag.
     pub vlanid: Option<u16>,
+    /// No IPv6 link-local address on the container end (config
+    /// `ipv6: false`). Left out of the JSON when false so the marker hash
+    /// of every other link stays what earlier versions wrote.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_ipv6: bool,
 }
 
 /// Port forwards of one link: DNAT on conlink's docker interface towards
