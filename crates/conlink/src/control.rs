@@ -816,6 +816,7 @@ mod tests {
             conlink_model::Bridge {
                 bridge: "s1".into(),
                 mode: BridgeMode::Linux,
+                vni: None,
             },
         );
         let mut over = link("eth1", "a-eth1", Setup::Ready);

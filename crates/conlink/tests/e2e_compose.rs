@@ -1018,11 +1018,10 @@ fn control_api_from_docker_compose_exec() {
     let down = p.ip_json(&p.ctr("h1", 1), &["link", "show", "dev", "eth0"]);
     let flags = down[0]["flags"].as_array().cloned().unwrap_or_default();
     assert!(!flags.iter().any(|f| f == "UP"), "{down}");
-    assert!(
-        !p.exec(&p.ctr("h1", 1), &["ping", "-c", "1", "-W", "1", "10.0.3.1"])
-            .status
-            .success()
-    );
+    assert!(!p
+        .exec(&p.ctr("h1", 1), &["ping", "-c", "1", "-W", "1", "10.0.3.1"])
+        .status
+        .success());
     let out = exec(&["link", "clear", "h1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     p.assert_ping(&p.ctr("h1", 1), "10.0.3.1");
