@@ -615,7 +615,7 @@ impl Handle {
         // create the link down and detached: setting the alias on a link
         // that is already up and bridged runs the NETDEV_CHANGE notifiers
         // (bridge, IPv6) once more for nothing (measured: ~0.15 ms a veth).
-        let deferred = a.alias.is_some();
+        let deferred = a.alias.is_some() || a.no_ipv6_ll;
         let create_attrs;
         let (ca, cmaster) = if deferred {
             create_attrs = LinkAttrs {
@@ -663,10 +663,33 @@ impl Handle {
             let _ = dev_h.delete_link(&a.name);
             e
         };
-        if let Some(alias) = &a.alias {
+        if a.no_ipv6_ll {
+            // Before up: the link-local address (and its DAD) is made when
+            // the link comes up (`ip link set dev NAME addrgenmode none`).
+            let mut m = set_by_name(&a.name, 0, 0);
+            m.nest(IFLA_AF_SPEC, |m| {
+                m.nest(libc::AF_INET6 as u16, |m| {
+                    m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+                });
+            });
+            match dev_h.raw_request(&m) {
+                Ok(()) => {}
+                // A kernel without IPv6 has nothing to generate anyway.
+                Err(e) if matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP) => {}
+                Err(e) => {
+                    return Err(cleanup(nl::op_err(format!(
+                        "set addrgenmode none on {}",
+                        a.name
+                    ))(e)))
+                }
+            }
+        }
+        if deferred {
             let (f, c) = if a.up { (IFF_UP, IFF_UP) } else { (0, 0) };
             let mut m = set_by_name(&a.name, f, c);
-            m.attr_str(IFLA_IFALIAS, alias);
+            if let Some(alias) = &a.alias {
+                m.attr_str(IFLA_IFALIAS, alias);
+            }
             if let Some(mi) = master {
                 m.attr_u32(IFLA_MASTER, mi);
             }
