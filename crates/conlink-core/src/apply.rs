@@ -48,6 +48,8 @@ pub fn tunnel_marker(hash: &str) -> String {
 pub struct Applier<K: Kernel> {
     kernel: K,
     patches: Mutex<HashMap<String, PatchEnds>>,
+    /// Linux bridge -> its multi-host tunnel (see `forget_moved`).
+    mesh_ports: Mutex<HashMap<String, String>>,
 }
 
 /// One patch bridge's ends on this host.
@@ -113,6 +115,7 @@ impl<K: Kernel> Applier<K> {
         Applier {
             kernel,
             patches: Mutex::new(HashMap::new()),
+            mesh_ports: Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,6 +144,7 @@ impl<K: Kernel> Applier<K> {
             }
             Op::CreateTunnel { name, spec } => {
                 k.create_tunnel(name, spec, &tunnel_marker(&hash_json(&spec.device())))?;
+                self.note_mesh_port(name, spec, true);
                 if spec.mode == BridgeMode::Patch {
                     let joined = if spec.is_mesh() {
                         self.set_patch_tunnel(&spec.bridge, Some(name))
@@ -162,6 +166,7 @@ impl<K: Kernel> Applier<K> {
             Op::AddFlood { name, remote } => ok_if(k.fdb_append(name, *remote), ErrorKind::Exists),
             Op::DelFlood { name, remote } => ok_if(k.fdb_del(name, *remote), ErrorKind::Gone),
             Op::DeleteTunnel { name, spec } => {
+                self.note_mesh_port(name, spec, false);
                 if spec.mode == BridgeMode::Patch {
                     if spec.is_mesh() {
                         if let Err(e) = self.set_patch_tunnel(&spec.bridge, None) {
@@ -206,6 +211,9 @@ impl<K: Kernel> Applier<K> {
                             m => k.attach(&o.name, &o.bridge, m),
                         };
                         let up = joined.and_then(|()| k.set_up(Ns::Conlink, &o.name, true));
+                        if up.is_ok() {
+                            self.forget_moved(&o.bridge, mac);
+                        }
                         if let Err(e) = up {
                             // The op is all or nothing: the half-made veth
                             // goes the way every link goes.
@@ -456,9 +464,43 @@ impl<K: Kernel> Applier<K> {
         pe.paired = pe.want();
     }
 
+    fn note_mesh_port(&self, name: &str, spec: &TunnelState, present: bool) {
+        if !spec.is_mesh() || spec.mode != BridgeMode::Linux {
+            return;
+        }
+        let mut m = self.mesh_ports.lock().unwrap_or_else(|p| p.into_inner());
+        if present {
+            m.insert(spec.bridge.clone(), name.to_string());
+        } else if m.get(&spec.bridge).is_some_and(|n| n == name) {
+            m.remove(&spec.bridge);
+        }
+    }
+
+    /// A station that moved between hosts: a task rescheduled here keeps
+    /// its slot's MAC, and until the entry ages out (300 s) the bridge
+    /// would send its frames back into the tunnel, where it was learned
+    /// before. When a link with a fixed MAC joins a stretched bridge, what
+    /// was learned for that MAC on the tunnel is forgotten (best effort:
+    /// learning fixes it too, once the station sends).
+    fn forget_moved(&self, bridge: &str, mac: Option<conlink_model::MacAddr>) {
+        let Some(mac) = mac else { return };
+        let port = self
+            .mesh_ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bridge)
+            .cloned();
+        if let Some(port) = port {
+            if let Err(e) = self.kernel.fdb_forget(&port, mac) {
+                warn!("bridge {bridge}: forget {mac} on {port}: {e}");
+            }
+        }
+    }
+
     /// Registers an adopted tunnel (after a restart) without touching the
     /// kernel: a patch's tunnel is one of its ends again.
     pub fn adopt_tunnel(&self, name: &str, spec: &TunnelState) {
+        self.note_mesh_port(name, spec, true);
         if spec.mode != BridgeMode::Patch {
             return;
         }

@@ -387,6 +387,11 @@ impl Kernel for FakeKernel {
         })
     }
 
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()> {
+        // Nothing is learned in the model; the call is recorded.
+        self.call(format!("fdb_forget {port} {mac}"))
+    }
+
     fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
         self.call(format!("fdb_flood {dev}"))?;
         self.with_link(Ns::Conlink, dev, |l| Ok(l.flood.iter().copied().collect()))

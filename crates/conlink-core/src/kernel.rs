@@ -124,6 +124,11 @@ pub trait Kernel: Send + Sync + 'static {
     fn fdb_del(&self, dev: &str, remote: Ipv4Addr) -> KResult<()>;
     /// The flood list of `dev` (adoption reads it back), sorted.
     fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>>;
+    /// Forgets where `mac` was learned on bridge port `port` (the bridge's
+    /// entry and the VXLAN device's own: `bridge fdb del MAC dev PORT
+    /// master|self`); entries that do not exist are fine. Learned state,
+    /// not conlink's: nothing records it.
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()>;
     /// Deletes an interface (a veth: both ends).
     fn delete_link(&self, ns: Ns<'_>, name: &str) -> KResult<()>;
     /// Deletes every outer end and tunnel in one request (shutdown).

@@ -486,6 +486,10 @@ impl Kernel for NetKernel {
         self.conlink.fdb_del(dev, remote).map_err(net_err)
     }
 
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()> {
+        self.conlink.fdb_forget(port, mac.0).map_err(net_err)
+    }
+
     fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
         self.conlink.fdb_flood(dev).map_err(net_err)
     }

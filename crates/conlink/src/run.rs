@@ -125,10 +125,44 @@ fn own_addrs(underlay: Option<&std::path::Path>, conlink: &Netns) -> BTreeSet<Ip
     out
 }
 
-/// Multi-host: sets the core's peers to the fixed ones and, on Swarm, the
-/// ready nodes' addresses, read every [`SWARM_POLL`] until aborted. Every
-/// round converges (a tunnel change that failed is retried); the same
-/// error is logged once.
+/// The swarm's ready nodes' addresses; Ok(empty) when the engine is in no
+/// swarm (any more: it left); Err when the list is refused (a worker's
+/// engine), then the peers stay as they were.
+async fn swarm_peers(rt: &DockerRuntime) -> Result<BTreeSet<Ipv4Addr>, String> {
+    match rt.swarm_nodes().await {
+        Ok(nodes) => Ok(nodes
+            .iter()
+            .filter(|n| n.ready)
+            .filter_map(|n| n.addr)
+            .collect()),
+        Err(_) if matches!(rt.swarm_addr().await, Ok(None)) => Ok(BTreeSet::new()),
+        Err(e) => Err(format!(
+            "multi-host: swarm node list: {e} (a manager engine is needed; peers unchanged)"
+        )),
+    }
+}
+
+/// The peers at start-up (before adoption, so that the tunnels an earlier
+/// run made are wanted and adopted): the fixed ones and the swarm's.
+async fn initial_peers(
+    fixed: &BTreeSet<Ipv4Addr>,
+    own: &BTreeSet<Ipv4Addr>,
+    swarm: Option<&DockerRuntime>,
+) -> BTreeSet<Ipv4Addr> {
+    let mut peers = fixed.clone();
+    if let Some(rt) = swarm {
+        match swarm_peers(rt).await {
+            Ok(p) => peers.extend(p),
+            Err(e) => warn!("{e}"),
+        }
+    }
+    peers.difference(own).copied().collect()
+}
+
+/// Multi-host: keeps the core's peers equal to the fixed ones plus, on
+/// Swarm, the ready nodes' addresses, read every [`SWARM_POLL`] until
+/// aborted. Every round converges (a tunnel change that failed is
+/// retried); the same error is logged once.
 async fn follow_peers<K: conlink_core::Kernel, R: Runtime>(
     core: Arc<Core<K, R>>,
     fixed: BTreeSet<Ipv4Addr>,
@@ -139,14 +173,9 @@ async fn follow_peers<K: conlink_core::Kernel, R: Runtime>(
     loop {
         let mut peers = fixed.clone();
         if let Some(rt) = &swarm {
-            match rt.swarm_nodes().await {
-                Ok(nodes) => {
-                    peers.extend(nodes.iter().filter(|n| n.ready).filter_map(|n| n.addr));
-                }
+            match swarm_peers(rt).await {
+                Ok(p) => peers.extend(p),
                 Err(e) => {
-                    let e = format!(
-                        "multi-host: swarm node list: {e} (a manager engine is needed; peers unchanged)"
-                    );
                     if e != last_err {
                         warn!("{e}");
                         last_err = e;
@@ -419,8 +448,9 @@ async fn serve<R: Runtime>(
     opts: &RunOptions,
     mut sigs: Signals,
 ) -> anyhow::Result<()> {
-    let inp2 = inputs.clone();
+    let mut inputs = inputs;
     let multihost = inputs.mesh.is_some();
+    let fixed: BTreeSet<Ipv4Addr> = opts.peers.iter().copied().collect();
     let own = if multihost {
         let underlay = place.mesh_ns.clone().or_else(|| place.tunnel_ns.clone());
         let ns2 = ns.try_clone()?;
@@ -428,6 +458,19 @@ async fn serve<R: Runtime>(
     } else {
         BTreeSet::new()
     };
+    if let Some(m) = &mut inputs.mesh {
+        m.peers = initial_peers(&fixed, &own, swarm.as_ref()).await;
+        let shown: Vec<String> = m.peers.iter().map(|p| p.to_string()).collect();
+        info!(
+            "multi-host: peers now {}",
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join(", ")
+            }
+        );
+    }
+    let inp2 = inputs.clone();
     // conlink's namespace as the control API reads it (status, counters).
     let own_handle = conlink_net::Handle::open(&ns)?;
     let (kernel, found) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -466,12 +509,9 @@ async fn serve<R: Runtime>(
             return Err(e);
         }
     };
-    // Multi-host: the mesh tunnels, before any container is wired (a
-    // container's links never wait for them; they are globals).
-    let peers = multihost.then(|| {
-        let fixed: BTreeSet<Ipv4Addr> = opts.peers.iter().copied().collect();
-        tokio::spawn(follow_peers(core.clone(), fixed, own, swarm))
-    });
+    // Multi-host: the tunnels of the initial peers are globals, made (or
+    // adopted) above; from now on they follow the peers.
+    let peers = multihost.then(|| tokio::spawn(follow_peers(core.clone(), fixed, own, swarm)));
     let (tx, rx) = mpsc::channel(1024);
     let c2 = core.clone();
     let looped = tokio::spawn(async move { c2.run(rx).await });
