@@ -670,6 +670,20 @@ fn peer_mode_two_engines_without_swarm() {
         let l = common::ip_json(&c.own_ns, &["-d", "link", "show", "dev", &vx[0]]);
         assert_eq!(l[0]["mtu"], 1450, "tunnel MTU = underlay 1500 - 50");
         assert_eq!(l[0]["master"], "s1");
+        // `conlink status` lists the mesh tunnel with its peer.
+        let out = run(Command::new(env!("CARGO_BIN_EXE_conlink"))
+            .args(["status", "--json", "--socket"])
+            .arg(format!("/run/conlink/{}.sock", c.own_ns)));
+        assert!(out.status.success(), "status: {}", text(&out.stderr));
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+        let t = st["tunnels"]
+            .as_array()
+            .expect("tunnels")
+            .iter()
+            .find(|t| t["name"] == vx[0].as_str())
+            .unwrap_or_else(|| panic!("host {i}: {} not in status: {st}", vx[0]));
+        assert_eq!(t["remote"], hs.hosts[1 - i].addr.as_str(), "{t}");
+        assert_eq!(t["bridge"], "s1", "{t}");
     }
     // b goes: its link goes, host 2's tunnel stays the same device (the
     // mesh depends on the config and the peers only), and a comes back
