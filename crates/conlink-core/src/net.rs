@@ -190,7 +190,21 @@ impl NetKernel {
         let handle = Arc::new(
             Netns::open(&path)
                 .and_then(|ns| Handle::open(&ns))
-                .map_err(net_err)?,
+                .map_err(|e| {
+                    // Opening another process's namespace needs ptrace
+                    // access to it: init has every capability, docker's
+                    // default set lacks some, so the kernel wants
+                    // CAP_SYS_PTRACE. Say what to add.
+                    let denied = matches!(e.errno(), Some(13 | 1)); // EACCES, EPERM
+                    let mut k = net_err(e);
+                    if denied {
+                        k.msg.push_str(
+                            ": the host's namespace is needed for vlan/macvlan/ipvlan parents; \
+                             give conlink's container `cap_add: [SYS_PTRACE]` (with `pid: host`)",
+                        );
+                    }
+                    k
+                })?,
         );
         *h = Some(handle.clone());
         Ok(handle)

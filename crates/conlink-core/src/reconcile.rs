@@ -426,7 +426,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
     /// Queues a reconcile of container `name`; the returned receiver fires
     /// when it has run.
     pub fn trigger(self: &Arc<Self>, name: &str, t0: Instant, log: bool) -> oneshot::Receiver<()> {
-        *Self::lock(&self.announced) = None;
         let (tx, rx) = oneshot::channel();
         let me = self.clone();
         let n = name.to_string();
@@ -526,6 +525,10 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             self.finish(name, actual, wanted, Status::Ready, None);
             return;
         }
+        // Something changes: the verdict is said again once it settles.
+        // (An event that changes nothing, e.g. an unrelated container
+        // starting, repeats no `All links connected`.)
+        *Self::lock(&self.announced) = None;
         let had = actual.as_ref().is_some_and(|a| !a.links.is_empty());
         let creates = ops
             .iter()
@@ -804,6 +807,8 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             return Err(ReloadError(format!("{e}")));
         }
         *Self::lock(&self.globals_seen) = g.clone();
+        // A reload is a change: its verdict is said again.
+        *Self::lock(&self.announced) = None;
         let names: BTreeSet<String> = Self::lock(&self.observed)
             .keys()
             .chain(Self::lock(&self.entries).keys())
