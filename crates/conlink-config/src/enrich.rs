@@ -79,6 +79,7 @@ struct RawLink {
 struct RawBridge {
     bridge: String,
     mode: Option<String>,
+    vni: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,6 +262,7 @@ pub fn enrich(
 
     // Bridges: declared ones, then those only named by links and tunnels.
     let mut modes: Vec<(String, String, BridgeModeSetting)> = Vec::new();
+    let mut vnis: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for (ptr, b) in cx.items::<RawBridge>(root, "bridges") {
         let mode = match &b.mode {
             Some(m) => match cx.parse::<BridgeModeSetting>(&format!("{ptr}/mode"), m) {
@@ -269,6 +271,9 @@ pub fn enrich(
             },
             None => opts.default_bridge_mode,
         };
+        if let Some(v) = b.vni {
+            vnis.insert(b.bridge.clone(), v);
+        }
         modes.push((b.bridge, ptr, mode));
     }
     let raw_tunnels: Vec<(String, RawTunnel)> = cx.items(root, "tunnels");
@@ -297,6 +302,7 @@ pub fn enrich(
             Bridge {
                 bridge: name.clone(),
                 mode,
+                vni: vnis.get(name).copied(),
             },
         );
     }

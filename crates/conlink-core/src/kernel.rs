@@ -119,6 +119,22 @@ pub trait Kernel: Send + Sync + 'static {
     /// Joins two interfaces of conlink's namespace back to back (tc mirred
     /// both ways).
     fn patch(&self, a: &str, b: &str) -> KResult<()>;
+    /// Takes one interface out of a patch: its ingress redirect goes (`tc
+    /// qdisc del dev DEV ingress`); frames arriving on it go nowhere.
+    fn unpatch(&self, dev: &str) -> KResult<()>;
+    /// Adds `remote` to the flood list of mesh tunnel `dev` (`bridge fdb
+    /// append 00:00:00:00:00:00 dev DEV dst REMOTE`); already there is
+    /// success.
+    fn fdb_append(&self, dev: &str, remote: Ipv4Addr) -> KResult<()>;
+    /// Removes `remote` from `dev`'s flood list (`bridge fdb del …`).
+    fn fdb_del(&self, dev: &str, remote: Ipv4Addr) -> KResult<()>;
+    /// The flood list of `dev` (adoption reads it back), sorted.
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>>;
+    /// Forgets where `mac` was learned on bridge port `port` (the bridge's
+    /// entry and the VXLAN device's own: `bridge fdb del MAC dev PORT
+    /// master|self`); entries that do not exist are fine. Learned state,
+    /// not conlink's: nothing records it.
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()>;
     /// Deletes an interface (a veth: both ends).
     fn delete_link(&self, ns: Ns<'_>, name: &str) -> KResult<()>;
     /// Deletes every outer end and tunnel in one request (shutdown).

@@ -41,6 +41,7 @@ fn cfg(links: Vec<Link>) -> NetworkConfig {
             Bridge {
                 bridge: b.into(),
                 mode: BridgeMode::Linux,
+                vni: None,
             },
         );
     }

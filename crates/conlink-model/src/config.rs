@@ -203,6 +203,10 @@ pub struct Bridge {
     pub bridge: String,
     /// Resolved mode.
     pub mode: BridgeMode,
+    /// VNI of the tunnels that stretch this bridge across hosts (multi-host
+    /// mode); None: derived from the project and bridge name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }
 
 /// Tunnel kind.

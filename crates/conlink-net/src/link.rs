@@ -230,6 +230,16 @@ pub enum LinkKind {
     Vxlan(TunnelSpec),
     /// A GENEVE tunnel end.
     Geneve(TunnelSpec),
+    /// A VXLAN device without a default remote: where it sends is decided
+    /// by its forwarding database (all-zeros entries, one per remote:
+    /// head-end replication over unicast, see [`Handle::fdb_append`]).
+    /// `ip link add NAME type vxlan id VNI dstport P`.
+    VxlanFdb {
+        /// VNI.
+        vni: u32,
+        /// UDP destination (and source) port.
+        dstport: u16,
+    },
 }
 
 /// Tunnel parameters (vxlan/geneve).
@@ -258,7 +268,7 @@ impl LinkKind {
             LinkKind::Macvtap { .. } => "macvtap",
             LinkKind::Ipvlan { .. } => "ipvlan",
             LinkKind::Ipvtap { .. } => "ipvtap",
-            LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::Vxlan(_) | LinkKind::VxlanFdb { .. } => "vxlan",
             LinkKind::Geneve(_) => "geneve",
         }
     }
@@ -429,6 +439,13 @@ fn put_tunnel_data(m: &mut Msg, kind: &LinkKind, underlay: Option<u32>) {
             m.attr_u8(4, 0); // IFLA_GENEVE_TOS
             m.attr(5, &t.dstport.to_be_bytes()); // IFLA_GENEVE_PORT
         }
+        // Matches `ip link add NAME type vxlan id VNI dstport P`: no group,
+        // so the kernel floods to the FDB's all-zeros entries.
+        LinkKind::VxlanFdb { vni, dstport } => {
+            m.attr_u32(1, *vni); // IFLA_VXLAN_ID
+            m.attr_u8(7, 1); // IFLA_VXLAN_LEARNING, iproute2's default
+            m.attr(15, &dstport.to_be_bytes()); // IFLA_VXLAN_PORT
+        }
         _ => {}
     }
 }
@@ -487,7 +504,7 @@ pub fn create_msg(
                     m.attr_u16(2, mode.flags); // IFLA_IPVLAN_FLAGS
                 });
             }
-            LinkKind::Vxlan(_) | LinkKind::Geneve(_) => {
+            LinkKind::Vxlan(_) | LinkKind::Geneve(_) | LinkKind::VxlanFdb { .. } => {
                 m.nest(IFLA_INFO_DATA, |m| put_tunnel_data(m, kind, underlay));
             }
         }
