@@ -72,12 +72,14 @@ struct RawLink {
     vlanid: Option<i64>,
     forward: Option<OneOrMany>,
     ethtool: Option<OneOrMany>,
+    ipv6: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RawBridge {
     bridge: String,
     mode: Option<String>,
+    vni: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +262,7 @@ pub fn enrich(
 
     // Bridges: declared ones, then those only named by links and tunnels.
     let mut modes: Vec<(String, String, BridgeModeSetting)> = Vec::new();
+    let mut vnis: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for (ptr, b) in cx.items::<RawBridge>(root, "bridges") {
         let mode = match &b.mode {
             Some(m) => match cx.parse::<BridgeModeSetting>(&format!("{ptr}/mode"), m) {
@@ -268,6 +271,9 @@ pub fn enrich(
             },
             None => opts.default_bridge_mode,
         };
+        if let Some(v) = b.vni {
+            vnis.insert(b.bridge.clone(), v);
+        }
         modes.push((b.bridge, ptr, mode));
     }
     let raw_tunnels: Vec<(String, RawTunnel)> = cx.items(root, "tunnels");
@@ -296,6 +302,7 @@ pub fn enrich(
             Bridge {
                 bridge: name.clone(),
                 mode,
+                vni: vnis.get(name).copied(),
             },
         );
     }
@@ -566,6 +573,15 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
             }
         }
     }
+    // `ipv6: false` is an IPv4-only link: an IPv6 address on it would get
+    // no link-local neighbour and contradict the key.
+    let ipv6 = raw.ipv6.unwrap_or(true);
+    if !ipv6 && ip.iter().any(|a| a.is_ipv6()) {
+        cx.err(
+            p("ipv6"),
+            "ipv6: false, but ip has an IPv6 address (drop one or the other)",
+        );
+    }
     // NAT and port forwards stay IPv4: they need an IPv4 address among `ip`.
     let has_v4 = ip.iter().any(|a| !a.is_ipv6());
     if !ip.is_empty() && !has_v4 {
@@ -602,6 +618,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
         vlanid,
         forward,
         ethtool,
+        ipv6,
         base: link_type.base(),
     })
 }

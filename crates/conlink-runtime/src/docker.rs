@@ -27,6 +27,101 @@ use crate::{Container, Event};
 const LABEL_PROJECT: &str = "com.docker.compose.project";
 const LABEL_SERVICE: &str = "com.docker.compose.service";
 const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+const LABEL_SWARM_SERVICE: &str = "com.docker.swarm.service.name";
+const LABEL_SWARM_TASK: &str = "com.docker.swarm.task.name";
+const LABEL_SWARM_NODE: &str = "com.docker.swarm.node.id";
+const LABEL_STACK: &str = "com.docker.stack.namespace";
+/// Node label that fixes the replica index of global-service tasks on a node.
+pub const LABEL_NODE_INDEX: &str = "conlink.index";
+
+/// A container's compose identity from its labels: (service, project,
+/// index). Compose containers: their compose labels. Swarm tasks: the
+/// service name without the stack prefix (`lab_node` in stack `lab` is
+/// service `node` of project `lab`), the stack as project, and the task
+/// slot as index (task name `SERVICE.SLOT.TASKID`), so a task keeps its
+/// index, and with it its addresses, wherever it is scheduled. Tasks of
+/// global services carry the node id where the slot would be: their index
+/// comes from `global_index(node id)`.
+pub fn identity(
+    labels: &HashMap<String, String>,
+    global_index: impl FnOnce(&str) -> u32,
+) -> (Option<String>, Option<String>, u32) {
+    if let Some(svc) = labels.get(LABEL_SWARM_SERVICE) {
+        let stack = labels.get(LABEL_STACK).cloned();
+        let service = match &stack {
+            Some(st) => svc
+                .strip_prefix(&format!("{st}_"))
+                .unwrap_or(svc)
+                .to_string(),
+            None => svc.clone(),
+        };
+        let slot = labels
+            .get(LABEL_SWARM_TASK)
+            .and_then(|t| t.strip_prefix(&format!("{svc}.")))
+            .and_then(|rest| rest.split('.').next());
+        let index = match slot.map(str::parse::<u32>) {
+            Some(Ok(n)) if n > 0 => n,
+            // Global service: the slot is the node id.
+            _ => {
+                let node = labels
+                    .get(LABEL_SWARM_NODE)
+                    .map(String::as_str)
+                    .or(slot)
+                    .unwrap_or("");
+                global_index(node)
+            }
+        };
+        return (Some(service), stack, index);
+    }
+    (
+        labels.get(LABEL_SERVICE).cloned(),
+        labels.get(LABEL_PROJECT).cloned(),
+        labels
+            .get(LABEL_NUMBER)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+    )
+}
+
+/// The index of a global service's task on node `node`: the node's
+/// `conlink.index` label when set, else its 1-based rank in the swarm's
+/// nodes ordered by (hostname, id). `nodes`: (id, hostname, labels).
+pub fn global_index(node: &str, nodes: &[(String, String, HashMap<String, String>)]) -> u32 {
+    if let Some(n) = nodes
+        .iter()
+        .find(|(id, _, _)| id == node)
+        .and_then(|(_, _, l)| l.get(LABEL_NODE_INDEX))
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    let mut order: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|(id, host, _)| (host.as_str(), id.as_str()))
+        .collect();
+    order.sort();
+    order
+        .iter()
+        .position(|(_, id)| *id == node)
+        .map_or(1, |p| p as u32 + 1)
+}
+
+/// A swarm node as the mesh needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmNode {
+    /// Node id.
+    pub id: String,
+    /// Hostname.
+    pub hostname: String,
+    /// The address the node advertises to the swarm.
+    pub addr: Option<std::net::Ipv4Addr>,
+    /// Whether the swarm sees it ready (down nodes take their tunnels with
+    /// them).
+    pub ready: bool,
+    /// Node labels.
+    pub labels: HashMap<String, String>,
+}
 
 /// Errors of the docker runtime.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +231,37 @@ impl DockerRuntime {
             return Ok(None);
         }
         let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let is_global_task = labels.contains_key(LABEL_SWARM_SERVICE)
+            && labels
+                .get(LABEL_SWARM_TASK)
+                .and_then(|t| t.split('.').nth(1))
+                .is_some_and(|slot| slot.parse::<u32>().is_err());
+        let nodes = if is_global_task {
+            match self.swarm_nodes().await {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!("global service task {id}: no node list for its index ({e}); index 1");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let nodes: Vec<(String, String, HashMap<String, String>)> = nodes
+            .into_iter()
+            .map(|n| (n.id, n.hostname, n.labels))
+            .collect();
+        let (service, project, index) = identity(&labels, |node| global_index(node, &nodes));
+        // A swarm task's namespace through the engine's own handle on it
+        // (NetworkSettings.SandboxKey, a bind mount under the engine's
+        // exec-root) when conlink can see it: that works from a container
+        // without `pid: host`, which swarm services cannot have.
+        let sandbox = info
+            .network_settings
+            .and_then(|n| n.sandbox_key)
+            .filter(|k| !k.is_empty() && labels.contains_key(LABEL_SWARM_SERVICE))
+            .map(PathBuf::from)
+            .filter(|p| p.exists());
         Ok(Some(Container {
             id: info.id.unwrap_or_else(|| id.to_string()),
             name: info
@@ -143,14 +269,44 @@ impl DockerRuntime {
                 .unwrap_or_default()
                 .trim_start_matches('/')
                 .to_string(),
-            service: labels.get(LABEL_SERVICE).cloned(),
-            project: labels.get(LABEL_PROJECT).cloned(),
-            index: labels
-                .get(LABEL_NUMBER)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
-            netns: PathBuf::from(format!("/proc/{pid}/ns/net")),
+            service,
+            project,
+            index,
+            netns: sandbox.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
         }))
+    }
+
+    /// The swarm's nodes (manager engines only; a worker's engine refuses).
+    pub async fn swarm_nodes(&self) -> Result<Vec<SwarmNode>, DockerError> {
+        let nodes = self
+            .docker
+            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+            .await
+            .map_err(|e| self.api(e))?;
+        Ok(nodes
+            .into_iter()
+            .map(|n| {
+                let status = n.status.unwrap_or_default();
+                let ready = matches!(status.state, Some(bollard::models::NodeState::READY));
+                SwarmNode {
+                    id: n.id.unwrap_or_default(),
+                    hostname: n.description.and_then(|d| d.hostname).unwrap_or_default(),
+                    addr: status.addr.and_then(|a| a.parse().ok()),
+                    ready,
+                    labels: n.spec.and_then(|s| s.labels).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// This engine's own swarm address (`docker info` Swarm.NodeAddr), None
+    /// when it is not in a swarm.
+    pub async fn swarm_addr(&self) -> Result<Option<std::net::Ipv4Addr>, DockerError> {
+        let info = self.docker.info().await.map_err(|e| self.api(e))?;
+        Ok(info
+            .swarm
+            .and_then(|s| s.node_addr)
+            .and_then(|a| a.parse().ok()))
     }
 
     /// Ids of running containers.
@@ -466,10 +622,13 @@ impl DockerRuntime {
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
                 let name = c.names?.first()?.trim_start_matches('/').to_string();
+                // Swarm tasks by their service and stack, like `inspect`
+                // (the index does not matter here).
+                let (service, project, _) = identity(&labels, |_| 1);
                 Some(crate::Known {
                     name,
-                    service: labels.get(LABEL_SERVICE).cloned(),
-                    project: labels.get(LABEL_PROJECT).cloned(),
+                    service,
+                    project,
                 })
             })
             .collect())
@@ -519,6 +678,85 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Arc;
+
+    fn labels(v: &[(&str, &str)]) -> HashMap<String, String> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn swarm_tasks_map_to_service_stack_and_slot() {
+        // Labels as docker 20.10 sets them on a stack's replicated task.
+        let l = labels(&[
+            ("com.docker.stack.namespace", "lab"),
+            ("com.docker.swarm.service.name", "lab_node"),
+            ("com.docker.swarm.node.id", "2dng1kbzhe1d701wec8iy4t5l"),
+            (
+                "com.docker.swarm.task.name",
+                "lab_node.4.htwvqdpxx2nlus1lrc8wyzgfp",
+            ),
+        ]);
+        let never = |_: &str| -> u32 { panic!("not a global task") };
+        assert_eq!(
+            identity(&l, never),
+            (Some("node".into()), Some("lab".into()), 4)
+        );
+        // A service created without a stack keeps its name, no project.
+        let l = labels(&[
+            ("com.docker.swarm.service.name", "t2"),
+            (
+                "com.docker.swarm.task.name",
+                "t2.1.jqz1w0qw87wcnsv8f75hkgvzu",
+            ),
+        ]);
+        assert_eq!(identity(&l, never), (Some("t2".into()), None, 1));
+        // A stack service whose name contains the separator: only the
+        // stack prefix goes.
+        let l = labels(&[
+            ("com.docker.stack.namespace", "lab"),
+            ("com.docker.swarm.service.name", "lab_my_node"),
+            ("com.docker.swarm.task.name", "lab_my_node.12.x"),
+        ]);
+        assert_eq!(
+            identity(&l, never),
+            (Some("my_node".into()), Some("lab".into()), 12)
+        );
+        // Compose containers keep their compose identity.
+        let l = labels(&[
+            ("com.docker.compose.project", "p"),
+            ("com.docker.compose.service", "s"),
+            ("com.docker.compose.container-number", "3"),
+        ]);
+        assert_eq!(identity(&l, never), (Some("s".into()), Some("p".into()), 3));
+    }
+
+    #[test]
+    fn global_tasks_take_the_node_rank_or_its_label() {
+        let l = labels(&[
+            ("com.docker.stack.namespace", "lab"),
+            ("com.docker.swarm.service.name", "lab_g"),
+            ("com.docker.swarm.node.id", "bbb"),
+            (
+                "com.docker.swarm.task.name",
+                "lab_g.bbb.pfspnemm2cgmpan5yv3l9ngwd",
+            ),
+        ]);
+        let nodes = vec![
+            ("ccc".to_string(), "h1".to_string(), HashMap::new()),
+            ("bbb".to_string(), "h2".to_string(), HashMap::new()),
+            ("aaa".to_string(), "h2".to_string(), HashMap::new()),
+        ];
+        // Ordered by (hostname, id): ccc@h1, aaa@h2, bbb@h2.
+        assert_eq!(
+            identity(&l, |n| global_index(n, &nodes)),
+            (Some("g".into()), Some("lab".into()), 3)
+        );
+        let mut labelled = nodes.clone();
+        labelled[1].2 = labels(&[("conlink.index", "7")]);
+        assert_eq!(global_index("bbb", &labelled), 7);
+        assert_eq!(global_index("zzz", &nodes), 1);
+    }
 
     #[test]
     fn own_container_id_in_rootless_podman_vfs() {

@@ -566,10 +566,27 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
                 missing.push(Target::Container(n.clone()));
             }
         }
-        build_status(&self.name, cfg, snap.converged, &cs, &missing, &own, &|c| {
+        let mut st = build_status(&self.name, cfg, snap.converged, &cs, &missing, &own, &|c| {
             let h = self.handle(&c.id, &c.netns)?;
             h.link_stats().ok()
-        })
+        });
+        // Multi-host: the mesh tunnels (not in the config), their remotes
+        // the peers they flood to.
+        for (name, t) in snap.tunnels.iter().filter(|(_, t)| t.is_mesh()) {
+            let peers: Vec<String> = t.flood.iter().map(|p| p.to_string()).collect();
+            st.tunnels.push(TunnelStatus {
+                name: name.clone(),
+                kind: "vxlan".into(),
+                vni: t.vni,
+                remote: peers.join(","),
+                bridge: t.bridge.clone(),
+                oper_state: own
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .map(|s| s.oper_state.clone()),
+            });
+        }
+        st
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -840,6 +857,7 @@ mod tests {
             conlink_model::Bridge {
                 bridge: "s1".into(),
                 mode: BridgeMode::Linux,
+                vni: None,
             },
         );
         let mut over = link("eth1", "a-eth1", Setup::Ready);

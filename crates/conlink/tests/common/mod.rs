@@ -125,6 +125,8 @@ fn terminate(pid: u32, wrapped: bool) {
     }
 }
 
+pub mod hosts;
+
 pub mod tempdir {
     /// A temporary directory removed on drop.
     pub struct Dir(pub std::path::PathBuf);
