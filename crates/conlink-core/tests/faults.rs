@@ -32,6 +32,7 @@ fn link(dev: &str, bridge: &str, ip: &str, mac: &str) -> Link {
         vlanid: None,
         forward: vec![],
         ethtool: vec![],
+        ipv6: true,
         base: conlink_model::Base::Conlink,
     }
 }
@@ -56,6 +57,7 @@ fn inputs() -> Inputs {
             Bridge {
                 bridge: b.into(),
                 mode: BridgeMode::Linux,
+                vni: None,
             },
         );
     }

@@ -332,6 +332,7 @@ mod tests {
             conlink_model::Bridge {
                 bridge: "eth%d".into(),
                 mode: conlink_model::BridgeMode::Linux,
+                vni: None,
             },
         );
         check_config(&cfg);
