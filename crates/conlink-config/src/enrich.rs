@@ -72,12 +72,14 @@ struct RawLink {
     vlanid: Option<i64>,
     forward: Option<OneOrMany>,
     ethtool: Option<OneOrMany>,
+    ipv6: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RawBridge {
     bridge: String,
     mode: Option<String>,
+    vni: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +262,7 @@ pub fn enrich(
 
     // Bridges: declared ones, then those only named by links and tunnels.
     let mut modes: Vec<(String, String, BridgeModeSetting)> = Vec::new();
+    let mut vnis: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for (ptr, b) in cx.items::<RawBridge>(root, "bridges") {
         let mode = match &b.mode {
             Some(m) => match cx.parse::<BridgeModeSetting>(&format!("{ptr}/mode"), m) {
@@ -268,6 +271,9 @@ pub fn enrich(
             },
             None => opts.default_bridge_mode,
         };
+        if let Some(v) = b.vni {
+            vnis.insert(b.bridge.clone(), v);
+        }
         modes.push((b.bridge, ptr, mode));
     }
     let raw_tunnels: Vec<(String, RawTunnel)> = cx.items(root, "tunnels");
@@ -296,6 +302,7 @@ pub fn enrich(
             Bridge {
                 bridge: name.clone(),
                 mode,
+                vni: vnis.get(name).copied(),
             },
         );
     }
@@ -356,6 +363,7 @@ pub fn enrich(
     }
 
     cross_checks(&mut cx, &cfg, &links);
+    name_collisions(&mut cx, &modes, &links);
 
     for (_, l) in links {
         group(&mut cfg, &l.target).links.push(l);
@@ -565,6 +573,15 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
             }
         }
     }
+    // `ipv6: false` is an IPv4-only link: an IPv6 address on it would get
+    // no link-local neighbour and contradict the key.
+    let ipv6 = raw.ipv6.unwrap_or(true);
+    if !ipv6 && ip.iter().any(|a| a.is_ipv6()) {
+        cx.err(
+            p("ipv6"),
+            "ipv6: false, but ip has an IPv6 address (drop one or the other)",
+        );
+    }
     // NAT and port forwards stay IPv4: they need an IPv4 address among `ip`.
     let has_v4 = ip.iter().any(|a| !a.is_ipv6());
     if !ip.is_empty() && !has_v4 {
@@ -601,11 +618,76 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
         vlanid,
         forward,
         ethtool,
+        ipv6,
         base: link_type.base(),
     })
 }
 
 /// Checks between links, bridges and tunnels.
+/// Names conlink's own namespace already holds, or that the kernel or OVS
+/// create there: an interface of the config named so would fail to create,
+/// or worse, take over (and later delete) the existing one.
+const RESERVED_IFNAMES: &[&str] = &["lo", "DOCKER-ETH0", "ovs-system", "ovs-netdev"];
+
+/// Why `name` may not be a bridge or veth outer-dev in conlink's namespace.
+fn reserved_ifname(name: &str) -> Option<String> {
+    if RESERVED_IFNAMES.contains(&name) {
+        return Some(format!(
+            "{name:?} is an interface conlink's namespace already has (reserved: {})",
+            RESERVED_IFNAMES.join(", ")
+        ));
+    }
+    // Tunnel interfaces are named TYPE-VNI (vxlan-1001); any name of that
+    // shape is kept for them, so adding a tunnel later cannot collide.
+    let tunnel_like = ["vxlan-", "geneve-"].iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    tunnel_like.then(|| {
+        format!("{name:?} is named like a tunnel interface (TYPE-VNI names are kept for tunnels)")
+    })
+}
+
+/// Interface-name collisions: in conlink's namespace bridges, veth
+/// outer-devs and tunnels share one name space with the reserved names;
+/// in a container, `lo` is always there already.
+fn name_collisions(
+    cx: &mut Ctx,
+    modes: &[(String, String, BridgeModeSetting)],
+    links: &[(String, Link)],
+) {
+    let bridges: HashSet<&str> = modes.iter().map(|(n, _, _)| n.as_str()).collect();
+    for (name, ptr, _) in modes {
+        if let Some(why) = reserved_ifname(name) {
+            let ptr = if ptr.ends_with("/bridge") {
+                ptr.clone()
+            } else {
+                format!("{ptr}/bridge")
+            };
+            cx.err(ptr, format!("bridge {why}"));
+        }
+    }
+    for (ptr, l) in links {
+        if l.dev == "lo" {
+            cx.err(
+                format!("{ptr}/dev"),
+                "dev \"lo\": every container already has its loopback interface",
+            );
+        }
+        let (LinkType::Veth, Some(o)) = (l.link_type, l.outer_dev.as_deref()) else {
+            continue;
+        };
+        if let Some(why) = reserved_ifname(o) {
+            cx.err(format!("{ptr}/outer-dev"), format!("outer-dev {why}"));
+        } else if bridges.contains(o) {
+            cx.err(
+                format!("{ptr}/outer-dev"),
+                format!("outer-dev {o:?} is also the name of a bridge"),
+            );
+        }
+    }
+}
+
 fn cross_checks(cx: &mut Ctx, cfg: &NetworkConfig, links: &[(String, Link)]) {
     // Patch bridges join exactly two ends (links or tunnels).
     let mut ends: BTreeMap<&str, usize> = BTreeMap::new();

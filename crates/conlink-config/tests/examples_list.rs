@@ -26,4 +26,5 @@ pub const EXAMPLES: &[(&str, &[&str], &[&str])] = &[
         &["multi/compose.yaml", "multi/compose.extra.yaml"],
         &[],
     ),
+    ("swarm", &["swarm/stack.yaml"], &[]),
 ];

@@ -85,6 +85,7 @@ fn placeholder(kind: LinkType, outer: Option<String>) -> LinkState {
             parent: None,
             mode: Some("adopted".into()),
             vlanid: None,
+            no_ipv6: false,
         },
         mac: None,
         mtu: None,
@@ -104,11 +105,16 @@ fn placeholder(kind: LinkType, outer: Option<String>) -> LinkState {
 pub trait Marks {
     /// Interfaces carrying conlink's marker in `ns`.
     fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>>;
+    /// The flood list of mesh tunnel `dev` in conlink's namespace.
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>>;
 }
 
 impl<K: Kernel> Marks for K {
     fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>> {
         Kernel::marked(self, ns)
+    }
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
+        Kernel::fdb_flood(self, dev)
     }
 }
 
@@ -133,22 +139,33 @@ pub fn scan<K: Marks + ?Sized>(kernel: &K, inp: &Inputs) -> Found {
         if m.marker == BRIDGE_MARKER {
             f.state.globals.bridges.insert(m.name, BridgeMode::Linux);
         } else if let Some(hash) = m.marker.strip_prefix("conlink tunnel ") {
-            let adopted = want.tunnels.get(&m.name).map(|t| TunnelState {
-                netem: None,
-                ..t.clone()
-            });
+            // The marker's hash covers the bare device (no netem, no
+            // flood entries): what CreateTunnel made.
+            let adopted = want.tunnels.get(&m.name).map(TunnelState::device);
             let spec = match adopted {
-                Some(t) if hash_json(&t) == hash => t,
+                Some(mut t) if hash_json(&t) == hash => {
+                    if t.is_mesh() {
+                        // The peers it floods to are read back: the diff
+                        // then appends and deletes entries in place.
+                        match kernel.fdb_flood(&m.name) {
+                            Ok(f) => t.flood = f.into_iter().collect(),
+                            Err(e) => warn!("tunnel {}: cannot read its peers: {e}", m.name),
+                        }
+                    }
+                    t
+                }
                 // Not what is wanted: a spec that differs from every
                 // wanted one, so the diff replaces or removes it.
                 _ => TunnelState {
                     kind: TunnelType::Vxlan,
                     vni: u32::MAX,
-                    remote: Ipv4Addr::UNSPECIFIED,
+                    remote: Some(Ipv4Addr::UNSPECIFIED),
                     port: 0,
                     bridge: String::new(),
                     mode: BridgeMode::Linux,
                     netem: None,
+                    flood: Default::default(),
+                    mtu: None,
                 },
             };
             f.state.globals.tunnels.insert(m.name, spec);

@@ -12,7 +12,7 @@ use tracing::warn;
 
 use crate::diff::{diff_container, globals_post, globals_pre, record_container, record_global, Op};
 use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Ns};
-use crate::state::{CtrState, Globals};
+use crate::state::{CtrState, Globals, TunnelState};
 
 /// An operation that failed (after its container was put back).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -54,7 +54,33 @@ pub fn tunnel_marker(hash: &str) -> String {
 /// needs (which outer ends a patch bridge has).
 pub struct Applier<K: Kernel> {
     kernel: K,
-    patches: Mutex<HashMap<String, Vec<String>>>,
+    patches: Mutex<HashMap<String, PatchEnds>>,
+    /// Linux bridge -> its multi-host tunnel (see `forget_moved`).
+    mesh_ports: Mutex<HashMap<String, String>>,
+}
+
+/// One patch bridge's ends on this host.
+#[derive(Debug, Default)]
+struct PatchEnds {
+    /// Outer veth ends and configured tunnels, in arrival order (two at
+    /// most).
+    ends: Vec<String>,
+    /// The multi-host tunnel of this patch: the fallback end, patched to
+    /// the one local end while the other end is on another host.
+    tunnel: Option<String>,
+    /// What is patched in the kernel now.
+    paired: Option<(String, String)>,
+}
+
+impl PatchEnds {
+    fn want(&self) -> Option<(String, String)> {
+        crate::mesh::patch_pair(&self.ends, self.tunnel.as_deref())
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    }
+
+    fn present(&self, dev: &str) -> bool {
+        self.ends.iter().any(|e| e == dev) || self.tunnel.as_deref() == Some(dev)
+    }
 }
 
 fn host32(a: Ipv4Addr) -> Route {
@@ -96,6 +122,7 @@ impl<K: Kernel> Applier<K> {
         Applier {
             kernel,
             patches: Mutex::new(HashMap::new()),
+            mesh_ports: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,18 +150,38 @@ impl<K: Kernel> Applier<K> {
                 ok_if(k.delete_bridge(name, *mode), ErrorKind::Gone)
             }
             Op::CreateTunnel { name, spec } => {
-                k.create_tunnel(name, spec, &tunnel_marker(&hash_json(spec)))?;
+                k.create_tunnel(name, spec, &tunnel_marker(&hash_json(&spec.device())))?;
+                self.note_mesh_port(name, spec, true);
                 if spec.mode == BridgeMode::Patch {
-                    if let Err(e) = self.join_patch(&spec.bridge, name) {
+                    let joined = if spec.is_mesh() {
+                        self.set_patch_tunnel(&spec.bridge, Some(name))
+                    } else {
+                        self.join_patch(&spec.bridge, name)
+                    };
+                    if let Err(e) = joined {
+                        if spec.is_mesh() {
+                            let _ = self.set_patch_tunnel(&spec.bridge, None);
+                        } else {
+                            self.leave_patch(&spec.bridge, name);
+                        }
                         let _ = k.delete_link(Ns::Conlink, name);
                         return Err(e);
                     }
                 }
                 Ok(())
             }
+            Op::AddFlood { name, remote } => ok_if(k.fdb_append(name, *remote), ErrorKind::Exists),
+            Op::DelFlood { name, remote } => ok_if(k.fdb_del(name, *remote), ErrorKind::Gone),
             Op::DeleteTunnel { name, spec } => {
+                self.note_mesh_port(name, spec, false);
                 if spec.mode == BridgeMode::Patch {
-                    self.leave_patch(&spec.bridge, name);
+                    if spec.is_mesh() {
+                        if let Err(e) = self.set_patch_tunnel(&spec.bridge, None) {
+                            warn!("patch {}: {e}", spec.bridge);
+                        }
+                    } else {
+                        self.leave_patch(&spec.bridge, name);
+                    }
                 }
                 if spec.mode == BridgeMode::Ovs {
                     ok_if(k.detach_ovs(&spec.bridge, name), ErrorKind::Gone).ok();
@@ -162,15 +209,18 @@ impl<K: Kernel> Applier<K> {
                 hash,
             } => {
                 let marker = link_marker(ctr, dev, hash);
-                let (mac, mtu) = (link.mac, link.mtu);
+                let (mac, mtu, ipv6) = (link.mac, link.mtu, !link.id.no_ipv6);
                 match (&link.id.kind, &link.id.outer) {
                     (LinkType::Veth, Some(o)) => {
-                        k.create_veth(&ctr.netns, &o.name, dev, mac, mtu, &marker)?;
+                        k.create_veth(&ctr.netns, &o.name, dev, mac, mtu, ipv6, &marker)?;
                         let joined = match o.mode {
                             BridgeMode::Patch => self.join_patch(&o.bridge, &o.name),
                             m => k.attach(&o.name, &o.bridge, m),
                         };
                         let up = joined.and_then(|()| k.set_up(Ns::Conlink, &o.name, true));
+                        if up.is_ok() {
+                            self.forget_moved(&o.bridge, mac);
+                        }
                         if let Err(e) = up {
                             // The op is all or nothing: the half-made veth
                             // goes the way every link goes.
@@ -188,7 +238,9 @@ impl<K: Kernel> Applier<K> {
                         ErrorKind::Other,
                         "veth link without an outer end",
                     )),
-                    (LinkType::Dummy, _) => k.create_dummy(&ctr.netns, dev, mac, mtu, &marker),
+                    (LinkType::Dummy, _) => {
+                        k.create_dummy(&ctr.netns, dev, mac, mtu, ipv6, &marker)
+                    }
                     _ => k.create_child(&ctr.netns, dev, &link.id, mac, mtu, &marker),
                 }
             }
@@ -300,11 +352,19 @@ impl<K: Kernel> Applier<K> {
                         k.add_route(Ns::Conlink, &f.bridge, &host32(f.ip)),
                         ErrorKind::Exists,
                     )?;
-                    ok_if(
+                    let rest = ok_if(
                         k.add_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr)),
                         ErrorKind::Exists,
-                    )?;
-                    k.set_forwards(&f.outer, &f.bridge, f.ip, &f.forwards)?;
+                    )
+                    .and_then(|()| k.set_forwards(&f.outer, &f.bridge, f.ip, &f.forwards));
+                    if let Err(e) = rest {
+                        // A failed op is not recorded, so no rollback would
+                        // know of its first steps: undo them here (the
+                        // bridge's /32 route leaked otherwise, issue 12).
+                        let _ = k.del_route(Ns::Ctr(&ctr.netns), dev, &host32(d.addr));
+                        let _ = k.del_route(Ns::Conlink, &f.bridge, &host32(f.ip));
+                        return Err(e);
+                    }
                 }
                 Ok(())
             }
@@ -330,49 +390,144 @@ impl<K: Kernel> Applier<K> {
         }
     }
 
-    fn patches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
+    fn patches(&self) -> std::sync::MutexGuard<'_, HashMap<String, PatchEnds>> {
         self.patches.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a patch end; with both ends present, joins them both ways.
+    /// Records a patch end; brings the kernel in line with the pairing.
     fn join_patch(&self, bridge: &str, port: &str) -> KResult<()> {
-        let mut p = self.patches();
-        let ends = p.entry(bridge.to_string()).or_default();
-        if !ends.iter().any(|e| e == port) {
-            if ends.len() >= 2 {
-                return Err(KernelError::new(
-                    ErrorKind::Other,
-                    format!(
-                        "patch {bridge}: already joins {} and {}; a patch takes two links",
-                        ends[0], ends[1]
-                    ),
-                ));
+        {
+            let mut p = self.patches();
+            let pe = p.entry(bridge.to_string()).or_default();
+            if !pe.ends.iter().any(|e| e == port) {
+                if pe.ends.len() >= 2 {
+                    return Err(KernelError::new(
+                        ErrorKind::Other,
+                        format!(
+                            "patch {bridge}: already joins {} and {}; a patch takes two links",
+                            pe.ends[0], pe.ends[1]
+                        ),
+                    ));
+                }
+                pe.ends.push(port.to_string());
             }
-            ends.push(port.to_string());
         }
-        if let [a, b] = ends.as_slice() {
-            let (a, b) = (a.clone(), b.clone());
-            drop(p);
-            self.kernel.patch(&a, &b).map_err(|e| {
-                KernelError::new(e.kind, format!("patch {bridge}: join {a} and {b}: {e}"))
-            })?;
-        }
-        Ok(())
+        // A join always (re)applies the pair: re-running is how an end
+        // that came back gets its redirect again.
+        self.repair(bridge, true)
     }
 
     fn leave_patch(&self, bridge: &str, port: &str) {
-        if let Some(ends) = self.patches().get_mut(bridge) {
-            ends.retain(|e| e != port);
+        if let Some(pe) = self.patches().get_mut(bridge) {
+            pe.ends.retain(|e| e != port);
         }
+        if let Err(e) = self.repair(bridge, false) {
+            warn!("patch {bridge}: {e}");
+        }
+    }
+
+    /// Sets (or clears) the mesh tunnel of a patch.
+    fn set_patch_tunnel(&self, bridge: &str, tunnel: Option<&str>) -> KResult<()> {
+        self.patches().entry(bridge.to_string()).or_default().tunnel = tunnel.map(String::from);
+        self.repair(bridge, tunnel.is_some())
+    }
+
+    /// Makes the kernel's pairing of `bridge` what its ends want: the two
+    /// local ends with each other, else the one local end with the mesh
+    /// tunnel. An end that leaves the pair but stays (the tunnel when the
+    /// far end arrives here) loses its redirect; the new pair is patched.
+    fn repair(&self, bridge: &str, force: bool) -> KResult<()> {
+        let (want, stale) = {
+            let mut p = self.patches();
+            let Some(pe) = p.get_mut(bridge) else {
+                return Ok(());
+            };
+            let want = pe.want();
+            if want == pe.paired && !force {
+                return Ok(());
+            }
+            let old = pe.paired.take();
+            let stale: Vec<String> = old
+                .iter()
+                .flat_map(|(a, b)| [a.clone(), b.clone()])
+                .filter(|d| pe.present(d) && !want.as_ref().is_some_and(|(a, b)| a == d || b == d))
+                .collect();
+            (want, stale)
+        };
+        for d in &stale {
+            ok_if(self.kernel.unpatch(d), ErrorKind::Gone).map_err(|e| {
+                KernelError::new(e.kind, format!("patch {bridge}: release {d}: {e}"))
+            })?;
+        }
+        if let Some((a, b)) = &want {
+            self.kernel.patch(a, b).map_err(|e| {
+                KernelError::new(e.kind, format!("patch {bridge}: join {a} and {b}: {e}"))
+            })?;
+        }
+        if let Some(pe) = self.patches().get_mut(bridge) {
+            pe.paired = want;
+        }
+        Ok(())
     }
 
     /// Registers adopted patch ends (after a restart) without touching the
     /// kernel: their mirred actions are still in place.
     pub fn adopt_patch_end(&self, bridge: &str, port: &str) {
         let mut p = self.patches();
-        let ends = p.entry(bridge.to_string()).or_default();
-        if !ends.iter().any(|e| e == port) {
-            ends.push(port.to_string());
+        let pe = p.entry(bridge.to_string()).or_default();
+        if !pe.ends.iter().any(|e| e == port) {
+            pe.ends.push(port.to_string());
+        }
+        pe.paired = pe.want();
+    }
+
+    fn note_mesh_port(&self, name: &str, spec: &TunnelState, present: bool) {
+        if !spec.is_mesh() || spec.mode != BridgeMode::Linux {
+            return;
+        }
+        let mut m = self.mesh_ports.lock().unwrap_or_else(|p| p.into_inner());
+        if present {
+            m.insert(spec.bridge.clone(), name.to_string());
+        } else if m.get(&spec.bridge).is_some_and(|n| n == name) {
+            m.remove(&spec.bridge);
+        }
+    }
+
+    /// A station that moved between hosts: a task rescheduled here keeps
+    /// its slot's MAC, and until the entry ages out (300 s) the bridge
+    /// would send its frames back into the tunnel, where it was learned
+    /// before. When a link with a fixed MAC joins a stretched bridge, what
+    /// was learned for that MAC on the tunnel is forgotten (best effort:
+    /// learning fixes it too, once the station sends).
+    fn forget_moved(&self, bridge: &str, mac: Option<conlink_model::MacAddr>) {
+        let Some(mac) = mac else { return };
+        let port = self
+            .mesh_ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bridge)
+            .cloned();
+        if let Some(port) = port {
+            if let Err(e) = self.kernel.fdb_forget(&port, mac) {
+                warn!("bridge {bridge}: forget {mac} on {port}: {e}");
+            }
+        }
+    }
+
+    /// Registers an adopted tunnel (after a restart) without touching the
+    /// kernel: a patch's tunnel is one of its ends again.
+    pub fn adopt_tunnel(&self, name: &str, spec: &TunnelState) {
+        self.note_mesh_port(name, spec, true);
+        if spec.mode != BridgeMode::Patch {
+            return;
+        }
+        if spec.is_mesh() {
+            let mut p = self.patches();
+            let pe = p.entry(spec.bridge.clone()).or_default();
+            pe.tunnel = Some(name.to_string());
+            pe.paired = pe.want();
+        } else {
+            self.adopt_patch_end(&spec.bridge, name);
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use conlink_model::{
-    BridgeMode, Container, Link, LinkType, Netem, NetworkConfig, Target, Tunnel, IFNAME_MAX,
+    BridgeMode, Container, Link, LinkType, Netem, NetworkConfig, Target, IFNAME_MAX,
 };
 use serde::{Deserialize, Serialize};
 
@@ -69,9 +69,9 @@ pub struct Inputs {
     pub project: Option<String>,
     /// Overrides from the control API.
     pub overrides: Overrides,
-    /// Tunnels from outside the config (multi-host peers), added to the
-    /// configured ones.
-    pub extra_tunnels: Vec<Tunnel>,
+    /// Multi-host mode: the mesh options and the current peers; its
+    /// tunnels are added to the configured ones ([`crate::mesh`]).
+    pub mesh: Option<crate::mesh::Mesh>,
 }
 
 /// Which config groups apply to `c`: its container name always; its
@@ -129,7 +129,7 @@ pub fn desired_globals(inp: &Inputs) -> Globals {
             .collect(),
         tunnels: BTreeMap::new(),
     };
-    for t in cfg.tunnels.iter().chain(&inp.extra_tunnels) {
+    for t in &cfg.tunnels {
         let mode = cfg
             .bridges
             .get(&t.bridge)
@@ -139,13 +139,20 @@ pub fn desired_globals(inp: &Inputs) -> Globals {
             TunnelState {
                 kind: t.tunnel_type,
                 vni: t.vni,
-                remote: t.remote,
+                remote: Some(t.remote),
                 port: t.udp_port(),
                 bridge: t.bridge.clone(),
                 mode,
                 netem: t.netem.clone(),
+                flood: BTreeSet::new(),
+                mtu: None,
             },
         );
+    }
+    if let Some(m) = &inp.mesh {
+        // Names never clash with configured tunnels: mesh::check refuses
+        // such a config before it is used.
+        g.tunnels.extend(crate::mesh::tunnels(cfg, m));
     }
     g
 }
@@ -263,6 +270,7 @@ fn instance_link(
             parent,
             mode: link.mode.clone(),
             vlanid: link.vlanid,
+            no_ipv6: !link.ipv6,
         },
         mac,
         mtu: link.mtu,

@@ -29,6 +29,11 @@ pub enum Op {
     CreateTunnel { name: String, spec: TunnelState },
     /// Removes a tunnel interface.
     DeleteTunnel { name: String, spec: TunnelState },
+    /// Adds a peer to a mesh tunnel's flood list (`bridge fdb append
+    /// 00:00:00:00:00:00 dev NAME dst REMOTE`).
+    AddFlood { name: String, remote: Ipv4Addr },
+    /// Removes a peer from a mesh tunnel's flood list (`bridge fdb del …`).
+    DelFlood { name: String, remote: Ipv4Addr },
     /// Replaces (or removes) a tunnel's netem.
     SetTunnelNetem {
         name: String,
@@ -234,11 +239,20 @@ impl fmt::Display for Op {
                 write!(f, "bridge {name}: created ({})", mode_str(*mode))
             }
             DeleteBridge { name, .. } => write!(f, "bridge {name}: removed"),
-            CreateTunnel { name, spec } => write!(
-                f,
-                "tunnel {name}: created (remote {}, bridge {})",
-                spec.remote, spec.bridge
-            ),
+            CreateTunnel { name, spec } => match spec.remote {
+                Some(r) => write!(
+                    f,
+                    "tunnel {name}: created (remote {r}, bridge {})",
+                    spec.bridge
+                ),
+                None => write!(
+                    f,
+                    "tunnel {name}: created (multi-host, VNI {}, bridge {})",
+                    spec.vni, spec.bridge
+                ),
+            },
+            AddFlood { name, remote } => write!(f, "tunnel {name}: peer {remote} added"),
+            DelFlood { name, remote } => write!(f, "tunnel {name}: peer {remote} removed"),
             DeleteTunnel { name, .. } => write!(f, "tunnel {name}: removed"),
             SetTunnelNetem { name, from, to } => {
                 write!(f, "tunnel {name}: netem {} -> {}", opt(from), opt(to))
@@ -366,11 +380,29 @@ pub fn globals_pre(a: &Globals, d: &Globals) -> Vec<Op> {
     for (name, spec) in &d.tunnels {
         match a.tunnels.get(name) {
             Some(s) if s == spec => {}
-            Some(s) if same_but_netem(s, spec) => ops.push(Op::SetTunnelNetem {
-                name: name.clone(),
-                from: s.netem.clone(),
-                to: spec.netem.clone(),
-            }),
+            // The same device: netem and the flood list change in place
+            // (a peer coming or going is one entry, not a new device).
+            Some(s) if s.device() == spec.device() => {
+                if s.netem != spec.netem {
+                    ops.push(Op::SetTunnelNetem {
+                        name: name.clone(),
+                        from: s.netem.clone(),
+                        to: spec.netem.clone(),
+                    });
+                }
+                for r in s.flood.difference(&spec.flood) {
+                    ops.push(Op::DelFlood {
+                        name: name.clone(),
+                        remote: *r,
+                    });
+                }
+                for r in spec.flood.difference(&s.flood) {
+                    ops.push(Op::AddFlood {
+                        name: name.clone(),
+                        remote: *r,
+                    });
+                }
+            }
             Some(s) => {
                 ops.push(Op::DeleteTunnel {
                     name: name.clone(),
@@ -387,15 +419,13 @@ pub fn globals_pre(a: &Globals, d: &Globals) -> Vec<Op> {
     ops
 }
 
-/// A tunnel is made without netem, then given it: two steps, each all or
-/// nothing.
+/// A tunnel is made bare (no netem, no flood entries), then given them:
+/// each step all or nothing, and the flood list is the same ops whether
+/// the device is new or adopted.
 fn create_tunnel(name: &str, spec: &TunnelState) -> Vec<Op> {
     let mut ops = vec![Op::CreateTunnel {
         name: name.to_string(),
-        spec: TunnelState {
-            netem: None,
-            ..spec.clone()
-        },
+        spec: spec.device(),
     }];
     if spec.netem.is_some() {
         ops.push(Op::SetTunnelNetem {
@@ -404,17 +434,13 @@ fn create_tunnel(name: &str, spec: &TunnelState) -> Vec<Op> {
             to: spec.netem.clone(),
         });
     }
-    ops
-}
-
-fn same_but_netem(a: &TunnelState, b: &TunnelState) -> bool {
-    TunnelState {
-        netem: None,
-        ..a.clone()
-    } == TunnelState {
-        netem: None,
-        ..b.clone()
+    for r in &spec.flood {
+        ops.push(Op::AddFlood {
+            name: name.to_string(),
+            remote: *r,
+        });
     }
+    ops
 }
 
 /// Globals to remove once the containers are done with them: the forward
@@ -722,6 +748,16 @@ pub fn record_global(g: &mut Globals, op: &Op) {
         Op::SetTunnelNetem { name, to, .. } => {
             if let Some(t) = g.tunnels.get_mut(name) {
                 t.netem = to.clone();
+            }
+        }
+        Op::AddFlood { name, remote } => {
+            if let Some(t) = g.tunnels.get_mut(name) {
+                t.flood.insert(*remote);
+            }
+        }
+        Op::DelFlood { name, remote } => {
+            if let Some(t) = g.tunnels.get_mut(name) {
+                t.flood.remove(remote);
             }
         }
         Op::EnableForwarding => {

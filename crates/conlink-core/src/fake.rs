@@ -47,6 +47,8 @@ pub struct FakeLink {
     pub features: BTreeMap<String, bool>,
     /// Marker (alias after `conlink:`).
     pub marker: String,
+    /// Mesh tunnels: the all-zeros FDB entries' destinations.
+    pub flood: BTreeSet<Ipv4Addr>,
 }
 
 /// conlink's forward rules: key -> (bridge, ip, forwards).
@@ -234,6 +236,7 @@ fn link(kind: &str, mac: Option<MacAddr>, mtu: Option<u32>, marker: &str) -> Fak
         netem: None,
         features: BTreeMap::new(),
         marker: marker.into(),
+        flood: BTreeSet::new(),
     }
 }
 
@@ -255,7 +258,7 @@ impl Kernel for FakeKernel {
 
     fn create_tunnel(&self, name: &str, spec: &TunnelState, marker: &str) -> KResult<()> {
         self.call(format!("create_tunnel {name}"))?;
-        let mut l = link("vxlan", None, None, marker);
+        let mut l = link("vxlan", None, spec.mtu, marker);
         l.up = true;
         if spec.mode != BridgeMode::Patch {
             l.master = Some(spec.bridge.clone());
@@ -270,9 +273,14 @@ impl Kernel for FakeKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
-        self.call(format!("create_veth {} {outer} {dev}", ctr.display()))?;
+        self.call(format!(
+            "create_veth {} {outer} {dev}{}",
+            ctr.display(),
+            if ipv6 { "" } else { " no-ipv6" }
+        ))?;
         let cns = ctr.display().to_string();
         if !self.w().ns.contains_key(&cns) {
             return Err(err(ErrorKind::Gone, format!("namespace {cns} gone")));
@@ -315,9 +323,14 @@ impl Kernel for FakeKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
-        self.call(format!("create_dummy {} {dev}", ctr.display()))?;
+        self.call(format!(
+            "create_dummy {} {dev}{}",
+            ctr.display(),
+            if ipv6 { "" } else { " no-ipv6" }
+        ))?;
         self.insert(
             &ctr.display().to_string(),
             dev,
@@ -358,6 +371,40 @@ impl Kernel for FakeKernel {
             l.patched = Some(a.into());
             Ok(())
         })
+    }
+
+    fn unpatch(&self, dev: &str) -> KResult<()> {
+        self.call(format!("unpatch {dev}"))?;
+        self.with_link(Ns::Conlink, dev, |l| {
+            l.patched = None;
+            Ok(())
+        })
+    }
+
+    fn fdb_append(&self, dev: &str, remote: Ipv4Addr) -> KResult<()> {
+        self.call(format!("fdb_append {dev} {remote}"))?;
+        self.with_link(Ns::Conlink, dev, |l| {
+            l.flood.insert(remote);
+            Ok(())
+        })
+    }
+
+    fn fdb_del(&self, dev: &str, remote: Ipv4Addr) -> KResult<()> {
+        self.call(format!("fdb_del {dev} {remote}"))?;
+        self.with_link(Ns::Conlink, dev, |l| {
+            l.flood.remove(&remote);
+            Ok(())
+        })
+    }
+
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()> {
+        // Nothing is learned in the model; the call is recorded.
+        self.call(format!("fdb_forget {port} {mac}"))
+    }
+
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
+        self.call(format!("fdb_flood {dev}"))?;
+        self.with_link(Ns::Conlink, dev, |l| Ok(l.flood.iter().copied().collect()))
     }
 
     fn delete_link(&self, ns: Ns<'_>, name: &str) -> KResult<()> {

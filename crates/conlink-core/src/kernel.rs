@@ -76,8 +76,10 @@ pub trait Kernel: Send + Sync + 'static {
     /// A tunnel interface in conlink's namespace, up, joined to a linux or
     /// ovs bridge (patch joins are the applier's).
     fn create_tunnel(&self, name: &str, spec: &TunnelState, marker: &str) -> KResult<()>;
-    /// A veth pair: `outer` in conlink's namespace (outer group), `dev`
-    /// in the container; MAC on `dev`, MTU on both; both down.
+    /// A veth pair: `outer` in conlink's namespace (outer group, never
+    /// IPv6), `dev` in the container (IPv6 link-local unless `ipv6` is
+    /// false); MAC on `dev`, MTU on both; both down.
+    #[allow(clippy::too_many_arguments)]
     fn create_veth(
         &self,
         ctr: &Path,
@@ -85,9 +87,11 @@ pub trait Kernel: Send + Sync + 'static {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()>;
-    /// A *vlan/*vtap child of a host interface, moved into the container.
+    /// A *vlan/*vtap child of a host interface, moved into the container
+    /// (IPv6 link-local unless `id.no_ipv6`).
     fn create_child(
         &self,
         ctr: &Path,
@@ -97,13 +101,15 @@ pub trait Kernel: Send + Sync + 'static {
         mtu: Option<u32>,
         marker: &str,
     ) -> KResult<()>;
-    /// A dummy interface in the container.
+    /// A dummy interface in the container (IPv6 link-local unless `ipv6`
+    /// is false).
     fn create_dummy(
         &self,
         ctr: &Path,
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()>;
     /// Joins `port` (in conlink's namespace) to a linux or ovs bridge.
@@ -113,6 +119,22 @@ pub trait Kernel: Send + Sync + 'static {
     /// Joins two interfaces of conlink's namespace back to back (tc mirred
     /// both ways).
     fn patch(&self, a: &str, b: &str) -> KResult<()>;
+    /// Takes one interface out of a patch: its ingress redirect goes (`tc
+    /// qdisc del dev DEV ingress`); frames arriving on it go nowhere.
+    fn unpatch(&self, dev: &str) -> KResult<()>;
+    /// Adds `remote` to the flood list of mesh tunnel `dev` (`bridge fdb
+    /// append 00:00:00:00:00:00 dev DEV dst REMOTE`); already there is
+    /// success.
+    fn fdb_append(&self, dev: &str, remote: Ipv4Addr) -> KResult<()>;
+    /// Removes `remote` from `dev`'s flood list (`bridge fdb del …`).
+    fn fdb_del(&self, dev: &str, remote: Ipv4Addr) -> KResult<()>;
+    /// The flood list of `dev` (adoption reads it back), sorted.
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>>;
+    /// Forgets where `mac` was learned on bridge port `port` (the bridge's
+    /// entry and the VXLAN device's own: `bridge fdb del MAC dev PORT
+    /// master|self`); entries that do not exist are fine. Learned state,
+    /// not conlink's: nothing records it.
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()>;
     /// Deletes an interface (a veth: both ends).
     fn delete_link(&self, ns: Ns<'_>, name: &str) -> KResult<()>;
     /// Deletes every outer end and tunnel in one request (shutdown).

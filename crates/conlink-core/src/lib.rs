@@ -16,6 +16,7 @@ pub mod diff;
 pub mod events;
 pub mod fake;
 pub mod kernel;
+pub mod mesh;
 pub mod net;
 pub mod plan;
 pub mod reconcile;

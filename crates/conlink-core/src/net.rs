@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -57,6 +58,11 @@ pub struct Placement {
     /// remote); None: conlink's own namespace. Devices made elsewhere are
     /// moved in: a tunnel keeps its underlay when moved.
     pub tunnel_ns: Option<PathBuf>,
+    /// Where multi-host mesh tunnels are created, when that differs from
+    /// `tunnel_ns`: conlink in a container (`pid: host`) reaches the other
+    /// hosts from the host's namespace, `/proc/1/ns/net`. None: as
+    /// `tunnel_ns`.
+    pub mesh_ns: Option<PathBuf>,
     /// Runtime directory of the OVS daemons conlink starts when a bridge is
     /// `ovs` and no OVS answers in its namespace (`/run/conlink/ovs-NAME`);
     /// None: `/run/conlink/ovs-conlink`.
@@ -185,7 +191,21 @@ impl NetKernel {
         let handle = Arc::new(
             Netns::open(&path)
                 .and_then(|ns| Handle::open(&ns))
-                .map_err(net_err)?,
+                .map_err(|e| {
+                    // Opening another process's namespace needs ptrace
+                    // access to it: init has every capability, docker's
+                    // default set lacks some, so the kernel wants
+                    // CAP_SYS_PTRACE. Say what to add.
+                    let denied = matches!(e.errno(), Some(13 | 1)); // EACCES, EPERM
+                    let mut k = net_err(e);
+                    if denied {
+                        k.msg.push_str(
+                            ": the host's namespace is needed for vlan/macvlan/ipvlan parents; \
+                             give conlink's container `cap_add: [SYS_PTRACE]` (with `pid: host`)",
+                        );
+                    }
+                    k
+                })?,
         );
         *h = Some(handle.clone());
         Ok(handle)
@@ -219,10 +239,20 @@ impl NetKernel {
         })
     }
 
+    /// nftables in a container's namespace, through the namespace fd the
+    /// cached handle holds (reopening `/proc/PID/ns/net` by path could land
+    /// in another namespace once PID is recycled).
+    fn ctr_nft(&self, ctr: &Path) -> KResult<Nft> {
+        let h = self.ctr(ctr)?;
+        let ns = h.netns();
+        Nft::open_fd(ns.as_fd(), ns.path()).map_err(nft_err)
+    }
+
     fn with_nft<T>(&self, f: impl FnOnce(&mut Nft) -> Result<T, NftError>) -> KResult<T> {
         let mut nft = self.nft.lock().unwrap_or_else(|p| p.into_inner());
         if nft.is_none() {
-            *nft = Some(Nft::open(Some(self.conlink.netns().path().as_ref())).map_err(nft_err)?);
+            let ns = self.conlink.netns();
+            *nft = Some(Nft::open_fd(ns.as_fd(), ns.path()).map_err(nft_err)?);
         }
         match nft.as_mut() {
             Some(n) => f(n).map_err(nft_err),
@@ -255,6 +285,16 @@ fn attrs(name: &str, mac: Option<MacAddr>, mtu: Option<u32>, marker: &str) -> Li
         a = a.mac(m);
     }
     a
+}
+
+/// `a` without an IPv6 link-local address when the link opts out of IPv6
+/// (config `ipv6: false`).
+fn v6(a: LinkAttrs, ipv6: bool) -> LinkAttrs {
+    if ipv6 {
+        a
+    } else {
+        a.no_ipv6_ll()
+    }
 }
 
 fn child_kind(id: &LinkIdentity) -> KResult<LinkKind> {
@@ -322,22 +362,50 @@ impl Kernel for NetKernel {
     }
 
     fn create_tunnel(&self, name: &str, t: &TunnelState, marker: &str) -> KResult<()> {
-        let spec = TunnelSpec {
-            vni: t.vni,
-            remote: t.remote,
-            dstport: t.port,
-            underlay: None,
-        };
-        let kind = match t.kind {
-            TunnelType::Vxlan => LinkKind::Vxlan(spec),
-            TunnelType::Geneve => LinkKind::Geneve(spec),
+        let kind = match (t.remote, t.kind) {
+            (Some(remote), kind) => {
+                let spec = TunnelSpec {
+                    vni: t.vni,
+                    remote,
+                    dstport: t.port,
+                    underlay: None,
+                };
+                match kind {
+                    TunnelType::Vxlan => LinkKind::Vxlan(spec),
+                    TunnelType::Geneve => LinkKind::Geneve(spec),
+                }
+            }
+            // A mesh tunnel: no default remote, its FDB says where.
+            (None, TunnelType::Vxlan) => LinkKind::VxlanFdb {
+                vni: t.vni,
+                dstport: t.port,
+            },
+            (None, TunnelType::Geneve) => {
+                return Err(KernelError::new(
+                    ErrorKind::Other,
+                    format!("tunnel {name}: geneve has no forwarding database for multi-host"),
+                ))
+            }
         };
         let mut a = LinkAttrs::new(name).owner(marker).group(OUTER_GROUP);
         if t.mode == BridgeMode::Linux {
             a = a.master(&t.bridge);
         }
+        if let Some(m) = t.mtu {
+            a = a.mtu(m);
+        }
+        if t.is_mesh() {
+            // No IPv6 link-local on a mesh tunnel: its DAD and router
+            // solicitations would be flooded to every peer, and through an
+            // idle patch tunnel into the far end's container.
+            a = a.no_ipv6_ll();
+        }
         let a = a.up();
-        match &self.place.tunnel_ns {
+        let underlay = match (t.is_mesh(), &self.place.mesh_ns) {
+            (true, Some(ns)) => Some(ns),
+            _ => self.place.tunnel_ns.as_ref(),
+        };
+        match underlay {
             None => self.conlink.create_link(&a, &kind, None),
             Some(ns) => {
                 // Created where the underlay is, then moved in.
@@ -361,6 +429,7 @@ impl Kernel for NetKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
         let h = self.ctr(ctr)?;
@@ -371,7 +440,7 @@ impl Kernel for NetKernel {
         let local = attrs(outer, None, mtu, marker)
             .group(OUTER_GROUP)
             .no_ipv6_ll();
-        let peer = attrs(dev, mac, mtu, marker);
+        let peer = v6(attrs(dev, mac, mtu, marker), ipv6);
         match self.conlink.create_veth(&local, &peer, &h) {
             // A leftover of ours in the container: after a conlink
             // container restarts, its old namespace (and with it the old
@@ -406,7 +475,11 @@ impl Kernel for NetKernel {
         let h = self.ctr(ctr)?;
         let kind = child_kind(id)?;
         self.host()?
-            .create_link(&attrs(dev, mac, mtu, marker), &kind, Some(&h))
+            .create_link(
+                &v6(attrs(dev, mac, mtu, marker), !id.no_ipv6),
+                &kind,
+                Some(&h),
+            )
             .map_err(net_err)
     }
 
@@ -416,10 +489,15 @@ impl Kernel for NetKernel {
         dev: &str,
         mac: Option<MacAddr>,
         mtu: Option<u32>,
+        ipv6: bool,
         marker: &str,
     ) -> KResult<()> {
         self.ctr(ctr)?
-            .create_link(&attrs(dev, mac, mtu, marker), &LinkKind::Dummy, None)
+            .create_link(
+                &v6(attrs(dev, mac, mtu, marker), ipv6),
+                &LinkKind::Dummy,
+                None,
+            )
             .map_err(net_err)
     }
 
@@ -439,6 +517,26 @@ impl Kernel for NetKernel {
         self.conlink.patch(a, b).map_err(net_err)?;
         info!("patch: {a} <-> {b}");
         Ok(())
+    }
+
+    fn unpatch(&self, dev: &str) -> KResult<()> {
+        self.conlink.unpatch(dev).map_err(net_err)
+    }
+
+    fn fdb_append(&self, dev: &str, remote: Ipv4Addr) -> KResult<()> {
+        self.conlink.fdb_append(dev, remote).map_err(net_err)
+    }
+
+    fn fdb_del(&self, dev: &str, remote: Ipv4Addr) -> KResult<()> {
+        self.conlink.fdb_del(dev, remote).map_err(net_err)
+    }
+
+    fn fdb_forget(&self, port: &str, mac: MacAddr) -> KResult<()> {
+        self.conlink.fdb_forget(port, mac.0).map_err(net_err)
+    }
+
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
+        self.conlink.fdb_flood(dev).map_err(net_err)
     }
 
     fn delete_link(&self, ns: Ns<'_>, name: &str) -> KResult<()> {
@@ -498,7 +596,7 @@ impl Kernel for NetKernel {
     }
 
     fn set_nat(&self, ctr: &Path, dev: &str, ip: Ipv4Addr, nat: Ipv4Addr) -> KResult<()> {
-        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        let mut nft = self.ctr_nft(ctr)?;
         nft.apply_nat(&NatRule {
             dev: dev.to_string(),
             ip,
@@ -508,12 +606,12 @@ impl Kernel for NetKernel {
     }
 
     fn del_nat(&self, ctr: &Path, dev: &str) -> KResult<()> {
-        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        let mut nft = self.ctr_nft(ctr)?;
         nft.remove_nat(dev).map_err(nft_err)
     }
 
     fn drop_nat_table(&self, ctr: &Path) -> KResult<()> {
-        let mut nft = Nft::open(Some(ctr)).map_err(nft_err)?;
+        let mut nft = self.ctr_nft(ctr)?;
         nft.delete_table().map_err(nft_err)
     }
 
@@ -631,6 +729,10 @@ impl MarkReader {
 }
 
 impl crate::adopt::Marks for MarkReader {
+    fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
+        self.conlink.fdb_flood(dev).map_err(net_err)
+    }
+
     fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>> {
         let owned;
         let h = match ns {

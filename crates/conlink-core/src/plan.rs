@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use conlink_model::{Container, NetworkConfig, Tunnel};
+use conlink_model::{Container, NetworkConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::adopt::{self, Marks};
@@ -38,12 +38,14 @@ impl Action {
             CreateBridge { .. }
             | CreateTunnel { .. }
             | EnableForwarding
+            | AddFlood { .. }
             | CreateLink { .. }
             | AddAddr { .. }
             | AddRoute { .. }
             | RunCommand { .. } => Action::Add,
             DeleteBridge { .. }
             | DeleteTunnel { .. }
+            | DelFlood { .. }
             | DropForwardTable
             | ForgetForwarding
             | DeleteLink { .. }
@@ -191,8 +193,8 @@ pub struct RunningState {
     pub project: Option<String>,
     /// Its control API overrides: (container, dev, override).
     pub overrides: Vec<(String, String, LinkOverride)>,
-    /// Tunnels from outside the config.
-    pub extra_tunnels: Vec<Tunnel>,
+    /// Its multi-host mesh (options and current peers), if any.
+    pub mesh: Option<crate::mesh::Mesh>,
 }
 
 /// The states a reload of the running conlink to `cfg` would compare:
@@ -208,7 +210,7 @@ pub fn reload_states(run: &RunningState, cfg: NetworkConfig) -> (State, State, V
             .iter()
             .map(|(c, d, o)| ((c.clone(), d.clone()), o.clone()))
             .collect(),
-        extra_tunnels: run.extra_tunnels.clone(),
+        mesh: run.mesh.clone(),
     };
     let (desired, errors) = desired_state(&inp, &run.observed);
     (run.actual.clone(), desired, errors)
@@ -346,7 +348,12 @@ impl Plan {
                 (_, Some(k)) => {
                     changed.insert(k);
                 }
-                (Op::SetTunnelNetem { name, .. }, None) => {
+                (
+                    Op::SetTunnelNetem { name, .. }
+                    | Op::AddFlood { name, .. }
+                    | Op::DelFlood { name, .. },
+                    None,
+                ) => {
                     changed.insert((String::new(), name.clone()));
                 }
                 (Op::DropNatTable { ctr }, None) => {

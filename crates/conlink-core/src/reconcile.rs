@@ -170,6 +170,10 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
     ) -> Arc<Self> {
         let (events, _) = broadcast::channel(1024);
         let (connected, _) = tokio::sync::watch::channel(0);
+        // Adopted patch tunnels are patch ends again.
+        for (name, spec) in &actual.globals.tunnels {
+            applier.adopt_tunnel(name, spec);
+        }
         let entries = actual
             .containers
             .into_iter()
@@ -437,7 +441,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
     /// Queues a reconcile of container `name`; the returned receiver fires
     /// when it has run.
     pub fn trigger(self: &Arc<Self>, name: &str, t0: Instant, log: bool) -> oneshot::Receiver<()> {
-        *Self::lock(&self.announced) = None;
         let (tx, rx) = oneshot::channel();
         let me = self.clone();
         let n = name.to_string();
@@ -537,6 +540,10 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             self.finish(name, actual, wanted, Status::Ready, None);
             return;
         }
+        // Something changes: the verdict is said again once it settles.
+        // (An event that changes nothing, e.g. an unrelated container
+        // starting, repeats no `All links connected`.)
+        *Self::lock(&self.announced) = None;
         let had = actual.as_ref().is_some_and(|a| !a.links.is_empty());
         let creates = ops
             .iter()
@@ -816,6 +823,8 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             return Err(ReloadError(format!("{e}")));
         }
         *Self::lock(&self.globals_seen) = g.clone();
+        // A reload is a change: its verdict is said again.
+        *Self::lock(&self.announced) = None;
         let names: BTreeSet<String> = Self::lock(&self.observed)
             .keys()
             .chain(Self::lock(&self.entries).keys())
@@ -838,6 +847,54 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         ));
         self.check_converged();
         Ok(())
+    }
+
+    /// Multi-host: the other hosts' conlinks are now `peers` (this host's
+    /// own addresses left out by the caller). The mesh tunnels follow by
+    /// the globals diff like any other change: a peer that comes or goes is
+    /// one flood entry appended or deleted on each tunnel (in place), the
+    /// first peer makes the tunnels, the last one leaving removes them. No
+    /// container is touched. Safe to call with an unchanged set (nothing
+    /// to do then, or a retry of what failed before); Ok(true) when
+    /// something changed. Without multi-host mode, nothing happens.
+    pub async fn set_peers(
+        &self,
+        peers: BTreeSet<std::net::Ipv4Addr>,
+    ) -> Result<bool, ReloadError> {
+        let mut g = self.globals.lock().await;
+        let mut new_set = false;
+        self.update_inputs(|i| {
+            if let Some(m) = &mut i.mesh {
+                if m.peers != peers {
+                    m.peers = peers.clone();
+                    new_set = true;
+                }
+            }
+        });
+        if new_set {
+            let shown: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+            info!(
+                "multi-host: peers now {}",
+                if shown.is_empty() {
+                    "none".to_string()
+                } else {
+                    shown.join(", ")
+                }
+            );
+            self.emit(
+                CoreEvent::now(EventType::Conlink, Action::Changed, "peers")
+                    .attr("peers", shown.join(",")),
+            );
+        }
+        let want = desired_globals(&self.inputs());
+        let mut ops = globals_pre(&g, &want);
+        ops.extend(globals_post(&g, &want));
+        if ops.is_empty() {
+            return Ok(false);
+        }
+        let res = self.apply_globals(&mut g, ops, true).await;
+        *Self::lock(&self.globals_seen) = g.clone();
+        res.map(|()| true).map_err(|e| ReloadError(e.to_string()))
     }
 
     /// Sets an override on one link and reconciles that container; the
@@ -979,7 +1036,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                 .iter()
                 .map(|((c, d), o)| (c.clone(), d.clone(), o.clone()))
                 .collect(),
-            extra_tunnels: inp.extra_tunnels.clone(),
+            mesh: inp.mesh.clone(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! (actual) are values of the same type, so that one [`crate::diff`]
 //! turns any actual state into any desired one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -35,15 +35,18 @@ pub struct Globals {
     pub tunnels: BTreeMap<String, TunnelState>,
 }
 
-/// One tunnel interface.
+/// One tunnel interface: a configured one (one `remote`) or one of the
+/// multi-host mesh (no default remote; it floods to `flood`, see
+/// [`crate::mesh`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunnelState {
     /// VXLAN or GENEVE.
     pub kind: TunnelType,
     /// Virtual network id.
     pub vni: u32,
-    /// Remote underlay address.
-    pub remote: Ipv4Addr,
+    /// Remote underlay address; None: a mesh tunnel, whose remotes are its
+    /// forwarding database's all-zeros entries (`flood`).
+    pub remote: Option<Ipv4Addr>,
     /// UDP port.
     pub port: u16,
     /// Bridge it joins.
@@ -52,6 +55,32 @@ pub struct TunnelState {
     pub mode: BridgeMode,
     /// netem on the tunnel interface.
     pub netem: Option<Netem>,
+    /// Mesh tunnels: the peers each flooded frame is sent to (one
+    /// `bridge fdb append 00:00:00:00:00:00 dev NAME dst PEER` each).
+    /// Changed in place as peers come and go; not part of the marker hash.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub flood: BTreeSet<Ipv4Addr>,
+    /// MTU of the device (mesh tunnels: what fits through the underlay);
+    /// None: the kernel's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+impl TunnelState {
+    /// Whether this is a mesh tunnel (no default remote).
+    pub fn is_mesh(&self) -> bool {
+        self.remote.is_none()
+    }
+
+    /// The device as it is right after creation (and as its marker hash
+    /// covers it): no netem, no flood entries.
+    pub fn device(&self) -> TunnelState {
+        TunnelState {
+            netem: None,
+            flood: BTreeSet::new(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Which container a state entry is about: a different id or namespace
@@ -116,6 +145,11 @@ pub struct LinkIdentity {
     pub mode: Option<String>,
     /// 802.1Q tag.
     pub vlanid: Option<u16>,
+    /// No IPv6 link-local address on the container end (config
+    /// `ipv6: false`). Left out of the JSON when false so the marker hash
+    /// of every other link stays what earlier versions wrote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_ipv6: bool,
 }
 
 /// Port forwards of one link: DNAT on conlink's docker interface towards

@@ -28,6 +28,7 @@ fn veth(svc: &str, dev: &str, bridge: &str, ip: &str) -> Link {
         vlanid: None,
         forward: vec![],
         ethtool: vec![],
+        ipv6: true,
         base: conlink_model::Base::Conlink,
     }
 }
@@ -40,6 +41,7 @@ fn cfg(links: Vec<Link>) -> NetworkConfig {
             Bridge {
                 bridge: b.into(),
                 mode: BridgeMode::Linux,
+                vni: None,
             },
         );
     }

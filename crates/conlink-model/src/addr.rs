@@ -24,6 +24,20 @@ pub enum ParseAddrError {
     Mac(String),
     #[error("offset {offset} takes {base} past the end of its address space")]
     Overflow { base: String, offset: u128 },
+    /// Replica MACs count up in the last three bytes only: a carry into the
+    /// first three would change the vendor part (OUI) and could set the
+    /// multicast bit, which the kernel refuses for a unicast address.
+    #[error(
+        "replica {replica} would get MAC {base} + {offset}, which carries out of the last three bytes (changing the vendor part and possibly the multicast bit); pick a base MAC whose last three bytes leave room for {replica} replicas"
+    )]
+    MacCarry {
+        /// The configured base MAC.
+        base: String,
+        /// The offset that carried (replica number minus one).
+        offset: u64,
+        /// The replica number that breaks it.
+        replica: u64,
+    },
 }
 
 /// An IPv4 address with its prefix length, as `ip addr add` takes it
@@ -405,21 +419,21 @@ impl MacAddr {
         MacAddr([0xc2, b[0], b[1], b[2], b[3], b[4]])
     }
 
-    /// The MAC plus `offset` as a 48-bit integer (replica i gets offset i-1).
+    /// The MAC plus `offset` (replica i gets offset i-1), added to the last
+    /// three bytes only: a carry out of them is an error naming the replica,
+    /// never a silent change of the OUI or the multicast bit.
     pub fn offset(&self, offset: u64) -> Result<Self, ParseAddrError> {
-        let mut buf = [0u8; 8];
-        buf[2..].copy_from_slice(&self.0);
-        let n = u64::from_be_bytes(buf)
+        let low = u64::from(self.0[3]) << 16 | u64::from(self.0[4]) << 8 | u64::from(self.0[5]);
+        let n = low
             .checked_add(offset)
-            .filter(|n| *n < (1 << 48))
-            .ok_or_else(|| ParseAddrError::Overflow {
+            .filter(|n| *n < (1 << 24))
+            .ok_or_else(|| ParseAddrError::MacCarry {
                 base: self.to_string(),
-                offset: offset.into(),
+                offset,
+                replica: offset.saturating_add(1),
             })?;
         let b = n.to_be_bytes();
-        let mut out = [0u8; 6];
-        out.copy_from_slice(&b[2..]);
-        Ok(MacAddr(out))
+        Ok(MacAddr([self.0[0], self.0[1], self.0[2], b[5], b[6], b[7]]))
     }
 }
 
@@ -523,6 +537,23 @@ mod tests {
             serde_json::to_value(&two).unwrap()["ip"],
             serde_json::json!(["10.0.0.1/24", "fd00::1/64"])
         );
+    }
+
+    #[test]
+    fn mac_offset_never_changes_the_oui_or_multicast_bit() {
+        // 02:00:00:ff:ff:ff + 1 used to give 02:00:01:00:00:00 (new OUI);
+        // fe:ff:ff:ff:ff:ff + 1 would give ff:00:… (multicast).
+        let m: MacAddr = "02:00:00:ff:ff:fe".parse().unwrap();
+        assert_eq!(m.offset(1).unwrap().to_string(), "02:00:00:ff:ff:ff");
+        let e = m.offset(2).unwrap_err().to_string();
+        assert!(e.contains("replica 3 "), "{e}");
+        assert!(e.contains("vendor part"), "{e}");
+        let m: MacAddr = "fe:ff:ff:ff:ff:ff".parse().unwrap();
+        assert!(matches!(
+            m.offset(1),
+            Err(ParseAddrError::MacCarry { replica: 2, .. })
+        ));
+        assert!(m.offset(u64::MAX).is_err());
     }
 
     #[test]

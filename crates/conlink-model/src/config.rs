@@ -151,8 +151,22 @@ pub struct Link {
     /// ethtool settings on `dev`, in order (the tx-offload-off default first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ethtool: Vec<EthtoolSetting>,
+    /// IPv6 on `dev` (default true). `false`: no IPv6 link-local address,
+    /// so no DAD, router solicitations or MLD reports from the link (on a
+    /// big shared bridge those are flooded to every port); IPv4-only labs
+    /// set it to spare the kernel that work. Cannot carry IPv6 addresses.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub ipv6: bool,
     /// Where the outer side lives.
     pub base: Base,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 impl Link {
@@ -189,6 +203,10 @@ pub struct Bridge {
     pub bridge: String,
     /// Resolved mode.
     pub mode: BridgeMode,
+    /// VNI of the tunnels that stretch this bridge across hosts (multi-host
+    /// mode); None: derived from the project and bridge name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }
 
 /// Tunnel kind.

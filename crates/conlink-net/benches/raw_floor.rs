@@ -40,6 +40,9 @@ const GROUP: u32 = 4243;
 
 type Res<T> = Result<T, String>;
 
+/// Namespaces per shared bridge (a Linux bridge takes at most 1024 ports).
+const PORTS_PER_BRIDGE: usize = 1000;
+
 fn nl_err(what: &str) -> impl Fn(conlink_net::nl::NlError) -> String + '_ {
     move |e| format!("{what}: errno {} {:?}", e.errno, e.msg)
 }
@@ -183,34 +186,40 @@ fn wire(prefix: &str, n: usize, threads: usize) -> Res<()> {
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("addr_gen_mode: {e}"))?;
     let (mut s0, _) = sockets(&sw_ns)?;
-    let mut br = Msg::new(
-        RTM_NEWLINK,
-        NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO,
-        &ifinfomsg(0, 0, IFF_UP, IFF_UP),
-    );
-    br.attr_str(3, "br0");
-    br.nest(18, |m| {
-        m.attr(1, b"bridge");
-    });
-    let r = batch(&mut s0, &[br], "create bridge")?;
-    let br = own_index(&r[0]);
+    // A Linux bridge takes at most 1024 ports (BR_MAX_PORTS): one shared
+    // bridge per PORTS_PER_BRIDGE namespaces, as bench/growth configures.
+    let mut brs = Vec::new();
+    for k in 0..n.div_ceil(PORTS_PER_BRIDGE) {
+        let mut br = Msg::new(
+            RTM_NEWLINK,
+            NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO,
+            &ifinfomsg(0, 0, IFF_UP, IFF_UP),
+        );
+        br.attr_str(3, &format!("br{k}"));
+        br.nest(18, |m| {
+            m.attr(1, b"bridge");
+        });
+        let r = batch(&mut s0, &[br], "create bridge")?;
+        brs.push(own_index(&r[0]));
+    }
+    let br_of = |i: usize| brs[(i - 1) / PORTS_PER_BRIDGE];
     let pairs: Vec<usize> = (1..=n).step_by(2).collect();
     let per: Vec<Duration> = std::thread::scope(|sc| -> Res<Vec<Duration>> {
         let hs: Vec<_> = (0..threads)
             .map(|w| {
-                let (pairs, route, sw_ns) = (&pairs, &route, &sw_ns);
+                let (pairs, route, sw_ns, br_of) = (&pairs, &route, &sw_ns, &br_of);
                 sc.spawn(move || -> Res<Vec<Duration>> {
                     let (mut sw, _) = sockets(sw_ns)?;
                     let mut out = Vec::new();
                     for &a in pairs.iter().skip(w).step_by(threads) {
                         let t = Instant::now();
-                        let pa = wire_one(&mut sw, br, prefix, a, route)?;
+                        let pa = wire_one(&mut sw, br_of(a), prefix, a, route)?;
                         out.push(t.elapsed());
                         if a + 1 > n {
                             continue;
                         }
                         let t = Instant::now();
-                        let pb = wire_one(&mut sw, br, prefix, a + 1, route)?;
+                        let pb = wire_one(&mut sw, br_of(a + 1), prefix, a + 1, route)?;
                         batch(
                             &mut sw,
                             &[

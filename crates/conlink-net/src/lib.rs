@@ -12,6 +12,7 @@
 mod addr;
 mod error;
 mod ethtool;
+mod fdb;
 mod handle;
 mod link;
 pub mod netns;
@@ -33,6 +34,7 @@ pub use stats::{oper_state_name, Counters, LinkStats};
 pub mod msg {
     pub use crate::addr::{addr_msg, route_msg};
     pub use crate::ethtool::{ethtool_msg, expand_feature};
+    pub use crate::fdb::fdb_msg;
     pub use crate::link::create_msg;
     pub use crate::tc::{dist_table, ingress_msg, netem_msg, netem_options, redirect_msg};
 }

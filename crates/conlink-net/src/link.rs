@@ -230,6 +230,16 @@ pub enum LinkKind {
     Vxlan(TunnelSpec),
     /// A GENEVE tunnel end.
     Geneve(TunnelSpec),
+    /// A VXLAN device without a default remote: where it sends is decided
+    /// by its forwarding database (all-zeros entries, one per remote:
+    /// head-end replication over unicast, see [`Handle::fdb_append`]).
+    /// `ip link add NAME type vxlan id VNI dstport P`.
+    VxlanFdb {
+        /// VNI.
+        vni: u32,
+        /// UDP destination (and source) port.
+        dstport: u16,
+    },
 }
 
 /// Tunnel parameters (vxlan/geneve).
@@ -258,7 +268,7 @@ impl LinkKind {
             LinkKind::Macvtap { .. } => "macvtap",
             LinkKind::Ipvlan { .. } => "ipvlan",
             LinkKind::Ipvtap { .. } => "ipvtap",
-            LinkKind::Vxlan(_) => "vxlan",
+            LinkKind::Vxlan(_) | LinkKind::VxlanFdb { .. } => "vxlan",
             LinkKind::Geneve(_) => "geneve",
         }
     }
@@ -429,6 +439,13 @@ fn put_tunnel_data(m: &mut Msg, kind: &LinkKind, underlay: Option<u32>) {
             m.attr_u8(4, 0); // IFLA_GENEVE_TOS
             m.attr(5, &t.dstport.to_be_bytes()); // IFLA_GENEVE_PORT
         }
+        // Matches `ip link add NAME type vxlan id VNI dstport P`: no group,
+        // so the kernel floods to the FDB's all-zeros entries.
+        LinkKind::VxlanFdb { vni, dstport } => {
+            m.attr_u32(1, *vni); // IFLA_VXLAN_ID
+            m.attr_u8(7, 1); // IFLA_VXLAN_LEARNING, iproute2's default
+            m.attr(15, &dstport.to_be_bytes()); // IFLA_VXLAN_PORT
+        }
         _ => {}
     }
 }
@@ -487,7 +504,7 @@ pub fn create_msg(
                     m.attr_u16(2, mode.flags); // IFLA_IPVLAN_FLAGS
                 });
             }
-            LinkKind::Vxlan(_) | LinkKind::Geneve(_) => {
+            LinkKind::Vxlan(_) | LinkKind::Geneve(_) | LinkKind::VxlanFdb { .. } => {
                 m.nest(IFLA_INFO_DATA, |m| put_tunnel_data(m, kind, underlay));
             }
         }
@@ -598,7 +615,7 @@ impl Handle {
         // create the link down and detached: setting the alias on a link
         // that is already up and bridged runs the NETDEV_CHANGE notifiers
         // (bridge, IPv6) once more for nothing (measured: ~0.15 ms a veth).
-        let deferred = a.alias.is_some();
+        let deferred = a.alias.is_some() || a.no_ipv6_ll;
         let create_attrs;
         let (ca, cmaster) = if deferred {
             create_attrs = LinkAttrs {
@@ -646,19 +663,31 @@ impl Handle {
             let _ = dev_h.delete_link(&a.name);
             e
         };
-        if let Some(alias) = &a.alias {
+        if a.no_ipv6_ll {
+            // Before up: the kernel makes the link-local address when the
+            // link comes up, and a later addrgenmode removes nothing.
+            dev_h.set_no_ipv6_ll(&a.name).map_err(cleanup)?;
+        }
+        if deferred {
             let (f, c) = if a.up { (IFF_UP, IFF_UP) } else { (0, 0) };
             let mut m = set_by_name(&a.name, f, c);
-            m.attr_str(IFLA_IFALIAS, alias);
+            if let Some(alias) = &a.alias {
+                m.attr_str(IFLA_IFALIAS, alias);
+            }
             if let Some(mi) = master {
                 m.attr_u32(IFLA_MASTER, mi);
             }
-            dev_h
-                .request(&m, || format!("set alias/master/up on {}", a.name))
-                .map_err(cleanup)?;
+            if a.alias.is_some() || a.up || master.is_some() {
+                dev_h
+                    .request(&m, || format!("set alias/master/up on {}", a.name))
+                    .map_err(cleanup)?;
+            }
         }
         if let LinkKind::Veth { peer } = kind {
             let ph = into.unwrap_or(self);
+            if peer.no_ipv6_ll {
+                ph.set_no_ipv6_ll(&peer.name).map_err(cleanup)?;
+            }
             if peer.alias.is_some() || peer.up {
                 let (f, c) = if peer.up { (IFF_UP, IFF_UP) } else { (0, 0) };
                 let mut m = set_by_name(&peer.name, f, c);
@@ -775,6 +804,13 @@ impl Handle {
                 into.remember(&peer.name, pi);
             }
         }
+        // The kernel takes no IFLA_AF_SPEC for a veth peer at creation:
+        // its addrgenmode is one request in `into`, before any up.
+        if peer.no_ipv6_ll {
+            into.set_no_ipv6_ll(&peer.name).inspect_err(|_| {
+                let _ = self.delete_link(&a.name);
+            })?;
+        }
         // The peer cannot be created up (veth_open refuses while the pair is
         // not yet joined: ENOTCONN), so its up goes with its alias.
         if peer.alias.is_some() || peer.up {
@@ -835,6 +871,22 @@ impl Handle {
         let mut m = set_by_name(name, 0, 0);
         m.attr_u32(IFLA_MASTER, idx);
         self.request(&m, || format!("set master of {name} to {master:?}"))
+    }
+
+    /// `ip link set NAME addrgenmode none`: no IPv6 link-local address when
+    /// the link comes up (so no DAD, router solicitations or MLD from it).
+    /// A kernel without IPv6 has nothing to generate: not an error.
+    pub fn set_no_ipv6_ll(&self, name: &str) -> Result<()> {
+        let mut m = set_by_name(name, 0, 0);
+        m.nest(IFLA_AF_SPEC, |m| {
+            m.nest(libc::AF_INET6 as u16, |m| {
+                m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+            });
+        });
+        match self.raw_request(&m) {
+            Err(e) if matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP) => Ok(()),
+            r => r.map_err(nl::op_err(format!("set {name} addrgenmode none"))),
+        }
     }
 
     /// Brings a link up or down (`ip link set dev NAME up|down`).

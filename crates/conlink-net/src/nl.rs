@@ -25,6 +25,7 @@ pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_REPLACE: u16 = 0x100;
 pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
+pub const NLM_F_APPEND: u16 = 0x800;
 /// In an NLMSG_ERROR reply: extended-ack TLVs follow the (capped) request.
 const NLM_F_CAPPED: u16 = 0x100;
 const NLM_F_ACK_TLVS: u16 = 0x200;
@@ -202,6 +203,13 @@ pub struct NlError {
     pub msg: Option<String>,
 }
 
+/// How long a request waits for the kernel's reply before failing with
+/// ETIMEDOUT. The kernel answers at once unless RTNL is held for long
+/// (thousands of links being made at the same moment take well under a
+/// second each); without a bound a lost reply would hang that worker for
+/// ever.
+pub const RECV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One received message as (seq, type, flags, payload).
 type Raw = (u32, u16, u16, Vec<u8>);
 
@@ -211,6 +219,8 @@ pub struct Socket {
     fd: OwnedFd,
     seq: u32,
     buf: Vec<u8>,
+    /// The receive timeout set, for the error message.
+    timeout: std::time::Duration,
 }
 
 impl Socket {
@@ -259,15 +269,42 @@ impl Socket {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        let seed = std::time::SystemTime::now()
+        let mut sock = Socket {
+            fd,
+            seq: 0,
+            buf: vec![0u8; 1 << 16],
+            timeout: RECV_TIMEOUT,
+        };
+        sock.set_recv_timeout(RECV_TIMEOUT)?;
+        sock.seq = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(1);
-        Ok(Socket {
-            fd,
-            seq: seed,
-            buf: vec![0u8; 1 << 16],
-        })
+        Ok(sock)
+    }
+
+    /// Sets how long a receive waits (SO_RCVTIMEO); past it a request
+    /// fails with ETIMEDOUT ("no reply from the kernel within …").
+    pub fn set_recv_timeout(&mut self, timeout: std::time::Duration) -> io::Result<()> {
+        let tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
+        };
+        // SAFETY: valid fd, pointer to a live timeval of the given size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.timeout = timeout;
+        Ok(())
     }
 
     /// Sends `msgs` in one datagram (the kernel handles them one after the
@@ -328,6 +365,10 @@ impl Socket {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    // SO_RCVTIMEO expired: say so, not "try again".
+                    return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+                }
                 return Err(e);
             }
             break r as usize;
@@ -386,7 +427,7 @@ impl Socket {
         let mut echoed: Vec<Option<Reply>> = vec![None; msgs.len()];
         let first = match self.send_all(&refs) {
             Ok(f) => f,
-            Err(e) => return msgs.iter().map(|_| Err(io_nl_ref(&e))).collect(),
+            Err(e) => return msgs.iter().map(|_| Err(io_nl(&e, self.timeout))).collect(),
         };
         let count = msgs.len() as u32;
         let slot = move |s: u32| {
@@ -399,7 +440,7 @@ impl Socket {
                 Ok(v) => v,
                 Err(e) => {
                     for o in out.iter_mut().filter(|o| o.is_none()) {
-                        *o = Some(Err(io_nl_ref(&e)));
+                        *o = Some(Err(io_nl(&e, self.timeout)));
                     }
                     break;
                 }
@@ -432,9 +473,10 @@ impl Socket {
 
     /// Sends a get request (no dump) and returns the single reply.
     pub fn get(&mut self, msg: &Msg) -> std::result::Result<Reply, NlError> {
-        let seq = self.send(msg).map_err(io_nl)?;
+        let t = self.timeout;
+        let seq = self.send(msg).map_err(|e| io_nl(&e, t))?;
         loop {
-            for (ty, flags, payload) in self.recv(seq).map_err(io_nl)? {
+            for (ty, flags, payload) in self.recv(seq).map_err(|e| io_nl(&e, t))? {
                 if ty == NLMSG_ERROR {
                     if let Some(e) = parse_error(flags, &payload) {
                         return Err(e);
@@ -448,10 +490,11 @@ impl Socket {
 
     /// Sends a dump request and collects every reply message until DONE.
     pub fn dump(&mut self, msg: &Msg) -> std::result::Result<Vec<Reply>, NlError> {
-        let seq = self.send(msg).map_err(io_nl)?;
+        let t = self.timeout;
+        let seq = self.send(msg).map_err(|e| io_nl(&e, t))?;
         let mut out = Vec::new();
         loop {
-            for (ty, flags, payload) in self.recv(seq).map_err(io_nl)? {
+            for (ty, flags, payload) in self.recv(seq).map_err(|e| io_nl(&e, t))? {
                 match ty {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
@@ -467,17 +510,14 @@ impl Socket {
     }
 }
 
-fn io_nl_ref(e: &io::Error) -> NlError {
+/// An I/O error as a verdict; a receive timeout (of `timeout`) is ours,
+/// not the kernel's, and says so.
+fn io_nl(e: &io::Error, timeout: std::time::Duration) -> NlError {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
     NlError {
-        errno: e.raw_os_error().unwrap_or(libc::EIO),
-        msg: None,
-    }
-}
-
-fn io_nl(e: io::Error) -> NlError {
-    NlError {
-        errno: e.raw_os_error().unwrap_or(libc::EIO),
-        msg: None,
+        errno,
+        msg: (errno == libc::ETIMEDOUT)
+            .then(|| format!("no netlink reply from the kernel within {:?}", timeout)),
     }
 }
 
@@ -545,6 +585,36 @@ pub fn sent() -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request the kernel never answers (NLMSG_NOOP without NLM_F_ACK is
+    /// dropped silently) fails with ETIMEDOUT and a clear message at the
+    /// receive timeout; it used to wait for ever. Needs no privileges and
+    /// changes nothing.
+    #[test]
+    fn lost_reply_times_out_with_a_clear_error() {
+        let mut s = Socket::open().unwrap();
+        s.set_recv_timeout(std::time::Duration::from_millis(200))
+            .unwrap();
+        let noop = Msg::new(1, 0, &[]);
+        let t = std::time::Instant::now();
+        let e = s.get(&noop).unwrap_err();
+        assert!(t.elapsed() >= std::time::Duration::from_millis(150));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(e.errno, libc::ETIMEDOUT);
+        let text = op_err("get link x")(e).to_string();
+        assert!(
+            text.contains("no netlink reply from the kernel within 200ms"),
+            "{text}"
+        );
+        // The socket still works afterwards.
+        let mut lo = Msg::new(18 /* RTM_GETLINK */, 0, &ifinfomsg(0, 1, 0, 0));
+        lo.attr_u32(29 /* IFLA_EXT_MASK */, 0);
+        assert!(s.get(&lo).is_ok());
+    }
 
     #[test]
     fn nested_lengths_and_padding() {

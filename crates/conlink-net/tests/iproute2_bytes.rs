@@ -497,3 +497,47 @@ fn distribution_tables_match_iproute2_files() {
     }
     assert!(msg::dist_table("experimental").is_err());
 }
+
+/// The mesh's requests against iproute2's: the VXLAN device without a
+/// remote (`ip link add … type vxlan id VNI dstport P`) and the flood
+/// entries (`bridge fdb append|del 00:00:00:00:00:00 dev D dst PEER`).
+#[test]
+fn mesh_requests_match_iproute2() {
+    require_root();
+    let (n, _other) = setup();
+    let kind = LinkKind::VxlanFdb {
+        vni: 4242,
+        dstport: 8472,
+    };
+    let a = LinkAttrs::new("vx1");
+    let (theirs, _) = request_of(
+        &[
+            "ip", "-n", &n.name, "link", "add", "name", "vx1", "type", "vxlan", "id", "4242",
+            "dstport", "8472",
+        ],
+        16,
+    );
+    let ours = msg::create_msg(&a, "vx1", &kind, None, None, None, None).bytes();
+    assert_same("vxlan without remote", theirs, ours, 16);
+    // iproute2 created it: the fdb requests address a real device.
+    let idx = n.h.ifindex("vx1").unwrap();
+    for (verb, del, ty) in [("append", false, 28u16), ("del", true, 29u16)] {
+        let (theirs, text) = request_of(
+            &[
+                "bridge",
+                "-n",
+                &n.name,
+                "fdb",
+                verb,
+                "00:00:00:00:00:00",
+                "dev",
+                "vx1",
+                "dst",
+                "10.0.0.7",
+            ],
+            ty,
+        );
+        let ours = msg::fdb_msg(del, idx, "10.0.0.7".parse().unwrap()).bytes();
+        assert_same(&format!("bridge fdb {verb}\n{text}"), theirs, ours, 12);
+    }
+}

@@ -169,3 +169,38 @@ fn nat_kernel_refusal_keeps_errno_and_rolls_back() {
     let e = Nft::open(Some(std::path::Path::new("/run/netns/conlink-no-such-ns"))).unwrap_err();
     assert_eq!(e.errno(), Some(libc::ENOENT), "{e}");
 }
+
+/// Rules go into the namespace a held fd refers to, even when the path it
+/// was opened by names another namespace by now (a recycled PID's
+/// `/proc/PID/ns/net`, here a `/run/netns/NAME` deleted and made again).
+/// Opening by path again would have put them in the new namespace.
+#[test]
+fn nat_through_a_held_namespace_fd_survives_a_reused_path() {
+    use std::os::fd::AsFd;
+    let ns = Netns::new("nftfd");
+    let held = std::fs::File::open(ns.path()).unwrap();
+    // Same name, another namespace (Netns's drop deletes it by name).
+    run("ip", &["netns", "del", &ns.name]);
+    run("ip", &["netns", "add", &ns.name]);
+    let mut nft = Nft::open_fd(held.as_fd(), "held fd").unwrap();
+    nft.apply_nat(&rule()).unwrap();
+    assert!(
+        ns.nft_table().is_none(),
+        "rules landed in the namespace now at the path"
+    );
+    // The held namespace has them: list from a child started by a thread
+    // that entered it (children inherit the thread's namespace).
+    let fd = held.try_clone().unwrap();
+    let out = std::thread::spawn(move || {
+        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        std::process::Command::new("nft")
+            .args(["-j", "list", "table", "ip", "conlink"])
+            .output()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let table: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(chain_rules(&table, "nat-eth0-pre").len(), 1, "{table}");
+}

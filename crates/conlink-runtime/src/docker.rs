@@ -1,9 +1,11 @@
 //! The docker runtime: any engine speaking the docker API (docker, podman).
 //!
-//! Container lookups and exec go through `bollard`. The event stream is read
-//! with a small HTTP/1.1 reader of our own because bollard's `EventMessage`
-//! only knows the new `Action`/`Actor.ID` fields, and older engines (and some
-//! podman versions) send only `status`/`id`; we accept both.
+//! Container lookups, exec and the event stream all go through `bollard`.
+//! The stream used to be read by an HTTP/1.1 reader of our own, to accept
+//! the pre-2016 `status`/`id` event fields as well as `Action`/`Actor.ID`;
+//! every engine conlink supports (docker API 1.22+, podman 4.x, checked in
+//! docs/testing.md) sends `Action`/`Actor.ID`, so that reason did not hold
+//! and bollard's `events()` does the job (issue 12).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,11 +13,12 @@ use std::time::Duration;
 
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::query_parameters::EventsOptions;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
+use futures_util::Stream;
 use futures_util::StreamExt;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -24,6 +27,101 @@ use crate::{Container, Event};
 const LABEL_PROJECT: &str = "com.docker.compose.project";
 const LABEL_SERVICE: &str = "com.docker.compose.service";
 const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+const LABEL_SWARM_SERVICE: &str = "com.docker.swarm.service.name";
+const LABEL_SWARM_TASK: &str = "com.docker.swarm.task.name";
+const LABEL_SWARM_NODE: &str = "com.docker.swarm.node.id";
+const LABEL_STACK: &str = "com.docker.stack.namespace";
+/// Node label that fixes the replica index of global-service tasks on a node.
+pub const LABEL_NODE_INDEX: &str = "conlink.index";
+
+/// A container's compose identity from its labels: (service, project,
+/// index). Compose containers: their compose labels. Swarm tasks: the
+/// service name without the stack prefix (`lab_node` in stack `lab` is
+/// service `node` of project `lab`), the stack as project, and the task
+/// slot as index (task name `SERVICE.SLOT.TASKID`), so a task keeps its
+/// index, and with it its addresses, wherever it is scheduled. Tasks of
+/// global services carry the node id where the slot would be: their index
+/// comes from `global_index(node id)`.
+pub fn identity(
+    labels: &HashMap<String, String>,
+    global_index: impl FnOnce(&str) -> u32,
+) -> (Option<String>, Option<String>, u32) {
+    if let Some(svc) = labels.get(LABEL_SWARM_SERVICE) {
+        let stack = labels.get(LABEL_STACK).cloned();
+        let service = match &stack {
+            Some(st) => svc
+                .strip_prefix(&format!("{st}_"))
+                .unwrap_or(svc)
+                .to_string(),
+            None => svc.clone(),
+        };
+        let slot = labels
+            .get(LABEL_SWARM_TASK)
+            .and_then(|t| t.strip_prefix(&format!("{svc}.")))
+            .and_then(|rest| rest.split('.').next());
+        let index = match slot.map(str::parse::<u32>) {
+            Some(Ok(n)) if n > 0 => n,
+            // Global service: the slot is the node id.
+            _ => {
+                let node = labels
+                    .get(LABEL_SWARM_NODE)
+                    .map(String::as_str)
+                    .or(slot)
+                    .unwrap_or("");
+                global_index(node)
+            }
+        };
+        return (Some(service), stack, index);
+    }
+    (
+        labels.get(LABEL_SERVICE).cloned(),
+        labels.get(LABEL_PROJECT).cloned(),
+        labels
+            .get(LABEL_NUMBER)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+    )
+}
+
+/// The index of a global service's task on node `node`: the node's
+/// `conlink.index` label when set, else its 1-based rank in the swarm's
+/// nodes ordered by (hostname, id). `nodes`: (id, hostname, labels).
+pub fn global_index(node: &str, nodes: &[(String, String, HashMap<String, String>)]) -> u32 {
+    if let Some(n) = nodes
+        .iter()
+        .find(|(id, _, _)| id == node)
+        .and_then(|(_, _, l)| l.get(LABEL_NODE_INDEX))
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    let mut order: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|(id, host, _)| (host.as_str(), id.as_str()))
+        .collect();
+    order.sort();
+    order
+        .iter()
+        .position(|(_, id)| *id == node)
+        .map_or(1, |p| p as u32 + 1)
+}
+
+/// A swarm node as the mesh needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmNode {
+    /// Node id.
+    pub id: String,
+    /// Hostname.
+    pub hostname: String,
+    /// The address the node advertises to the swarm.
+    pub addr: Option<std::net::Ipv4Addr>,
+    /// Whether the swarm sees it ready (down nodes take their tunnels with
+    /// them).
+    pub ready: bool,
+    /// Node labels.
+    pub labels: HashMap<String, String>,
+}
 
 /// Errors of the docker runtime.
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +133,6 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    /// The event stream could not be read.
-    #[error("docker events at {socket}: {reason}")]
-    Events { socket: String, reason: String },
 }
 
 /// An inspect in flight for a start event: yields the id when it runs.
@@ -57,7 +152,7 @@ pub struct DockerRuntime {
     socket: PathBuf,
 }
 
-/// A container event as read from the stream (either field generation).
+/// A container event as read from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEvent {
     /// `start`, `die`, …
@@ -66,29 +161,33 @@ pub struct RawEvent {
     pub id: String,
 }
 
-/// Parses one event object, accepting `Action`/`Actor.ID` and the older
-/// `status`/`id`. Returns None for non-container events.
-pub fn parse_event(v: &serde_json::Value) -> Option<RawEvent> {
-    let typ = v
-        .get("Type")
-        .and_then(|t| t.as_str())
-        .unwrap_or("container");
-    if typ != "container" {
+/// What a decoded event means to conlink: the action and container id of a
+/// container event, None for any other event (or one missing either).
+pub fn parse_event(m: &EventMessage) -> Option<RawEvent> {
+    // An engine that leaves `Type` out sends container events only.
+    if m.typ.is_some_and(|t| t != EventMessageTypeEnum::CONTAINER) {
         return None;
     }
-    let action = v
-        .get("Action")
-        .or_else(|| v.get("status"))
-        .and_then(|a| a.as_str())?;
-    let id = v
-        .get("Actor")
-        .and_then(|a| a.get("ID"))
-        .or_else(|| v.get("id"))
-        .and_then(|a| a.as_str())?;
+    let action = m.action.as_deref().filter(|a| !a.is_empty())?;
+    let id = m
+        .actor
+        .as_ref()
+        .and_then(|a| a.id.as_deref())
+        .filter(|i| !i.is_empty())?;
     Some(RawEvent {
         action: action.to_string(),
         id: id.to_string(),
     })
+}
+
+/// Decodes one event as the engine sends it (JSON text), the way the
+/// stream does: bollard's `EventMessage`, then [`parse_event`]. For the
+/// fuzz target and tests.
+pub fn decode_event(json: &[u8]) -> Option<RawEvent> {
+    serde_json::from_slice::<EventMessage>(json)
+        .ok()
+        .as_ref()
+        .and_then(parse_event)
 }
 
 impl DockerRuntime {
@@ -132,6 +231,37 @@ impl DockerRuntime {
             return Ok(None);
         }
         let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let is_global_task = labels.contains_key(LABEL_SWARM_SERVICE)
+            && labels
+                .get(LABEL_SWARM_TASK)
+                .and_then(|t| t.split('.').nth(1))
+                .is_some_and(|slot| slot.parse::<u32>().is_err());
+        let nodes = if is_global_task {
+            match self.swarm_nodes().await {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!("global service task {id}: no node list for its index ({e}); index 1");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let nodes: Vec<(String, String, HashMap<String, String>)> = nodes
+            .into_iter()
+            .map(|n| (n.id, n.hostname, n.labels))
+            .collect();
+        let (service, project, index) = identity(&labels, |node| global_index(node, &nodes));
+        // A swarm task's namespace through the engine's own handle on it
+        // (NetworkSettings.SandboxKey, a bind mount under the engine's
+        // exec-root) when conlink can see it: that works from a container
+        // without `pid: host`, which swarm services cannot have.
+        let sandbox = info
+            .network_settings
+            .and_then(|n| n.sandbox_key)
+            .filter(|k| !k.is_empty() && labels.contains_key(LABEL_SWARM_SERVICE))
+            .map(PathBuf::from)
+            .filter(|p| p.exists());
         Ok(Some(Container {
             id: info.id.unwrap_or_else(|| id.to_string()),
             name: info
@@ -139,14 +269,44 @@ impl DockerRuntime {
                 .unwrap_or_default()
                 .trim_start_matches('/')
                 .to_string(),
-            service: labels.get(LABEL_SERVICE).cloned(),
-            project: labels.get(LABEL_PROJECT).cloned(),
-            index: labels
-                .get(LABEL_NUMBER)
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
-            netns: PathBuf::from(format!("/proc/{pid}/ns/net")),
+            service,
+            project,
+            index,
+            netns: sandbox.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
         }))
+    }
+
+    /// The swarm's nodes (manager engines only; a worker's engine refuses).
+    pub async fn swarm_nodes(&self) -> Result<Vec<SwarmNode>, DockerError> {
+        let nodes = self
+            .docker
+            .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+            .await
+            .map_err(|e| self.api(e))?;
+        Ok(nodes
+            .into_iter()
+            .map(|n| {
+                let status = n.status.unwrap_or_default();
+                let ready = matches!(status.state, Some(bollard::models::NodeState::READY));
+                SwarmNode {
+                    id: n.id.unwrap_or_default(),
+                    hostname: n.description.and_then(|d| d.hostname).unwrap_or_default(),
+                    addr: status.addr.and_then(|a| a.parse().ok()),
+                    ready,
+                    labels: n.spec.and_then(|s| s.labels).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// This engine's own swarm address (`docker info` Swarm.NodeAddr), None
+    /// when it is not in a swarm.
+    pub async fn swarm_addr(&self) -> Result<Option<std::net::Ipv4Addr>, DockerError> {
+        let info = self.docker.info().await.map_err(|e| self.api(e))?;
+        Ok(info
+            .swarm
+            .and_then(|s| s.node_addr)
+            .and_then(|a| a.parse().ok()))
     }
 
     /// Ids of running containers.
@@ -162,49 +322,29 @@ impl DockerRuntime {
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
-    /// Opens the event stream (container start/die only).
-    async fn open_events(&self) -> Result<BufReader<UnixStream>, DockerError> {
-        let err = |reason: String| DockerError::Events {
-            socket: self.socket.display().to_string(),
-            reason,
-        };
-        let mut s = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        // filters={"type":["container"],"event":["start","die"]}, url-encoded.
-        let q = "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22start%22%2C%22die%22%5D%7D";
-        let req = format!("GET /events?filters={q} HTTP/1.1\r\nHost: docker\r\n\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        let mut r = BufReader::new(s);
-        let mut status = String::new();
-        r.read_line(&mut status)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
-            return Err(err(format!("unexpected answer {:?}", status.trim())));
-        }
-        let mut chunked = false;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).await.map_err(|e| err(e.to_string()))? == 0 {
-                return Err(err("connection closed in headers".into()));
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if h.to_ascii_lowercase().starts_with("transfer-encoding:")
-                && h.to_ascii_lowercase().contains("chunked")
-            {
-                chunked = true;
-            }
-        }
-        if !chunked {
-            return Err(err("event stream is not chunked".into()));
-        }
-        Ok(r)
+    /// Subscribes to container start/die events. The request goes out when
+    /// the stream is first polled, after [`Self::resync`] has listed what
+    /// runs; `since` (a second before now) makes the engine replay what
+    /// happened in between, so nothing starting then is missed (a
+    /// duplicate start is ignored by the daemon, a replayed start of a
+    /// container that is gone inspects to nothing).
+    fn open_events(&self) -> impl Stream<Item = Result<EventMessage, bollard::errors::Error>> {
+        let since = std::time::SystemTime::now()
+            .checked_sub(Duration::from_secs(1))
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                vec!["start".to_string(), "die".to_string()],
+            ),
+        ]);
+        self.docker.events(Some(EventsOptions {
+            since,
+            until: None,
+            filters: Some(filters),
+        }))
     }
 
     /// Reads events until the stream ends, sending what they mean to `tx`.
@@ -214,12 +354,12 @@ impl DockerRuntime {
     /// daemon still sees start before die.
     async fn pump(
         &self,
-        r: BufReader<UnixStream>,
+        events: impl Stream<Item = Result<EventMessage, bollard::errors::Error>>,
         known: &mut HashSet<String>,
         tx: &mpsc::Sender<Event>,
     ) -> Result<(), String> {
         let mut pending = HashMap::new();
-        let res = self.pump_events(r, known, tx, &mut pending).await;
+        let res = self.pump_events(events, known, tx, &mut pending).await;
         // Settle in-flight inspects so `known` is complete for a resync.
         for (_, h) in pending.drain() {
             settle(h, known).await;
@@ -229,26 +369,25 @@ impl DockerRuntime {
 
     async fn pump_events(
         &self,
-        mut r: BufReader<UnixStream>,
+        events: impl Stream<Item = Result<EventMessage, bollard::errors::Error>>,
         known: &mut HashSet<String>,
         tx: &mpsc::Sender<Event>,
         pending: &mut HashMap<String, Inspecting>,
     ) -> Result<(), String> {
-        let mut buf: Vec<u8> = Vec::new();
+        let mut events = std::pin::pin!(events);
         loop {
-            // Chunked transfer: "SIZE\r\n DATA \r\n"; events may span chunks.
-            let mut line = String::new();
-            if r.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
-                return Err("stream closed".into());
-            }
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| format!("bad chunk size {line:?}"))?;
-            if size == 0 {
-                return Err("stream ended".into());
-            }
-            let mut chunk = vec![0u8; size + 2];
-            r.read_exact(&mut chunk).await.map_err(|e| e.to_string())?;
-            buf.extend_from_slice(&chunk[..size]);
+            let msg = tokio::select! {
+                m = events.next() => m,
+                // Notice a closed channel while the engine is quiet.
+                () = tx.closed() => return Ok(()),
+            };
+            let msg = match msg {
+                Some(Ok(m)) => m,
+                // A broken connection, an engine restart, bad JSON: the
+                // caller reconnects and resynchronises.
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("stream ended".into()),
+            };
             let done: Vec<String> = pending
                 .iter()
                 .filter(|(_, h)| h.is_finished())
@@ -259,42 +398,27 @@ impl DockerRuntime {
                     settle(h, known).await;
                 }
             }
-            let mut consumed = 0;
-            let mut it =
-                serde_json::Deserializer::from_slice(&buf).into_iter::<serde_json::Value>();
-            loop {
-                let v = match it.next() {
-                    Some(Ok(v)) => v,
-                    // The rest of the object is in the next chunk.
-                    Some(Err(e)) if e.is_eof() => break,
-                    Some(Err(e)) => return Err(format!("bad event JSON: {e}")),
-                    None => break,
-                };
-                consumed = it.byte_offset();
-                let Some(ev) = parse_event(&v) else { continue };
-                debug!("docker event {} {}", ev.action, ev.id);
-                match ev.action.as_str() {
-                    "start" => {
-                        let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));
-                        if let Some(prev) = pending.insert(ev.id, h) {
-                            settle(prev, known).await;
-                        }
+            let Some(ev) = parse_event(&msg) else {
+                continue;
+            };
+            debug!("docker event {} {}", ev.action, ev.id);
+            match ev.action.as_str() {
+                "start" => {
+                    let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));
+                    if let Some(prev) = pending.insert(ev.id, h) {
+                        settle(prev, known).await;
                     }
-                    "die" => {
-                        if let Some(h) = pending.remove(&ev.id) {
-                            settle(h, known).await;
-                        }
-                        if known.remove(&ev.id) && tx.send(Event::Die(ev.id)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    _ => {}
                 }
+                "die" => {
+                    if let Some(h) = pending.remove(&ev.id) {
+                        settle(h, known).await;
+                    }
+                    if known.remove(&ev.id) && tx.send(Event::Die(ev.id)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ => {}
             }
-            if tx.is_closed() {
-                return Ok(());
-            }
-            buf.drain(..consumed);
         }
     }
 
@@ -323,37 +447,39 @@ impl DockerRuntime {
         let mut known: HashSet<String> = HashSet::new();
         let mut backoff = Duration::from_millis(100);
         loop {
-            // Subscribe first, then list, so nothing starting in between is
-            // missed (a duplicate start is ignored by the daemon).
-            let stream = match self.open_events().await {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!("{e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
+            // The subscription replays from a second before the listing
+            // (see open_events), so nothing starting in between is missed.
+            let stream = self.open_events();
             match self.resync(&mut known, &tx).await {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
                     warn!("{e}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             }
-            backoff = Duration::from_millis(100);
+            let since = std::time::Instant::now();
             match self.pump(stream, &mut known, &tx).await {
                 Ok(()) => return,
                 Err(e) => {
                     if tx.is_closed() {
                         return;
                     }
+                    // A stream that breaks at once again and again (an
+                    // engine whose /events fails while listing works) must
+                    // not spin: back off unless it ran for a while.
+                    backoff = if since.elapsed() > Duration::from_secs(5) {
+                        Duration::from_millis(100)
+                    } else {
+                        (backoff * 2).min(Duration::from_secs(5))
+                    };
                     warn!(
-                        "docker event stream at {} broke ({e}); reconnecting",
+                        "docker event stream at {} broke ({e}); reconnecting in {backoff:?}",
                         self.socket.display()
                     );
+                    tokio::time::sleep(backoff).await;
                 }
             }
         }
@@ -496,10 +622,13 @@ impl DockerRuntime {
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
                 let name = c.names?.first()?.trim_start_matches('/').to_string();
+                // Swarm tasks by their service and stack, like `inspect`
+                // (the index does not matter here).
+                let (service, project, _) = identity(&labels, |_| 1);
                 Some(crate::Known {
                     name,
-                    service: labels.get(LABEL_SERVICE).cloned(),
-                    project: labels.get(LABEL_PROJECT).cloned(),
+                    service,
+                    project,
                 })
             })
             .collect())
@@ -550,6 +679,85 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
+    fn labels(v: &[(&str, &str)]) -> HashMap<String, String> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn swarm_tasks_map_to_service_stack_and_slot() {
+        // Labels as docker 20.10 sets them on a stack's replicated task.
+        let l = labels(&[
+            ("com.docker.stack.namespace", "lab"),
+            ("com.docker.swarm.service.name", "lab_node"),
+            ("com.docker.swarm.node.id", "2dng1kbzhe1d701wec8iy4t5l"),
+            (
+                "com.docker.swarm.task.name",
+                "lab_node.4.htwvqdpxx2nlus1lrc8wyzgfp",
+            ),
+        ]);
+        let never = |_: &str| -> u32 { panic!("not a global task") };
+        assert_eq!(
+            identity(&l, never),
+            (Some("node".into()), Some("lab".into()), 4)
+        );
+        // A service created without a stack keeps its name, no project.
+        let l = labels(&[
+            ("com.docker.swarm.service.name", "t2"),
+            (
+                "com.docker.swarm.task.name",
+                "t2.1.jqz1w0qw87wcnsv8f75hkgvzu",
+            ),
+        ]);
+        assert_eq!(identity(&l, never), (Some("t2".into()), None, 1));
+        // A stack service whose name contains the separator: only the
+        // stack prefix goes.
+        let l = labels(&[
+            ("com.docker.stack.namespace", "lab"),
+            ("com.docker.swarm.service.name", "lab_my_node"),
+            ("com.docker.swarm.task.name", "lab_my_node.12.x"),
+        ]);
+        assert_eq!(
+            identity(&l, never),
+            (Some("my_node".into()), Some("lab".into()), 12)
+        );
+        // Compose containers keep their compose identity.
+        let l = labels(&[
+            ("com.docker.compose.project", "p"),
+            ("com.docker.compose.service", "s"),
+            ("com.docker.compose.container-number", "3"),
+        ]);
+        assert_eq!(identity(&l, never), (Some("s".into()), Some("p".into()), 3));
+    }
+
+    #[test]
+    fn global_tasks_take_the_node_rank_or_its_label() {
+        let l = labels(&[
+            ("com.docker.stack.namespace", "lab"),
+            ("com.docker.swarm.service.name", "lab_g"),
+            ("com.docker.swarm.node.id", "bbb"),
+            (
+                "com.docker.swarm.task.name",
+                "lab_g.bbb.pfspnemm2cgmpan5yv3l9ngwd",
+            ),
+        ]);
+        let nodes = vec![
+            ("ccc".to_string(), "h1".to_string(), HashMap::new()),
+            ("bbb".to_string(), "h2".to_string(), HashMap::new()),
+            ("aaa".to_string(), "h2".to_string(), HashMap::new()),
+        ];
+        // Ordered by (hostname, id): ccc@h1, aaa@h2, bbb@h2.
+        assert_eq!(
+            identity(&l, |n| global_index(n, &nodes)),
+            (Some("g".into()), Some("lab".into()), 3)
+        );
+        let mut labelled = nodes.clone();
+        labelled[1].2 = labels(&[("conlink.index", "7")]);
+        assert_eq!(global_index("bbb", &labelled), 7);
+        assert_eq!(global_index("zzz", &nodes), 1);
+    }
+
     #[test]
     fn own_container_id_in_rootless_podman_vfs() {
         let id = "a".repeat(64);
@@ -565,25 +773,33 @@ mod tests {
     }
 
     #[test]
-    fn both_event_generations_parse() {
-        let new = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {}}});
-        let old = json!({"status": "die", "id": "def", "from": "alpine"});
-        let net = json!({"Type": "network", "Action": "connect", "Actor": {"ID": "n"}});
+    fn events_decode_through_bollard() {
+        let d = |v: serde_json::Value| decode_event(v.to_string().as_bytes());
+        // What docker and podman send (both also carry status/id/from).
+        let new = json!({"Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {}},
+                         "status": "start", "id": "abc", "from": "alpine", "time": 1, "timeNano": 1});
         assert_eq!(
-            parse_event(&new),
+            d(new),
             Some(RawEvent {
                 action: "start".into(),
                 id: "abc".into()
             })
         );
+        // Without Type (container events only), with an unknown scope.
+        let untyped = json!({"Action": "die", "Actor": {"ID": "def"}});
+        assert_eq!(d(untyped).map(|e| e.action), Some("die".to_string()));
+        // Pre-2016 fields only: not understood (no engine conlink supports
+        // sends just these).
+        assert_eq!(d(json!({"status": "die", "id": "def"})), None);
         assert_eq!(
-            parse_event(&old),
-            Some(RawEvent {
-                action: "die".into(),
-                id: "def".into()
-            })
+            d(json!({"Type": "network", "Action": "connect", "Actor": {"ID": "n"}})),
+            None
         );
-        assert_eq!(parse_event(&net), None);
+        assert_eq!(
+            d(json!({"Type": "container", "Action": "", "Actor": {"ID": "n"}})),
+            None
+        );
+        assert_eq!(decode_event(b"{not json"), None);
     }
 
     #[test]
@@ -613,6 +829,9 @@ mod tests {
         /// How many times /events was requested.
         pub static SUBSCRIPTIONS: std::sync::atomic::AtomicUsize =
             std::sync::atomic::AtomicUsize::new(0);
+
+        /// The path and query of the last /events request.
+        pub static LAST_EVENTS_QUERY: Mutex<String> = Mutex::new(String::new());
 
         pub type Chunks = Arc<tokio::sync::Mutex<mpsc::Receiver<Option<String>>>>;
 
@@ -645,6 +864,7 @@ mod tests {
                 };
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 if path.contains("/events") {
+                    *LAST_EVENTS_QUERY.lock().unwrap() = path.clone();
                     SUBSCRIPTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let hdr = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
                     if s.write_all(hdr.as_bytes()).await.is_err() {
@@ -721,7 +941,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn watch_lists_streams_both_generations_and_resyncs_after_a_break() {
+    async fn watch_lists_streams_events_and_resyncs_after_a_break() {
         let dir = std::env::temp_dir().join(format!("conlink-fake-engine-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -768,10 +988,13 @@ mod tests {
         chunk_tx.send(Some(h2.to_string() + "\n")).await.unwrap();
         assert_eq!(started(&next(&mut rx).await), Some(("p-node-2".into(), 2)));
 
-        // An old-style die event.
+        // A die event with the legacy fields as well, as docker sends it.
         running.lock().unwrap().remove(&id('a'));
         chunk_tx
-            .send(Some(format!(r#"{{"status":"die","id":"{}"}}"#, id('a'))))
+            .send(Some(format!(
+                r#"{{"status":"die","id":"{0}","Type":"container","Action":"die","Actor":{{"ID":"{0}"}}}}"#,
+                id('a')
+            )))
             .await
             .unwrap();
         assert_eq!(next(&mut rx).await, Event::Die(id('a')));
@@ -792,7 +1015,18 @@ mod tests {
         got.sort_by_key(|e| format!("{e:?}"));
         assert_eq!(got[0], Event::Die(id('b')));
         assert_eq!(started(&got[1]), Some(("p-node-3".into(), 3)));
+        // The new subscription goes out right after the listing (it replays
+        // from before it, `since`).
+        let t = std::time::Instant::now();
+        while subs() < 2 && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(subs(), 2);
+        assert!(
+            fake::LAST_EVENTS_QUERY.lock().unwrap().contains("since="),
+            "{:?}",
+            fake::LAST_EVENTS_QUERY.lock().unwrap()
+        );
 
         drop(rx);
         watcher.abort();

@@ -66,6 +66,8 @@ pub struct Graph {
     /// Names used as dependencies in JSON sources, with the first source
     /// naming them: such a name is a node (without deps) unless defined.
     mentioned: Vec<(String, String)>,
+    /// Work limit of the smallest-set search; `None`: [`SEARCH_LIMIT`].
+    search_limit: Option<u64>,
 }
 
 /// Output format of a resolution (the `--format` of `resolve-deps`).
@@ -231,6 +233,12 @@ impl Graph {
         Self::default()
     }
 
+    /// Sets the work limit of the smallest-set search (default
+    /// [`SEARCH_LIMIT`]); mostly for tests of the limit itself.
+    pub fn set_search_limit(&mut self, limit: u64) {
+        self.search_limit = Some(limit);
+    }
+
     /// Loads every source of a colon- or comma-separated list: a directory,
     /// a JSON file, or `-` (JSON read from `stdin`).
     pub fn load(sources: &str, stdin: &mut dyn Read) -> Result<Self> {
@@ -354,8 +362,9 @@ impl Graph {
 
     /// Resolves `start` (parsed like a `deps` file, e.g. with
     /// [`parse_deps_text`]) into an ordered list of nodes: the smallest set
-    /// satisfying all hard and OR dependencies (ties: first found, trying
-    /// OR alternatives in the order written), ordered so that each node
+    /// satisfying all hard and OR dependencies (ties: an acyclic set over
+    /// one with a cycle, else the first found, trying OR alternatives in
+    /// the order written), ordered so that each node
     /// follows its hard, OR and order-only dependencies within the set.
     pub fn resolve(&self, start: &[Dep]) -> Result<Vec<Node>> {
         let implicit = self
@@ -381,7 +390,12 @@ impl Graph {
             return graph.resolve(start);
         }
         let (start, table) = self.validate(start)?;
-        let set = smallest_set(&start, &table, self.nodes.len());
+        let set = smallest_set(
+            &start,
+            &table,
+            &self.nodes,
+            self.search_limit.unwrap_or(SEARCH_LIMIT),
+        )?;
         let order = order(&start, &table, &set, &self.nodes)?;
         Ok(order.into_iter().map(|i| self.nodes[i].clone()).collect())
     }
@@ -471,107 +485,219 @@ impl IDep {
     }
 }
 
-/// A partial solution of the search: the chosen nodes plus the OR
-/// dependencies still to check, in the order they were met.
-#[derive(Clone)]
-struct State {
+/// How much work [`smallest_set`] may do (steps of the search, each
+/// weighted by the ORs it looks at) before giving up with
+/// [`Error::SearchLimit`]. Finding the smallest set is a hitting-set
+/// problem (NP-hard); real mode graphs take a few hundred steps, 3,000
+/// independent ORs about 5 million, and this bounds a pathological graph
+/// to a few seconds instead of a hang.
+pub const SEARCH_LIMIT: u64 = 20_000_000;
+
+/// The search state: the chosen nodes, the OR dependencies met (a queue:
+/// `ors[head..]` are still to check) and an undo trail, so the depth-first
+/// search backtracks without copying the state (it used to clone it at
+/// every level: gigabytes at 3,000 ORs).
+struct State<'a> {
     in_set: Vec<bool>,
     count: usize,
-    ors: VecDeque<Vec<usize>>,
+    ors: Vec<&'a [usize]>,
+    head: usize,
+    trail: Vec<usize>,
+    /// `taken` marks for [`State::lower_bound`]: `taken[i] == stamp` means
+    /// taken in the current call (no clearing between calls).
+    taken: Vec<u32>,
+    stamp: u32,
 }
 
-impl State {
+/// Where to roll a [`State`] back to.
+#[derive(Clone, Copy)]
+struct Mark {
+    ors: usize,
+    head: usize,
+    trail: usize,
+}
+
+impl<'a> State<'a> {
     /// Adds `node` and, breadth first, its hard closure; queues the ORs met.
-    fn add(&mut self, node: usize, table: &[Vec<IDep>]) {
+    fn add(&mut self, node: usize, table: &'a [Vec<IDep>]) {
         let mut queue = VecDeque::from([node]);
         while let Some(n) = queue.pop_front() {
             if self.in_set[n] {
                 continue;
             }
             self.in_set[n] = true;
+            self.trail.push(n);
             self.count += 1;
             for dep in &table[n] {
                 match dep {
                     IDep::Hard(h) => queue.push_back(*h),
-                    IDep::Or(alts) => self.ors.push_back(alts.clone()),
+                    IDep::Or(alts) => self.ors.push(alts),
                     IDep::After(_) => {}
                 }
             }
         }
     }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            ors: self.ors.len(),
+            head: self.head,
+            trail: self.trail.len(),
+        }
+    }
+
+    fn undo(&mut self, m: Mark) {
+        for n in self.trail.drain(m.trail..) {
+            self.in_set[n] = false;
+            self.count -= 1;
+        }
+        self.ors.truncate(m.ors);
+        self.head = m.head;
+    }
+
+    /// Skips the ORs at the head that the set already satisfies.
+    fn skip_satisfied(&mut self) {
+        while self
+            .ors
+            .get(self.head)
+            .is_some_and(|alts| alts.iter().any(|&a| self.in_set[a]))
+        {
+            self.head += 1;
+        }
+    }
+
+    /// How many more nodes any completion must add at least: a greedy
+    /// packing of unsatisfied ORs with pairwise disjoint alternatives (each
+    /// needs a distinct new node). Linear in the queued ORs.
+    fn lower_bound(&mut self) -> usize {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.taken.iter_mut().for_each(|t| *t = 0);
+            self.stamp = 1;
+        }
+        let mut bound = 0;
+        for alts in &self.ors[self.head..] {
+            if alts
+                .iter()
+                .any(|&a| self.in_set[a] || self.taken[a] == self.stamp)
+            {
+                continue;
+            }
+            for &a in alts.iter() {
+                self.taken[a] = self.stamp;
+            }
+            bound += 1;
+        }
+        bound
+    }
 }
 
-/// Finds the smallest set satisfying the hard and OR deps of `start`
-/// (branch and bound over the OR alternatives, in the order written; a
-/// later solution replaces the best only if strictly smaller).
-fn smallest_set(start: &[IDep], table: &[Vec<IDep>], n: usize) -> Vec<bool> {
-    let mut state = State {
+/// The best set found so far and whether ordering it meets a cycle.
+struct Best {
+    in_set: Vec<bool>,
+    count: usize,
+    cyclic: bool,
+}
+
+/// Finds the smallest set satisfying the hard and OR deps of `start`:
+/// an iterative depth-first branch and bound over the OR alternatives, in
+/// the order written. A later solution replaces the best if it is strictly
+/// smaller, or as small and acyclic where the best has a cycle (so
+/// `a: [b|c], b: [a]` gives `{a, c}`, not the cycle through `b`). Gives up
+/// with [`Error::SearchLimit`] after `limit` work units.
+fn smallest_set(
+    start: &[IDep],
+    table: &[Vec<IDep>],
+    nodes: &[Node],
+    limit: u64,
+) -> Result<Vec<bool>> {
+    let n = nodes.len();
+    let mut st = State {
         in_set: vec![false; n],
         count: 0,
-        ors: VecDeque::new(),
+        ors: Vec::new(),
+        head: 0,
+        trail: Vec::new(),
+        taken: vec![0; n],
+        stamp: 0,
     };
     for dep in start {
         match dep {
-            IDep::Hard(i) => state.add(*i, table),
-            IDep::Or(alts) => state.ors.push_back(alts.clone()),
+            IDep::Hard(i) => st.add(*i, table),
+            IDep::Or(alts) => st.ors.push(alts),
             IDep::After(_) => {}
         }
     }
-    let mut best: Option<State> = None;
-    search(state, table, &mut best);
-    // `search` always records a solution: every OR has at least one
-    // alternative (the parsers reject empty ORs) and all of them exist
-    // (checked by `validate`), so the first branch of each OR completes.
-    best.map(|s| s.in_set).unwrap_or_else(|| vec![false; n])
-}
-
-/// Depth-first branch and bound; see [`smallest_set`].
-fn search(mut state: State, table: &[Vec<IDep>], best: &mut Option<State>) {
-    while let Some(alts) = state.ors.front() {
-        if alts.iter().any(|&a| state.in_set[a]) {
-            state.ors.pop_front();
-        } else {
-            break;
+    // One frame per OR being branched on: its alternatives, the next one
+    // to try, and the state to roll back to before trying it.
+    let mut frames: Vec<(&[usize], usize, Mark)> = Vec::new();
+    let mut best: Option<Best> = None;
+    let mut work: u64 = 0;
+    loop {
+        st.skip_satisfied();
+        work += 1;
+        if work > limit {
+            return Err(Error::SearchLimit {
+                limit,
+                best: best.map(|b| b.count),
+            });
+        }
+        // No bound is needed before the first solution (nothing to prune
+        // against); after it, the bound's cost counts as work too.
+        let pruned = match best.as_ref() {
+            None => false,
+            Some(b) => {
+                work += (st.ors.len() - st.head) as u64;
+                let bound = st.count + st.lower_bound();
+                // While the best has a cycle, an equally small set is still
+                // worth finding (it may be acyclic).
+                bound > b.count || (bound == b.count && !b.cyclic)
+            }
+        };
+        if !pruned {
+            if st.head == st.ors.len() {
+                let cyclic = order(start, table, &st.in_set, nodes).is_err();
+                let better = best.as_ref().is_none_or(|b| {
+                    st.count < b.count || (st.count == b.count && b.cyclic && !cyclic)
+                });
+                if better {
+                    best = Some(Best {
+                        in_set: st.in_set.clone(),
+                        count: st.count,
+                        cyclic,
+                    });
+                }
+            } else {
+                let alts = st.ors[st.head];
+                st.head += 1;
+                frames.push((alts, 0, st.mark()));
+            }
+        }
+        // Next alternative of the innermost open OR, backtracking as needed.
+        loop {
+            let Some((alts, next, mark)) = frames.last_mut() else {
+                // Every OR has at least one alternative (the parsers reject
+                // empty ORs) and all exist (checked by `validate`), so the
+                // first descent always records a solution.
+                return Ok(best.map(|b| b.in_set).unwrap_or_else(|| vec![false; n]));
+            };
+            let mark = *mark;
+            st.undo(mark);
+            if let Some(&a) = alts.get(*next) {
+                *next += 1;
+                st.add(a, table);
+                break;
+            }
+            frames.pop();
         }
     }
-    if let Some(b) = best.as_ref() {
-        // Without this bound, k independent ORs cost 2^k leaves.
-        if state.count + lower_bound(&state) >= b.count {
-            return;
-        }
-    }
-    let Some(alts) = state.ors.pop_front() else {
-        // Not pruned above, so strictly smaller than the best (or first).
-        *best = Some(state);
-        return;
-    };
-    for a in alts {
-        let mut next = state.clone();
-        next.add(a, table);
-        search(next, table, best);
-    }
-}
-
-/// How many more nodes any completion of `state` must add at least: a
-/// greedy packing of unsatisfied ORs with pairwise disjoint alternatives
-/// (each needs a distinct new node).
-fn lower_bound(state: &State) -> usize {
-    let mut taken: Vec<usize> = Vec::new();
-    let mut bound = 0;
-    for alts in &state.ors {
-        if alts.iter().any(|&a| state.in_set[a] || taken.contains(&a)) {
-            continue;
-        }
-        taken.extend_from_slice(alts);
-        bound += 1;
-    }
-    bound
 }
 
 /// Orders the chosen set: depth-first from the start deps, dependencies
 /// (hard, OR alternatives and `+after` targets that are in the set) before
 /// the node, in the order written. A node met again while still open is a
-/// cycle.
+/// cycle. Iterative (an explicit stack): a 60,000-node chain used to
+/// overflow the thread's stack.
 fn order(start: &[IDep], table: &[Vec<IDep>], set: &[bool], nodes: &[Node]) -> Result<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -579,64 +705,58 @@ fn order(start: &[IDep], table: &[Vec<IDep>], set: &[bool], nodes: &[Node]) -> R
         Open,
         Done,
     }
-    struct Walk<'a> {
-        table: &'a [Vec<IDep>],
-        set: &'a [bool],
-        nodes: &'a [Node],
-        marks: Vec<Mark>,
-        path: Vec<usize>,
-        out: Vec<usize>,
-    }
-    impl Walk<'_> {
-        fn edges(&self, deps: &[IDep]) -> Vec<usize> {
-            let mut v = Vec::new();
-            for d in deps {
-                match d {
-                    IDep::Hard(i) => v.push(*i),
-                    IDep::Or(alts) => v.extend(alts.iter().copied().filter(|&a| self.set[a])),
-                    IDep::After(i) if self.set[*i] => v.push(*i),
-                    IDep::After(_) => {}
-                }
+    let edges = |deps: &[IDep]| -> Vec<usize> {
+        let mut v = Vec::new();
+        for d in deps {
+            match d {
+                IDep::Hard(i) => v.push(*i),
+                IDep::Or(alts) => v.extend(alts.iter().copied().filter(|&a| set[a])),
+                IDep::After(i) if set[*i] => v.push(*i),
+                IDep::After(_) => {}
             }
-            v
         }
-        fn visit(&mut self, n: usize) -> Result<()> {
-            match self.marks[n] {
-                Mark::Done => return Ok(()),
-                Mark::Open => {
-                    let from = self.path.iter().position(|&p| p == n).unwrap_or(0);
-                    let mut cycle: Vec<String> = self.path[from..]
-                        .iter()
-                        .map(|&p| self.nodes[p].name.clone())
-                        .collect();
-                    cycle.push(self.nodes[n].name.clone());
-                    return Err(Error::Cycle { path: cycle });
-                }
-                Mark::New => {}
-            }
-            self.marks[n] = Mark::Open;
-            self.path.push(n);
-            for m in self.edges(&self.table[n]) {
-                self.visit(m)?;
-            }
-            self.path.pop();
-            self.marks[n] = Mark::Done;
-            self.out.push(n);
-            Ok(())
-        }
-    }
-    let mut walk = Walk {
-        table,
-        set,
-        nodes,
-        marks: vec![Mark::New; nodes.len()],
-        path: Vec::new(),
-        out: Vec::new(),
+        v
     };
-    for n in walk.edges(start) {
-        walk.visit(n)?;
+    let mut marks = vec![Mark::New; nodes.len()];
+    let mut out = Vec::new();
+    // The open path: each node with its edges and the next edge to follow.
+    let mut path: Vec<(usize, Vec<usize>, usize)> = Vec::new();
+    for root in edges(start) {
+        let mut pending = Some(root);
+        loop {
+            if let Some(n) = pending.take() {
+                match marks[n] {
+                    Mark::Done => {}
+                    Mark::Open => {
+                        let from = path.iter().position(|(p, _, _)| *p == n).unwrap_or(0);
+                        let mut cycle: Vec<String> = path[from..]
+                            .iter()
+                            .map(|(p, _, _)| nodes[*p].name.clone())
+                            .collect();
+                        cycle.push(nodes[n].name.clone());
+                        return Err(Error::Cycle { path: cycle });
+                    }
+                    Mark::New => {
+                        marks[n] = Mark::Open;
+                        path.push((n, edges(&table[n]), 0));
+                    }
+                }
+            }
+            let Some((n, es, next)) = path.last_mut() else {
+                break;
+            };
+            if let Some(&m) = es.get(*next) {
+                *next += 1;
+                pending = Some(m);
+            } else {
+                let n = *n;
+                path.pop();
+                marks[n] = Mark::Done;
+                out.push(n);
+            }
+        }
     }
-    Ok(walk.out)
+    Ok(out)
 }
 
 /// Formats a resolution in one of the output formats (with a trailing
@@ -912,6 +1032,101 @@ mod tests {
             assert!(err.contains(want), "{text}: {err}");
             assert!(err.contains("src.json"), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn long_chain_does_not_overflow_the_stack() {
+        // n0 -> n1 -> ... -> n59999: the recursive ordering overflowed.
+        let mut obj = serde_json::Map::new();
+        for i in 0..60_000 {
+            obj.insert(format!("n{i}"), serde_json::json!([format!("n{}", i + 1)]));
+        }
+        obj.insert("n60000".into(), serde_json::json!([]));
+        let g = graph(&serde_json::Value::Object(obj).to_string());
+        let out = resolve(&g, "n0").unwrap();
+        let names: Vec<&str> = out.split(' ').collect();
+        assert_eq!(names.len(), 60_001);
+        assert_eq!(names[0], "n60000");
+        assert_eq!(names[60_000], "n0");
+    }
+
+    #[test]
+    fn thousands_of_independent_ors_are_linear() {
+        // 3,000 independent two-way ORs: cloned state per level (gigabytes)
+        // and a quadratic bound per step (minutes) before.
+        let mut obj = serde_json::Map::new();
+        let mut start = String::new();
+        for i in 0..3000 {
+            obj.insert(
+                format!("n{i}"),
+                serde_json::json!([[format!("a{i}"), format!("b{i}")]]),
+            );
+            start.push_str(&format!("n{i} "));
+        }
+        let g = graph(&serde_json::Value::Object(obj).to_string());
+        let t = std::time::Instant::now();
+        let out = resolve(&g, &start).unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(out.split(' ').count(), 6000);
+        assert!(out.starts_with("a0 n0 a1 n1"), "{out}");
+    }
+
+    #[test]
+    fn path_of_ors_is_bounded_not_a_hang() {
+        // n_i: [a_i|b_i], a_i and b_i both need n_{i+1}: every choice ties,
+        // and no bound can prune them; 2^1000 leaves. The search gives up
+        // with a clear error at its limit instead of running for ever.
+        let mut obj = serde_json::Map::new();
+        for i in 0..1000 {
+            let next = format!("n{}", i + 1);
+            obj.insert(
+                format!("n{i}"),
+                serde_json::json!([[format!("a{i}"), format!("b{i}")]]),
+            );
+            obj.insert(format!("a{i}"), serde_json::json!([next]));
+            obj.insert(format!("b{i}"), serde_json::json!([next]));
+        }
+        let mut g = graph(&serde_json::Value::Object(obj).to_string());
+        // A lower limit than the default keeps the debug-build test quick;
+        // `resolve-deps` stops at the default limit in under a second.
+        g.set_search_limit(500_000);
+        let t = std::time::Instant::now();
+        let err = resolve(&g, "n0").unwrap_err().to_string();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(err.contains("search limit of 500000 steps"), "{err}");
+        assert!(
+            err.contains("best set found so far has 2001 nodes"),
+            "{err}"
+        );
+        // A short path resolves.
+        assert_eq!(resolve(&g, "n998").unwrap(), "n1000 a999 n999 a998 n998");
+    }
+
+    #[test]
+    fn search_limit_is_an_error_not_a_hang() {
+        let mut g = graph(r#"{"e":[["p","q"]],"p":[],"q":[]}"#);
+        g.set_search_limit(1);
+        let err = resolve(&g, "e").unwrap_err();
+        assert!(matches!(err, Error::SearchLimit { limit: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn tie_prefers_the_acyclic_set() {
+        // {a, b} and {a, c} are both two nodes; only {a, c} has no cycle.
+        let g = graph(r#"{"a":[["b","c"]],"b":["a"],"c":[]}"#);
+        assert_eq!(resolve(&g, "a").unwrap(), "c a");
+        // With no acyclic answer, the cycle is still reported.
+        let g = graph(r#"{"a":[["b","c"]],"b":["a"],"c":["a"]}"#);
+        let err = resolve(&g, "a").unwrap_err().to_string();
+        assert!(err.contains("a -> b -> a"), "{err}");
     }
 
     #[test]

@@ -50,6 +50,18 @@ pub enum Error {
         /// The nodes of the cycle, first node repeated at the end.
         path: Vec<String>,
     },
+    /// The smallest-set search over OR dependencies did not finish within
+    /// its work limit (see `deps::SEARCH_LIMIT`).
+    #[error(
+        "the OR dependencies are too tangled to find the smallest set within the search limit of {limit} steps{}; name one alternative of some ORs on the command line (it then satisfies them) to narrow the search",
+        match best { Some(n) => format!(" (the best set found so far has {n} nodes)"), None => String::new() }
+    )]
+    SearchLimit {
+        /// The work limit that was reached.
+        limit: u64,
+        /// Size of the best set found before giving up, if any.
+        best: Option<usize>,
+    },
     /// An invalid argument or setting (mdc files dir, mode list, ...).
     #[error("{0}")]
     Invalid(String),

@@ -132,35 +132,118 @@ pub fn env_file(mode_dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Refuses a files directory whose removal would hurt: empty, `.`, `/`, the
-/// current directory or one of its ancestors.
-pub fn check_files_dir(dir: &Path) -> Result<()> {
-    let refuse = |why: &str| {
+/// `path` made absolute, `.` parts dropped, symlinks not resolved.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("read", ".", e))?
+            .join(path)
+    };
+    Ok(abs
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .collect())
+}
+
+/// `path` made absolute with symlinks resolved, also when its last parts do
+/// not exist yet: the longest existing ancestor is canonicalized and the
+/// rest appended (the files directory is usually created by the run).
+fn resolved(path: &Path) -> Result<PathBuf> {
+    let abs = absolute(path)?;
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut base = abs.as_path();
+    loop {
+        if let Ok(real) = fs::canonicalize(base) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return Ok(out);
+        }
+        match (base.file_name(), base.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                base = parent;
+            }
+            // Only `/` has no parent, and it always exists; `..` parts are
+            // refused before this is called.
+            _ => return Ok(abs),
+        }
+    }
+}
+
+/// Refuses a files directory whose removal would hurt: empty, `.`, `/`, a
+/// `..` part, the current directory or one of its ancestors, or one that
+/// is, holds or lies inside a modes directory (`protected`: each source of
+/// MODES_DIR and each resolved mode's directory) or the env file. Paths are
+/// compared after resolving symlinks, so `sub/modes -> ../modes` is caught.
+pub fn check_files_dir(dir: &Path, modes: &[PathBuf], env_file: &Path) -> Result<()> {
+    let refuse = |why: String| {
         Err(Error::Invalid(format!(
-            "refusing MDC_FILES_DIR {:?}: {why}",
+            "refusing MDC_FILES_DIR {:?}: {why} (it is deleted and rebuilt on every run)",
             dir.display().to_string()
         )))
     };
     if dir.as_os_str().is_empty() {
-        return refuse("empty");
+        return refuse("empty".into());
     }
     if dir
         .components()
         .all(|c| matches!(c, Component::CurDir | Component::RootDir))
     {
-        return refuse("it is '.' or '/'");
+        return refuse("it is '.' or '/'".into());
     }
     if dir.components().any(|c| c == Component::ParentDir) {
-        return refuse("'..' is not allowed");
+        return refuse("'..' is not allowed".into());
     }
+    let real = resolved(dir)?;
     let cwd = std::env::current_dir().map_err(|e| Error::io("read", ".", e))?;
-    if let Ok(real) = fs::canonicalize(dir) {
-        let real_cwd = fs::canonicalize(&cwd).unwrap_or(cwd);
-        if real_cwd.starts_with(&real) {
-            return refuse("it is the current directory or one of its parents");
+    let real_cwd = fs::canonicalize(&cwd).unwrap_or(cwd);
+    if real_cwd.starts_with(&real) {
+        return refuse("it is the current directory or one of its parents".into());
+    }
+    // Both spellings: `sub` holding the symlink `sub/modes -> ../modes`
+    // does not hold the modes tree, but deleting it takes MODES_DIR away.
+    let mine = [real, absolute(dir)?];
+    let overlaps = |other: &Path| -> Result<bool> {
+        let theirs = [resolved(other)?, absolute(other)?];
+        Ok(mine
+            .iter()
+            .any(|a| theirs.iter().any(|b| a.starts_with(b) || b.starts_with(a))))
+    };
+    for m in modes {
+        if overlaps(m)? {
+            return refuse(format!(
+                "it is, holds or is inside the modes directory {}",
+                m.display()
+            ));
         }
     }
+    if overlaps(env_file)? {
+        return refuse(format!(
+            "it is, holds or is inside the env file {}",
+            env_file.display()
+        ));
+    }
     Ok(())
+}
+
+/// The directories MDC_FILES_DIR must stay clear of: each directory source
+/// of `modes_dir` and the directory of each resolved mode (a JSON source's
+/// nodes point at the JSON file, protected the same way).
+fn protected_dirs(modes_dir: &str, modes: &[Node]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = modes_dir
+        .split([':', ','])
+        .filter(|s| !s.is_empty() && *s != "-")
+        .map(PathBuf::from)
+        .collect();
+    out.extend(
+        modes
+            .iter()
+            .filter(|m| m.origin != EMPTY_MODE_ORIGIN && m.path != Path::new("-"))
+            .map(|m| m.path.clone()),
+    );
+    out
 }
 
 /// Builds the env file text for the resolved `modes` (see module docs).
@@ -287,7 +370,11 @@ pub fn run(settings: &Settings, modes_arg: &str, command_line: &str) -> Result<O
     let mut graph = Graph::load(&settings.modes_dir, &mut std::io::empty())?;
     let empty_modes = add_empty_modes(&mut graph, &start, &settings.modes_dir)?;
     let modes = graph.resolve(&start)?;
-    check_files_dir(&settings.files_dir)?;
+    check_files_dir(
+        &settings.files_dir,
+        &protected_dirs(&settings.modes_dir, &modes),
+        &settings.env_file,
+    )?;
     let env_dir = match settings.env_file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -334,15 +421,30 @@ mod tests {
 
     #[test]
     fn files_dir_guard() {
-        for bad in ["", ".", "/", "./", "//", "/.", "../x", "a/../b"] {
-            let err = check_files_dir(Path::new(bad)).unwrap_err().to_string();
+        let check =
+            |d: &str| check_files_dir(Path::new(d), &[PathBuf::from("./modes")], Path::new(".env"));
+        for bad in [
+            "",
+            ".",
+            "/",
+            "./",
+            "//",
+            "/.",
+            "../x",
+            "a/../b",
+            "modes",
+            "modes/a/files",
+            ".env",
+        ] {
+            let err = check(bad).unwrap_err().to_string();
             assert!(err.contains("refusing MDC_FILES_DIR"), "{bad:?}: {err}");
         }
         let cwd = std::env::current_dir().unwrap();
-        assert!(check_files_dir(&cwd).is_err());
-        assert!(check_files_dir(cwd.parent().unwrap()).is_err());
-        assert!(check_files_dir(Path::new("./.files")).is_ok());
-        assert!(check_files_dir(Path::new("/tmp/mdc-files-x")).is_ok());
+        assert!(check(&cwd.display().to_string()).is_err());
+        assert!(check(&cwd.parent().unwrap().display().to_string()).is_err());
+        assert!(check("./.files").is_ok());
+        assert!(check("modes-files").is_ok());
+        assert!(check("/tmp/mdc-files-x").is_ok());
     }
 
     #[test]

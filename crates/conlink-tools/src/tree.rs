@@ -9,6 +9,11 @@
 //!   included). Ownership and times are not copied: the usual source is a
 //!   bind mount owned by some host user.
 //! * Symlinks are recreated as symlinks (target text unchanged).
+//! * A symlink already in the destination is replaced, never followed: a
+//!   file is written to a new file next to it and renamed over the link, a
+//!   directory link is removed and a real directory made. So a copy never
+//!   writes outside the destination tree (only the top directory itself
+//!   may be a link: the caller chose it).
 //! * Sockets, FIFOs and device nodes are skipped with a warning.
 //! * Templating replaces `{{NAME}}` (NAME = `[A-Za-z_][A-Za-z0-9_]*`) with the
 //!   value of environment variable NAME when it is set, even to the empty
@@ -64,7 +69,14 @@ pub fn render(input: &[u8], lookup: Lookup<'_>) -> Vec<u8> {
     while i < input.len() {
         if input[i..].starts_with(b"{{") {
             let body = &input[i + 2..];
-            if let Some(end) = body.windows(2).position(|w| w == b"}}") {
+            // Only a NAME may sit between the braces, so scan name bytes
+            // only: that stops at the next `{`, which keeps the whole pass
+            // linear (scanning to the next `}}` was quadratic on many `{`).
+            let end = body
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                .unwrap_or(body.len());
+            if body[end..].starts_with(b"}}") {
                 let name = &body[..end];
                 if is_name(name) {
                     // is_name accepts ASCII only, so this cannot fail.
@@ -111,7 +123,7 @@ pub fn copy_tree(src: &Path, dst: &Path, template: Option<Lookup<'_>>) -> Result
         }
     }
     let mut stats = CopyStats::default();
-    ensure_dir(dst, meta.permissions().mode(), &mut stats)?;
+    ensure_dir(dst, meta.permissions().mode(), false, &mut stats)?;
     copy_dir(src, dst, template, &mut stats)?;
     Ok(stats)
 }
@@ -123,7 +135,16 @@ fn existing_ancestor(path: &Path) -> Option<std::path::PathBuf> {
 }
 
 /// Creates `dir` (and parents) if missing; the last component gets `mode`.
-fn ensure_dir(dir: &Path, mode: u32, stats: &mut CopyStats) -> Result<()> {
+/// With `nested` (an entry inside the destination tree), a symlink at
+/// `dir` is replaced by a real directory instead of being followed.
+fn ensure_dir(dir: &Path, mode: u32, nested: bool, stats: &mut CopyStats) -> Result<()> {
+    if nested {
+        if let Ok(m) = fs::symlink_metadata(dir) {
+            if m.file_type().is_symlink() {
+                fs::remove_file(dir).map_err(|e| Error::io("remove link", dir, e))?;
+            }
+        }
+    }
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
         Ok(_) => {
@@ -165,7 +186,7 @@ fn copy_dir(
         let meta = fs::symlink_metadata(&from).map_err(|e| Error::io("inspect", &from, e))?;
         let ft = meta.file_type();
         if ft.is_dir() {
-            ensure_dir(&to, meta.permissions().mode(), stats)?;
+            ensure_dir(&to, meta.permissions().mode(), true, stats)?;
             copy_dir(&from, &to, template, stats)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&from).map_err(|e| Error::io("read link", &from, e))?;
@@ -208,21 +229,40 @@ fn copy_file(
         }
         _ => data,
     };
-    if let Err(e) = fs::write(to, &data) {
-        match e.kind() {
-            // A read-only file (as non-root) or a running binary
-            // (ETXTBSY): replace it instead of writing into it.
-            io::ErrorKind::PermissionDenied | io::ErrorKind::ExecutableFileBusy => {
-                fs::remove_file(to).map_err(|_| Error::io("write", to, e))?;
-                fs::write(to, &data).map_err(|e| Error::io("write", to, e))?;
-            }
-            _ => return Err(Error::io("write", to, e)),
-        }
-    }
-    fs::set_permissions(to, fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(|e| Error::io("set permissions of", to, e))?;
+    write_replacing(to, &data, mode & 0o7777)?;
     stats.files += 1;
     Ok(())
+}
+
+/// Writes `data` to a new file next to `to` and renames it over `to`: a
+/// symlink there is replaced (never written through), a read-only file or
+/// a running binary (ETXTBSY) is replaced too, and the mode is set on the
+/// new file itself, never on a link's target.
+fn write_replacing(to: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    let name = to
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} is not a file name", to.display())))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".copy{}", std::process::id()));
+    let tmp = to.with_file_name(tmp_name);
+    let result = (|| {
+        // create_new: O_EXCL, so a stale link at the temporary name is not
+        // followed either.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        drop(f);
+        fs::rename(&tmp, to)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("write", to, e)
+    })
 }
 
 #[cfg(test)]
@@ -251,6 +291,8 @@ mod tests {
         assert_eq!(r("{{1A}}{{}}{{A-B}}"), "{{1A}}{{}}{{A-B}}");
         assert_eq!(r("{{HOST}}{{HOST}}"), "db.labdb.lab");
         assert_eq!(r("ünï {{HOST}} ✓"), "ünï db.lab ✓");
+        assert_eq!(r("{{HOST }}{{HOST}}x{{"), "{{HOST }}db.labx{{");
+        assert_eq!(r("{{{{HOST}}}}"), "{{db.lab}}");
     }
 
     #[test]

@@ -158,3 +158,87 @@ fn missing_command_after_copy() {
     assert_eq!(out.code(), 127, "{out:?}");
     assert!(out.stderr.contains("cannot run"), "{out:?}");
 }
+
+/// A destination entry that is a symlink is replaced, never written
+/// through: `file -> ../victim` used to overwrite the victim (and change its
+/// mode), and a directory symlink let the copy write outside the
+/// destination tree.
+#[test]
+fn destination_symlinks_are_replaced_not_followed() {
+    let dir = TempDir::new("copy-dst-links");
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("file"), "new {{APP_HOST}}\n").unwrap();
+    set_mode(&src.join("file"), 0o755);
+    fs::write(src.join("sub/inner"), "inner\n").unwrap();
+    // Outside the destination: a victim file and a victim directory.
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    set_mode(&victim, 0o600);
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::create_dir_all(&dst).unwrap();
+    std::os::unix::fs::symlink("../victim", dst.join("file")).unwrap();
+    std::os::unix::fs::symlink("../outside", dst.join("sub")).unwrap();
+    for template in [false, true] {
+        let mut cmd = Command::new(bin("copy"));
+        cmd.env("APP_HOST", "h");
+        if template {
+            cmd.arg("-T");
+        }
+        let out = finish(spawn(cmd.arg(&src).arg(&dst)), Duration::from_secs(20));
+        assert_eq!(out.code(), 0, "{out:?}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(mode(&victim), 0o600);
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "wrote through a dir link"
+        );
+        let f = fs::symlink_metadata(dst.join("file")).unwrap();
+        assert!(f.file_type().is_file(), "the link was not replaced");
+        assert_eq!(mode(&dst.join("file")), 0o755);
+        let want = if template {
+            "new h\n"
+        } else {
+            "new {{APP_HOST}}\n"
+        };
+        assert_eq!(fs::read_to_string(dst.join("file")).unwrap(), want);
+        assert!(fs::symlink_metadata(dst.join("sub")).unwrap().is_dir());
+        assert_eq!(
+            fs::read_to_string(dst.join("sub/inner")).unwrap(),
+            "inner\n"
+        );
+        // Put the links back for the second round.
+        fs::remove_file(dst.join("file")).unwrap();
+        fs::remove_dir_all(dst.join("sub")).unwrap();
+        std::os::unix::fs::symlink("../victim", dst.join("file")).unwrap();
+        std::os::unix::fs::symlink("../outside", dst.join("sub")).unwrap();
+    }
+}
+
+/// `-T` on a file of 300,000 `{` (and of `{{` followed by long names) is
+/// linear: it took more than 10 s when each `{{` scanned the rest.
+#[test]
+fn templating_many_braces_is_linear() {
+    let dir = TempDir::new("copy-braces");
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    let braces = "{".repeat(300_000);
+    let names = "{{A".repeat(100_000);
+    fs::write(src.join("braces"), &braces).unwrap();
+    fs::write(src.join("names"), &names).unwrap();
+    let t = std::time::Instant::now();
+    let out = finish(
+        spawn(Command::new(bin("copy")).arg("-T").arg(&src).arg(&dst)),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(fs::read_to_string(dst.join("braces")).unwrap(), braces);
+    assert_eq!(fs::read_to_string(dst.join("names")).unwrap(), names);
+}

@@ -272,3 +272,50 @@ fn errors_change_nothing() {
     assert_eq!(out.code(), 2, "{out:?}");
     assert!(out.stderr.contains("usage: mdc"), "{out:?}");
 }
+
+/// MDC_FILES_DIR is removed and rebuilt on every run: one that is, holds or
+/// lies inside the modes directory (or a mode's tree, or the env file) used
+/// to delete the modes tree (and exit 0) or half-build. Each is refused
+/// before anything is written, and the modes tree is left whole.
+#[test]
+fn files_dir_overlapping_modes_or_env_file_is_refused() {
+    let top = TempDir::new("mdc-files-overlap");
+    modes(top.path());
+    let before = tree(&top.path().join("modes"));
+    let abs_modes = top.path().join("modes").display().to_string();
+    let cases: [(&[(&str, &str)], &str); 7] = [
+        (&[("MDC_FILES_DIR", "modes")], "modes directory"),
+        (&[("MDC_FILES_DIR", "./modes/")], "modes directory"),
+        (&[("MDC_FILES_DIR", &abs_modes)], "modes directory"),
+        (
+            &[("MDC_FILES_DIR", "modes/web/web/files/x")],
+            "modes directory",
+        ),
+        (
+            &[("MDC_FILES_DIR", "sub"), ("MODES_DIR", "./sub/modes")],
+            "modes directory",
+        ),
+        (&[("MDC_FILES_DIR", ".env")], "env file"),
+        (
+            &[("MDC_FILES_DIR", "out"), ("ENV_FILE", "out/.env")],
+            "env file",
+        ),
+    ];
+    fs::create_dir_all(top.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink("../modes", top.path().join("sub/modes")).unwrap();
+    for (env, want) in cases {
+        let out = mdc(top.path(), &["web"], env);
+        assert_eq!(out.code(), 1, "{env:?}: {out:?}");
+        assert!(
+            out.stderr.contains("refusing MDC_FILES_DIR"),
+            "{env:?}: {out:?}"
+        );
+        assert!(out.stderr.contains(want), "{env:?}: {out:?}");
+        assert_eq!(tree(&top.path().join("modes")), before, "{env:?}");
+        assert!(!top.path().join(".env").exists(), "{env:?}");
+    }
+    // A files dir next to (not inside) the modes dir still works.
+    let out = mdc(top.path(), &["web"], &[("MDC_FILES_DIR", "modes-files")]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(top.path().join("modes-files/web/index.html").is_file());
+}

@@ -127,6 +127,29 @@ pub struct Cli {
     )]
     pub netns_name: String,
 
+    /// Multi-host: the address of another host's conlink; every bridge is
+    /// stretched to it by a tunnel (docs/multihost.md). Repeatable, each
+    /// value may be a comma-separated list; addresses of this host are
+    /// ignored, so every host may be given the same list
+    #[arg(long = "peer", value_name = "ADDR", env = "CONLINK_PEERS",
+          value_delimiter = ',', action = ArgAction::Append)]
+    pub peer: Vec<std::net::Ipv4Addr>,
+
+    /// Multi-host on Docker Swarm: the peers are the swarm's ready nodes
+    /// (their addresses, from the engine's node list: a manager engine)
+    #[arg(long, env = "CONLINK_SWARM")]
+    pub swarm: bool,
+
+    /// Multi-host: UDP port of the tunnels between hosts
+    #[arg(long, value_name = "PORT", default_value_t = 8472)]
+    pub mesh_port: u16,
+
+    /// Multi-host: MTU of the underlay between hosts (the tunnel MTU is 50
+    /// bytes less)
+    #[arg(long, value_name = "MTU", default_value_t = 1500,
+          value_parser = clap::value_parser!(u32).range(1280..=65535))]
+    pub underlay_mtu: u32,
+
     /// Daemon: control API unix socket (default /run/conlink/NAME.sock,
     /// NAME the compose project or --netns-name; `off`: none). Clients
     /// (status, events, link): the socket to talk to (default: the one

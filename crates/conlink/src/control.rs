@@ -48,6 +48,8 @@ pub struct CoreBackend<K: Kernel, R: Runtime> {
     /// the namespace on a fresh thread (~0.1 ms), too much per scrape for
     /// a thousand containers. Entries of gone containers are pruned.
     handles: Mutex<HashMap<String, Arc<Handle>>>,
+    /// How many of the core's setup timings the setup histogram has seen.
+    setups_seen: Mutex<usize>,
 }
 
 impl<K: Kernel, R: Runtime> CoreBackend<K, R> {
@@ -61,6 +63,7 @@ impl<K: Kernel, R: Runtime> CoreBackend<K, R> {
             metrics: Metrics::default(),
             netem_params: Mutex::new(BTreeMap::new()),
             handles: Mutex::new(HashMap::new()),
+            setups_seen: Mutex::new(0),
         }
     }
 
@@ -154,10 +157,21 @@ fn config_netem(cfg: &NetworkConfig, service: Option<&str>, ctr: &str, dev: &str
 }
 
 /// Re-emits each core event into the hub, which numbers and keeps them.
-fn forward_events(hub: Arc<EventHub>, mut rx: broadcast::Receiver<CoreEvent>) {
+/// `past` (the core's history when `rx` subscribed) goes first: events of
+/// the start (bridges made before the API existed) are in the API's history
+/// too. An event in both is forwarded once.
+fn forward_events(
+    hub: Arc<EventHub>,
+    past: Vec<CoreEvent>,
+    mut rx: broadcast::Receiver<CoreEvent>,
+) {
+    for ev in &past {
+        emit(&hub, ev.clone());
+    }
     tokio::spawn(async move {
         loop {
             match rx.recv().await {
+                Ok(ev) if past.contains(&ev) => {}
                 Ok(ev) => emit(&hub, ev),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("control API: {n} core event(s) lost (slow consumer)")
@@ -552,10 +566,27 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
                 missing.push(Target::Container(n.clone()));
             }
         }
-        build_status(&self.name, cfg, snap.converged, &cs, &missing, &own, &|c| {
+        let mut st = build_status(&self.name, cfg, snap.converged, &cs, &missing, &own, &|c| {
             let h = self.handle(&c.id, &c.netns)?;
             h.link_stats().ok()
-        })
+        });
+        // Multi-host: the mesh tunnels (not in the config), their remotes
+        // the peers they flood to.
+        for (name, t) in snap.tunnels.iter().filter(|(_, t)| t.is_mesh()) {
+            let peers: Vec<String> = t.flood.iter().map(|p| p.to_string()).collect();
+            st.tunnels.push(TunnelStatus {
+                name: name.clone(),
+                kind: "vxlan".into(),
+                vni: t.vni,
+                remote: peers.join(","),
+                bridge: t.bridge.clone(),
+                oper_state: own
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .map(|s| s.oper_state.clone()),
+            });
+        }
+        st
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -669,6 +700,15 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
     }
 
     fn metrics(&self) -> &Metrics {
+        // The core keeps every container's (start event -> links ready)
+        // time; the histogram takes the ones it has not seen yet, at scrape
+        // time, so the setup path pays nothing for metrics.
+        let all = self.core.timings().samples();
+        let mut seen = self.setups_seen.lock().unwrap_or_else(|p| p.into_inner());
+        for (took, _) in all.iter().skip(*seen) {
+            self.metrics.setup.observe(*took);
+        }
+        *seen = all.len();
         &self.metrics
     }
 
@@ -736,7 +776,8 @@ pub async fn start<K: Kernel, R: Runtime>(
 ) -> anyhow::Result<Vec<Listener>> {
     let backend = CoreBackend::new(core.clone(), own, name);
     // Subscribed before anything else happens, so no event is missed.
-    forward_events(backend.hub.clone(), core.subscribe());
+    let rx = core.subscribe();
+    forward_events(backend.hub.clone(), core.history(), rx);
     let ctl = Control::new(Arc::new(backend));
     let mut out = Vec::new();
     let path = match &opts.socket {
@@ -820,6 +861,7 @@ mod tests {
             conlink_model::Bridge {
                 bridge: "s1".into(),
                 mode: BridgeMode::Linux,
+                vni: None,
             },
         );
         let mut over = link("eth1", "a-eth1", Setup::Ready);

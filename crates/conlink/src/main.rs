@@ -79,6 +79,10 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         docker_socket: cli.docker_socket.clone(),
         podman_socket: cli.podman_socket.clone(),
         compose_project: cli.compose_project.clone(),
+        peers: cli.peer.clone(),
+        swarm: cli.swarm,
+        mesh_port: cli.mesh_port,
+        underlay_mtu: cli.underlay_mtu,
         control: control::ControlOptions {
             socket: cli.socket.clone(),
             api_addr: cli.api_addr.clone(),

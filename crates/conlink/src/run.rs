@@ -3,6 +3,8 @@
 //! nothing behind. One path for both runtimes: they differ only in how
 //! conlink's namespace is found and which [`Runtime`] feeds the core.
 
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use conlink_core::adopt;
 use conlink_core::apply::Applier;
+use conlink_core::mesh::{self, Mesh, MeshOptions};
 use conlink_core::net::{NetKernel, Placement};
 use conlink_core::reconcile::Core;
 use conlink_core::Inputs;
@@ -58,6 +61,147 @@ pub struct RunOptions {
     pub loader: Loader,
     /// Control API, metrics and live page listeners.
     pub control: crate::control::ControlOptions,
+    /// Multi-host: other hosts' conlinks given on the command line.
+    pub peers: Vec<Ipv4Addr>,
+    /// Multi-host: peers from the swarm's node list.
+    pub swarm: bool,
+    /// Multi-host: UDP port of the tunnels.
+    pub mesh_port: u16,
+    /// Multi-host: underlay MTU.
+    pub underlay_mtu: u32,
+}
+
+impl RunOptions {
+    /// The mesh inputs when multi-host mode is on (`--peer` or `--swarm`),
+    /// checked against the config; no peers yet (they come once conlink
+    /// knows its own addresses, [`Core::set_peers`]).
+    fn mesh(&self, cfg: &NetworkConfig, project: Option<&str>) -> anyhow::Result<Option<Mesh>> {
+        if self.peers.is_empty() && !self.swarm {
+            return Ok(None);
+        }
+        let project = project.map(str::to_string).unwrap_or_else(|| {
+            warn!("multi-host without a compose project: VNIs derive from bridge names alone");
+            String::new()
+        });
+        let opts = MeshOptions {
+            kind: conlink_model::TunnelType::Vxlan,
+            port: self.mesh_port,
+            underlay_mtu: self.underlay_mtu,
+            project,
+        };
+        mesh::check(cfg, &opts).map_err(|e| anyhow::anyhow!("multi-host: {e}"))?;
+        for w in mesh::mtu_warnings(cfg, &opts) {
+            warn!("{w}");
+        }
+        Ok(Some(Mesh {
+            opts,
+            peers: BTreeSet::new(),
+        }))
+    }
+}
+
+/// How often the swarm's node list is read for peers. A node that fails is
+/// marked down by the managers after its heartbeat period (5 s by default),
+/// so reading more often would not find it sooner.
+const SWARM_POLL: Duration = Duration::from_secs(1);
+
+/// IPv4 addresses of this host: those of the namespace mesh tunnels are
+/// made in (it holds the underlay). A swarm's node list and a shared
+/// `--peer` list include this host; it is no peer of itself.
+fn own_addrs(underlay: Option<&std::path::Path>, conlink: &Netns) -> BTreeSet<Ipv4Addr> {
+    let h = match underlay {
+        Some(p) => Netns::open(p).and_then(|n| conlink_net::Handle::open(&n)),
+        None => conlink_net::Handle::open(conlink),
+    };
+    let mut out = BTreeSet::new();
+    let Ok(h) = h else { return out };
+    for l in h.links().unwrap_or_default() {
+        for a in h.addrs(&l.name).unwrap_or_default() {
+            if let Some(v4) = a.v4() {
+                out.insert(v4.addr);
+            }
+        }
+    }
+    out
+}
+
+/// The swarm's ready nodes' addresses; Ok(empty) when the engine is in no
+/// swarm (any more: it left); Err when the list is refused (a worker's
+/// engine), then the peers stay as they were.
+async fn swarm_peers(rt: &DockerRuntime) -> Result<BTreeSet<Ipv4Addr>, String> {
+    match rt.swarm_nodes().await {
+        Ok(nodes) => Ok(nodes
+            .iter()
+            .filter(|n| n.ready)
+            .filter_map(|n| n.addr)
+            .collect()),
+        Err(_) if matches!(rt.swarm_addr().await, Ok(None)) => Ok(BTreeSet::new()),
+        Err(e) => Err(format!(
+            "multi-host: swarm node list: {e} (a manager engine is needed; peers unchanged)"
+        )),
+    }
+}
+
+/// The peers at start-up (before adoption, so that the tunnels an earlier
+/// run made are wanted and adopted): the fixed ones and the swarm's.
+async fn initial_peers(
+    fixed: &BTreeSet<Ipv4Addr>,
+    own: &BTreeSet<Ipv4Addr>,
+    swarm: Option<&DockerRuntime>,
+) -> BTreeSet<Ipv4Addr> {
+    let mut peers = fixed.clone();
+    if let Some(rt) = swarm {
+        match swarm_peers(rt).await {
+            Ok(p) => peers.extend(p),
+            Err(e) => warn!("{e}"),
+        }
+    }
+    peers.difference(own).copied().collect()
+}
+
+/// Multi-host: keeps the core's peers equal to the fixed ones plus, on
+/// Swarm, the ready nodes' addresses, read every [`SWARM_POLL`] until
+/// aborted. Every round converges (a tunnel change that failed is
+/// retried); the same error is logged once.
+async fn follow_peers<K: conlink_core::Kernel, R: Runtime>(
+    core: Arc<Core<K, R>>,
+    fixed: BTreeSet<Ipv4Addr>,
+    own: BTreeSet<Ipv4Addr>,
+    swarm: Option<DockerRuntime>,
+) {
+    let mut last_err = String::new();
+    loop {
+        let mut peers = fixed.clone();
+        if let Some(rt) = &swarm {
+            match swarm_peers(rt).await {
+                Ok(p) => peers.extend(p),
+                Err(e) => {
+                    if e != last_err {
+                        warn!("{e}");
+                        last_err = e;
+                    }
+                    tokio::time::sleep(SWARM_POLL).await;
+                    continue;
+                }
+            }
+        }
+        let peers: BTreeSet<Ipv4Addr> = peers.difference(&own).copied().collect();
+        match core.set_peers(peers).await {
+            Ok(_) => last_err.clear(),
+            Err(e) => {
+                let e = format!("multi-host: tunnels: {e} (retried)");
+                if e != last_err {
+                    warn!("{e}");
+                    last_err = e;
+                }
+            }
+        }
+        if swarm.is_none() && last_err.is_empty() {
+            // Fixed peers: nothing will change any more.
+            return;
+        }
+        tokio::time::sleep(SWARM_POLL).await;
+    }
 }
 
 /// conlink's own namespace on a host: a dedicated named one, created if
@@ -159,8 +303,10 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
             let place = Placement {
                 host_ns: Some("/proc/self/ns/net".into()),
                 tunnel_ns: Some("/proc/self/ns/net".into()),
+                mesh_ns: None,
                 ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
             };
+            let mesh = opts.mesh(&cfg, opts.compose_project.as_deref())?;
             let mut rt =
                 tokio::task::spawn_blocking(move || NetnsRuntime::prepare(&containers, &services))
                     .await??;
@@ -201,10 +347,11 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
             let inputs = Inputs {
                 cfg,
                 project: None,
+                mesh,
                 ..Default::default()
             };
             let name = opts.netns_name.clone();
-            let res = serve(ns, &name, place, rt, inputs, &opts, sigs).await;
+            let res = serve(ns, &name, place, rt, None, inputs, &opts, sigs).await;
             drop(own);
             res
         }
@@ -259,6 +406,9 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     let place = Placement {
                         host_ns: Some("/proc/1/ns/net".into()),
                         tunnel_ns: None,
+                        // Multi-host: the other hosts are reached from the
+                        // host's namespace (PID 1's with `pid: host`).
+                        mesh_ns: Some("/proc/1/ns/net".into()),
                         // In its own container conlink's OVS state lives in
                         // the container's /run: the default name is enough.
                         ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
@@ -271,23 +421,37 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     let place = Placement {
                         host_ns: Some("/proc/self/ns/net".into()),
                         tunnel_ns: Some("/proc/self/ns/net".into()),
+                        mesh_ns: None,
                         ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
                     };
                     (Some(own), ns, place)
                 }
             };
+            let mesh = opts.mesh(&cfg, project.as_deref())?;
             let inputs = Inputs {
                 cfg,
                 project,
+                mesh,
                 ..Default::default()
             };
+            let swarm = opts.swarm.then(|| engines[0].clone());
             // The API socket's NAME: the compose project inside a compose
             // deployment, else conlink's namespace name.
             let name = match (&own_id, &inputs.project) {
                 (Some(_), Some(p)) => p.clone(),
                 _ => opts.netns_name.clone(),
             };
-            let res = serve(ns, &name, place, Engines(engines), inputs, &opts, sigs).await;
+            let res = serve(
+                ns,
+                &name,
+                place,
+                Engines(engines),
+                swarm,
+                inputs,
+                &opts,
+                sigs,
+            )
+            .await;
             drop(own);
             res
         }
@@ -315,15 +479,39 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The one daemon loop: adopt, make globals, feed runtime events to the
 /// core, reload on config changes and SIGHUP, tear down on SIGINT/SIGTERM.
+#[allow(clippy::too_many_arguments)]
 async fn serve<R: Runtime>(
     ns: Netns,
     name: &str,
     place: Placement,
     runtime: R,
+    swarm: Option<DockerRuntime>,
     inputs: Inputs,
     opts: &RunOptions,
     mut sigs: Signals,
 ) -> anyhow::Result<()> {
+    let mut inputs = inputs;
+    let multihost = inputs.mesh.is_some();
+    let fixed: BTreeSet<Ipv4Addr> = opts.peers.iter().copied().collect();
+    let own = if multihost {
+        let underlay = place.mesh_ns.clone().or_else(|| place.tunnel_ns.clone());
+        let ns2 = ns.try_clone()?;
+        tokio::task::spawn_blocking(move || own_addrs(underlay.as_deref(), &ns2)).await?
+    } else {
+        BTreeSet::new()
+    };
+    if let Some(m) = &mut inputs.mesh {
+        m.peers = initial_peers(&fixed, &own, swarm.as_ref()).await;
+        let shown: Vec<String> = m.peers.iter().map(|p| p.to_string()).collect();
+        info!(
+            "multi-host: peers now {}",
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join(", ")
+            }
+        );
+    }
     let inp2 = inputs.clone();
     // conlink's namespace as the control API reads it (status, counters).
     let own_handle = conlink_net::Handle::open(&ns)?;
@@ -363,6 +551,9 @@ async fn serve<R: Runtime>(
             return Err(e);
         }
     };
+    // Multi-host: the tunnels of the initial peers are globals, made (or
+    // adopted) above; from now on they follow the peers.
+    let peers = multihost.then(|| tokio::spawn(follow_peers(core.clone(), fixed, own, swarm)));
     let (tx, rx) = mpsc::channel(1024);
     let c2 = core.clone();
     let looped = tokio::spawn(async move { c2.run(rx).await });
@@ -383,6 +574,10 @@ async fn serve<R: Runtime>(
     }
     // No more requests while things are torn down.
     drop(listeners);
+    if let Some(p) = peers {
+        p.abort();
+        let _ = p.await;
+    }
     core.stop();
     if tokio::time::timeout(SHUTDOWN_GRACE, looped).await.is_err() {
         warn!("commands still running after {SHUTDOWN_GRACE:?}; not waiting for them");
@@ -437,6 +632,15 @@ async fn reload<K: conlink_core::Kernel, R: Runtime>(
     if cur.cfg == cfg {
         info!("config reload ({why}): no change");
         return;
+    }
+    if let Some(m) = &cur.mesh {
+        if let Err(e) = mesh::check(&cfg, &m.opts) {
+            error!("config reload ({why}) refused; the running config stays: multi-host: {e}");
+            return;
+        }
+        for w in mesh::mtu_warnings(&cfg, &m.opts) {
+            warn!("{w}");
+        }
     }
     info!("config reload ({why}): applying changes");
     let new = Inputs {

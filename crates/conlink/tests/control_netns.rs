@@ -237,6 +237,29 @@ fn status_events_and_metrics_match_the_kernel() {
         sample(&fams, "conlink_link_up", &format!("{p}r"))["value"],
         1.0
     );
+    // One setup sample per container whose links were made (n_1, n_2, r),
+    // each under the 10 s bucket.
+    let setup = fams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "conlink_setup_duration_seconds")
+        .expect("no setup histogram");
+    let count = |name: &str| {
+        setup["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"] == name)
+            .map(|s| s["value"].as_f64().unwrap())
+            .fold(0.0f64, f64::max)
+    };
+    assert_eq!(
+        count("conlink_setup_duration_seconds_count"),
+        3.0,
+        "{setup}"
+    );
+    assert!(count("conlink_setup_duration_seconds_sum") > 0.0, "{setup}");
 
     // A link taken down in the kernel (outside conlink) shows as down in
     // status and metrics: both are read from the kernel, not remembered.
@@ -595,5 +618,49 @@ fn link_set_down_and_up_reach_the_kernel_and_netem_needs_the_module() {
         assert_eq!(l["admin_down_override"], false, "{l}");
         assert_eq!(l["state"], "up", "{l}");
     }
+
+    // A flap of 3 cycles: the kernel sees exactly 3 carrier losses on the
+    // container end (its carrier_down_count), then the link stays up.
+    let downs = || -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &a,
+                "cat",
+                "/sys/class/net/eth0/carrier_down_count",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let d0 = downs();
+    ok_stdout(
+        &sock,
+        &["link", "set", &a, "--flap", "150ms/150ms", "--count", "3"],
+    );
+    let t0 = Instant::now();
+    loop {
+        let st: Value = serde_json::from_str(&ok_stdout(&sock, &["status", "--json"])).unwrap();
+        let la = st["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["container"] == a.as_str())
+            .cloned()
+            .unwrap();
+        if la["flap"].is_null() {
+            assert_eq!(la["state"], "up", "{la}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "flap never ended: {la}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(downs() - d0, 3, "carrier losses during a 3-cycle flap");
+    assert!(admin_up(&a, "eth0") && admin_up(&c.own_ns, &outer));
+    assert!(ping(&a, "10.211.0.2"), "a cannot reach b after the flap");
     assert!(c.stop());
 }

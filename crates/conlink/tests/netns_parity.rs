@@ -101,3 +101,44 @@ fn zero_link_config_runs_and_says_so() {
     );
     assert!(c.stop());
 }
+
+/// `ipv6: false` (docs/performance.md): the container end gets no IPv6
+/// link-local address (so sends no DAD, RS or MLD onto the bridge), the
+/// default keeps it; IPv4 crosses both.
+#[test]
+fn ipv6_false_leaves_the_container_end_without_link_local() {
+    require_root();
+    let p = prefix();
+    let cfg = format!(
+        "links:\n  - {{container: {p}q, bridge: s1, ip: 10.233.0.1/24, ipv6: false}}\n  - {{container: {p}w, bridge: s1, ip: 10.233.0.2/24}}\n"
+    );
+    let mut c = Conlink::start(&p, &cfg, &[]);
+    c.wait_connected();
+    let link_locals_on = |ns: &str, dev: &str| -> usize {
+        ip_json(ns, &["-6", "addr", "show", "dev", dev])
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+                    .filter(|a| a["scope"] == "link")
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let link_locals = |ns: &str| link_locals_on(ns, "eth0");
+    let (q, w) = (format!("{p}q"), format!("{p}w"));
+    assert!(ping(&q, "10.233.0.2"), "no IPv4 over the ipv6: false link");
+    assert_eq!(
+        link_locals(&q),
+        0,
+        "ipv6: false link has a link-local address"
+    );
+    assert_eq!(
+        link_locals(&w),
+        1,
+        "the default link lost its link-local address"
+    );
+    let mode = &ip_json(&q, &["-d", "link", "show", "dev", "eth0"])[0]["inet6_addr_gen_mode"];
+    assert_eq!(mode, "none", "addrgenmode of the ipv6: false link");
+    assert!(c.stop());
+}

@@ -171,8 +171,20 @@ impl Nft {
         let sock = match netns {
             Some(p) => netns::socket_in(p),
             None => netns::socket_here(),
-        }
-        .map_err(|source| NftError::Open {
+        };
+        Self::from_socket(sock, name)
+    }
+
+    /// Open the socket in the namespace `ns` refers to (a held namespace
+    /// fd: unlike a `/proc/PID/ns/net` path it cannot come to name another
+    /// namespace when PID is recycled). `name` is for messages.
+    pub fn open_fd(ns: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<Self, NftError> {
+        let sock = ns.try_clone_to_owned().and_then(netns::socket_in_fd);
+        Self::from_socket(sock, name.to_string())
+    }
+
+    fn from_socket(sock: io::Result<Socket>, name: String) -> Result<Self, NftError> {
+        let sock = sock.map_err(|source| NftError::Open {
             netns: name.clone(),
             source,
         })?;

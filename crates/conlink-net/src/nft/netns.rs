@@ -12,6 +12,7 @@ use nix::sys::socket::{setsockopt, sockopt::ReceiveTimeout};
 use nix::sys::time::TimeVal;
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// Open a bound NETLINK_NETFILTER socket in the current namespace.
@@ -28,7 +29,13 @@ pub fn socket_here() -> io::Result<Socket> {
 /// Open a bound NETLINK_NETFILTER socket inside the namespace at `netns`
 /// (`/run/netns/NAME`, `/proc/PID/ns/net`).
 pub fn socket_in(netns: &Path) -> io::Result<Socket> {
-    let ns = File::open(netns)?;
+    socket_in_fd(File::open(netns)?.into())
+}
+
+/// Open a bound NETLINK_NETFILTER socket inside the namespace `ns` refers
+/// to. Preferred over a path: a `/proc/PID/ns/net` path reopened later may
+/// name another namespace once PID is recycled, a held fd cannot.
+pub fn socket_in_fd(ns: OwnedFd) -> io::Result<Socket> {
     let worker = std::thread::Builder::new().name("nft-setns".into()).spawn(
         move || -> io::Result<Socket> {
             // Only this thread changes namespace, and it ends right after.

@@ -125,6 +125,8 @@ fn terminate(pid: u32, wrapped: bool) {
     }
 }
 
+pub mod hosts;
+
 pub mod tempdir {
     /// A temporary directory removed on drop.
     pub struct Dir(pub std::path::PathBuf);
@@ -281,6 +283,11 @@ impl Conlink {
     /// Waits for `All links connected`.
     pub fn wait_connected(&mut self) {
         self.wait_for("All links connected", 1, Duration::from_secs(30));
+    }
+
+    /// The process id, while it runs (for /proc figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// SIGKILL (no cleanup at all), then reaps it.

@@ -1,0 +1,455 @@
+//! Several "hosts" on one machine for multi-host tests: each host is a
+//! network namespace with its own docker engine, all joined by an underlay
+//! (a bridge in a test namespace, 192.168.211.0/24), optionally formed into
+//! a Docker Swarm; one conlink per host runs as a process in the host's
+//! namespace against that host's engine.
+//!
+//! What works here (docker 20.10, found out for these tests):
+//! - `nsenter --net=/run/netns/H dockerd --data-root D --exec-root E
+//!   --pidfile P -H unix://S --bridge none --iptables=false` (not `ip netns
+//!   exec`: it remounts /sys and hides the cgroup mounts dockerd needs).
+//! - Swarm tasks always get a docker network: a stack puts services on an
+//!   overlay (`eth0`) plus `docker_gwbridge` (`eth1`); swarm's predefined
+//!   networks are `host` and `bridge`, there is no `none`. conlink links in
+//!   swarm tasks therefore use other names (`lan0`).
+//! - `cap_add` works in stacks (20.10); a task's namespace is reachable as
+//!   its SandboxKey (`E/netns/ID`).
+//!
+//! Everything is named with a unique suffix and removed by exact name or
+//! PID on drop: engines (their tasks first), namespaces, mounts under the
+//! test's own directory. The shared engine at /var/run/docker.sock is only
+//! used for `docker save` of the test image.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::tempdir;
+pub use super::test_image;
+
+/// Runs `cmd`, panicking when it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+/// Output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `ip ARGS`, which must succeed.
+fn ip(args: &[&str]) {
+    let out = run(Command::new("ip").args(args));
+    assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+}
+
+/// One host: namespace, engine, address.
+pub struct Host {
+    /// Network namespace name.
+    pub ns: String,
+    /// Underlay address.
+    pub addr: String,
+    /// Engine socket.
+    pub sock: PathBuf,
+    dockerd: Option<Child>,
+    /// The exec-root (task sandboxes live under it).
+    pub exec_root: PathBuf,
+}
+
+impl Host {
+    /// `docker -H unix://SOCK ARGS` (bounded by `timeout 120`).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        run(Command::new("timeout")
+            .arg("120")
+            .arg("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args))
+    }
+
+    /// Like [`Host::docker`], failing the test on a non-zero exit; stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker on {} {args:?}: {}",
+            self.ns,
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Running containers: (id, name).
+    pub fn containers(&self) -> Vec<(String, String)> {
+        self.docker_ok(&["ps", "--format", "{{.ID}} {{.Names}}"])
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+}
+
+/// The hosts of one test.
+pub struct Hosts {
+    /// Unique suffix of every name.
+    pub suf: String,
+    /// Underlay namespace.
+    pub ul: String,
+    /// The hosts.
+    pub hosts: Vec<Host>,
+    dir: tempdir::Dir,
+}
+
+impl Hosts {
+    /// `n` hosts with running engines and the test image loaded.
+    pub fn new(tag: &str, n: usize) -> Hosts {
+        let suf = format!("{tag}{}", std::process::id() % 100000);
+        let dir = tempdir::Dir::new(&format!("mh-{suf}"));
+        let ul = format!("mhu{suf}");
+        let mut hs = Hosts {
+            suf: suf.clone(),
+            ul: ul.clone(),
+            hosts: Vec::new(),
+            dir,
+        };
+        ip(&["netns", "add", &ul]);
+        ip(&["-n", &ul, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &ul, "link", "set", "br0", "up"]);
+        let image = hs.dir.0.join("image.tar");
+        let out = run(Command::new("docker")
+            .args(["save", "-o"])
+            .arg(&image)
+            .arg(test_image()));
+        assert!(
+            out.status.success(),
+            "docker save {}: {} (run scripts/build-images)",
+            test_image(),
+            text(&out.stderr)
+        );
+        for i in 1..=n {
+            let ns = format!("mh{i}{suf}");
+            let port = format!("mhp{i}{suf}");
+            let addr = format!("192.168.211.{i}");
+            ip(&["netns", "add", &ns]);
+            hs.hosts.push(Host {
+                ns: ns.clone(),
+                addr: addr.clone(),
+                sock: hs.dir.0.join(format!("s{i}.sock")),
+                dockerd: None,
+                exec_root: hs.dir.0.join(format!("e{i}")),
+            });
+            ip(&[
+                "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ]);
+            ip(&["link", "set", &port, "netns", &ul]);
+            ip(&["-n", &ul, "link", "set", &port, "master", "br0", "up"]);
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ]);
+            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+            ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            let d = &hs.dir.0;
+            let h = hs.hosts.last_mut().expect("just pushed");
+            let log = std::fs::File::create(d.join(format!("dockerd{i}.log"))).expect("log file");
+            let child = Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{ns}"))
+                .arg("dockerd")
+                .arg("--data-root")
+                .arg(d.join(format!("d{i}")))
+                .arg("--exec-root")
+                .arg(&h.exec_root)
+                .arg("--pidfile")
+                .arg(d.join(format!("p{i}.pid")))
+                .arg("-H")
+                .arg(format!("unix://{}", h.sock.display()))
+                .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("dup log"))
+                .stderr(log)
+                .spawn()
+                .expect("start dockerd (apt-get install docker.io)");
+            h.dockerd = Some(child);
+        }
+        for h in &hs.hosts {
+            let t0 = Instant::now();
+            while !h.docker(&["version"]).status.success() {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(60),
+                    "dockerd of {} did not answer within 60 s",
+                    h.ns
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            h.docker_ok(&["load", "-q", "-i", &image.display().to_string()]);
+        }
+        hs
+    }
+
+    /// The test's own directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    /// Forms a swarm: host 1 initialises, the others join as managers (so
+    /// every host's engine can list the nodes).
+    pub fn swarm(&self) {
+        let h1 = &self.hosts[0];
+        h1.docker_ok(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &h1.addr,
+            "--listen-addr",
+            &format!("{}:2377", h1.addr),
+        ]);
+        let token = h1.docker_ok(&["swarm", "join-token", "-q", "manager"]);
+        for h in &self.hosts[1..] {
+            h.docker_ok(&[
+                "swarm",
+                "join",
+                "--advertise-addr",
+                &h.addr,
+                "--listen-addr",
+                &format!("{}:2377", h.addr),
+                "--token",
+                token.trim(),
+                &format!("{}:2377", h1.addr),
+            ]);
+        }
+    }
+
+    /// This host's swarm node id.
+    pub fn node_id(&self, i: usize) -> String {
+        self.hosts[i]
+            .docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        // Tasks first (a stopping engine would wait for each), then leave
+        // the swarm, then the engines by PID.
+        for h in &self.hosts {
+            let ids = text(&h.docker(&["ps", "-aq"]).stdout);
+            for s in text(&h.docker(&["stack", "ls", "--format", "{{.Name}}"]).stdout).lines() {
+                h.docker(&["stack", "rm", s]);
+            }
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                h.docker(&[&["rm", "-f"][..], &ids].concat());
+            }
+        }
+        for h in &self.hosts {
+            h.docker(&["swarm", "leave", "--force"]);
+        }
+        for h in &mut self.hosts {
+            if let Some(mut c) = h.dockerd.take() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(c.id() as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                let t0 = Instant::now();
+                while t0.elapsed() < Duration::from_secs(20) {
+                    if let Ok(Some(_)) = c.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if !matches!(c.try_wait(), Ok(Some(_))) {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+        // Mounts an engine left under our directory (overlay layers, netns
+        // bind mounts), deepest first.
+        let dir = self.dir.0.display().to_string();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+        for h in &self.hosts {
+            let _ = Command::new("ip").args(["netns", "del", &h.ns]).status();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ul]).status();
+    }
+}
+
+/// One host's conlink: a process in the host's namespace, watching that
+/// host's engine. Stopped (SIGTERM, bounded, then SIGKILL) on drop.
+pub struct HostConlink {
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+    /// conlink's own namespace name.
+    pub own_ns: String,
+    tag: String,
+}
+
+impl HostConlink {
+    /// Starts conlink in `h`'s namespace on compose file `file` (project
+    /// `project`) with `extra` arguments.
+    pub fn start(h: &Host, tag: &str, file: &Path, project: &str, extra: &[&str]) -> HostConlink {
+        let own_ns = format!("{tag}own");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let child = Self::spawn(h, tag, &own_ns, file, project, extra, log.clone());
+        HostConlink {
+            child: Some(child),
+            log,
+            own_ns,
+            tag: tag.to_string(),
+        }
+    }
+
+    /// Starts it again after [`HostConlink::kill9`], with the same own
+    /// namespace (as a restarted service would): it finds its leftovers
+    /// there. The log starts empty.
+    pub fn restart(&mut self, h: &Host, file: &Path, project: &str, extra: &[&str]) {
+        assert!(self.child.is_none(), "restart of a running conlink");
+        self.log.lock().unwrap().clear();
+        let child = Self::spawn(
+            h,
+            &self.tag,
+            &self.own_ns,
+            file,
+            project,
+            extra,
+            self.log.clone(),
+        );
+        self.child = Some(child);
+    }
+
+    fn spawn(
+        h: &Host,
+        tag: &str,
+        own_ns: &str,
+        file: &Path,
+        project: &str,
+        extra: &[&str],
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_conlink"));
+        let ns = std::fs::File::open(format!("/run/netns/{}", h.ns)).expect("open host netns");
+        // SAFETY: runs in the forked child before exec; setns(2) is
+        // async-signal-safe and `ns` is moved into the closure.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd
+            .arg("--docker-socket")
+            .arg(&h.sock)
+            .args(["--podman-socket", "/nonexistent/podman.sock"])
+            .args(["--netns-name", own_ns, "-v", "--compose-project", project])
+            .arg("--compose-file")
+            .arg(file)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start conlink");
+        let err = child.stderr.take().expect("stderr piped");
+        let t = tag.to_string();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("conlink[{t}]: {line}");
+                log.lock().unwrap().push(line);
+            }
+        });
+        child
+    }
+
+    /// Log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `n` log lines contain `needle`.
+    pub fn wait_for(&mut self, needle: &str, n: usize, timeout: Duration) {
+        let t0 = Instant::now();
+        loop {
+            if self.log().iter().filter(|l| l.contains(needle)).count() >= n {
+                return;
+            }
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "conlink {} exited ({st}) before logging {needle:?}",
+                    self.tag
+                );
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "conlink {}: timed out after {timeout:?} waiting for {needle:?}",
+                self.tag
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL (no cleanup), then reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, bounded wait; whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("conlink {} did not exit within 20 s of SIGTERM", self.tag);
+    }
+}
+
+impl Drop for HostConlink {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stop()));
+        }
+        // A killed conlink leaves its namespace: ours by exact name.
+        if Path::new(&format!("/run/netns/{}", self.own_ns)).exists() {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.own_ns])
+                .status();
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Fault injection on the real kernel (issue 12), netns runtime: conlink
+//! SIGKILLed at seeded random points of a scale-up, then restarted, must
+//! converge with every link present once and leave nothing behind after a
+//! clean stop (interfaces, nft tables, processes). The fake-kernel twins
+//! (an error at every setup step, a namespace vanishing at every step, a
+//! missing feature) are in crates/conlink-core/tests/faults.rs; a namespace
+//! deleted mid-setup is `netns_daemon::namespaces_killed_mid_setup_…`.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ip_json, link_names, netns_list, prefix, require_root, Conlink};
+
+/// Removes the named namespaces by exact name at the end (the killed runs
+/// made them and could not clean up).
+struct DelOnDrop(Vec<String>);
+
+impl Drop for DelOnDrop {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Processes whose command line mentions `needle` (our namespace name).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(needle) {
+                out.push(format!("{name}: {c}"));
+            }
+        }
+    }
+    out
+}
+
+/// splitmix64: the kill points are reproducible from the seed printed.
+fn next(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn sigkill_at_random_points_of_a_scale_up_then_restart_leaks_nothing() {
+    require_root();
+    let p = prefix();
+    let n = 20u32;
+    let before = netns_list(&p);
+    let cfg = format!(
+        "links:\n  - {{service: {p}n, bridge: s1, ip: 10.211.0.1/24, nat: 10.211.9.9}}\n\
+         bridges:\n  - {{bridge: s1, mode: linux}}\n"
+    );
+    let scale = format!("{p}n={n}");
+    let own = format!("{p}own");
+    let mut names: Vec<String> = (1..=n).map(|i| format!("{p}n_{i}")).collect();
+    names.push(own.clone());
+    let _cleanup = DelOnDrop(names);
+    let mut seed = 0x12u64 ^ u64::from(std::process::id());
+    eprintln!("kill points seed {seed:#x}");
+    for round in 0..3 {
+        let mut c = Conlink::start(&p, &cfg, &["--scale", &scale]);
+        // Somewhere in the first 1.5 s: before, during or after setup.
+        let wait = Duration::from_millis(50 + next(&mut seed) % 1500);
+        eprintln!("round {round}: SIGKILL after {wait:?}");
+        std::thread::sleep(wait);
+        c.kill9();
+    }
+    let mut c = Conlink::start(&p, &cfg, &["--scale", &scale]);
+    c.wait_connected();
+    // Every replica wired once: its address, its one outer end on s1.
+    let t0 = Instant::now();
+    let ends = loop {
+        let ends: Vec<String> = link_names(&own)
+            .into_iter()
+            .filter(|l| l.starts_with(&p))
+            .collect();
+        if ends.len() == n as usize || t0.elapsed() > Duration::from_secs(20) {
+            break ends;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(ends.len(), n as usize, "outer ends: {ends:?}");
+    let mut others: Vec<String> = link_names(&own)
+        .into_iter()
+        .filter(|l| !l.starts_with(&p))
+        .collect();
+    others.sort();
+    assert_eq!(
+        others,
+        ["lo", "s1"],
+        "unexpected interfaces in conlink's namespace"
+    );
+    for i in 1..=n {
+        let ns = format!("{p}n_{i}");
+        let l = &ip_json(&ns, &["addr", "show", "dev", "eth0"])[0];
+        assert_eq!(
+            l["addr_info"][0]["local"],
+            format!("10.211.0.{i}"),
+            "{ns}: {l}"
+        );
+        assert_eq!(link_names(&ns), ["lo", "eth0"], "{ns}");
+        let outer = ip_json(&own, &["link", "show", "dev", &format!("{p}n_{i}-eth0")]);
+        assert_eq!(outer[0]["master"], "s1", "{ns}");
+    }
+    assert!(c.stop(), "conlink exited with an error");
+    // Nothing of conlink's stays: outer ends, the bridge, nft tables, and
+    // no conlink process of this test runs any more.
+    assert_eq!(link_names(&own), ["lo"], "left in conlink's namespace");
+    for i in 1..=n {
+        let ns = format!("{p}n_{i}");
+        if !std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+            continue;
+        }
+        assert_eq!(link_names(&ns), ["lo"], "{ns}");
+        let nft = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "list", "tables"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&nft.stdout).contains("conlink"),
+            "{ns}: nft table left behind"
+        );
+    }
+    assert!(
+        processes_with(&own).is_empty(),
+        "{:?}",
+        processes_with(&own)
+    );
+    // Namespaces other than the ones the killed runs made are untouched.
+    let mut after = netns_list(&p);
+    after.retain(|x| !x.starts_with(&format!("{p}n_")) && *x != own);
+    let mut before = before;
+    before.retain(|x| !x.starts_with(&format!("{p}n_")) && *x != own);
+    assert_eq!(after, before);
+}
