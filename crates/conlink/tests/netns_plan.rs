@@ -65,7 +65,18 @@ fn state(p: &str) -> Vec<(String, serde_json::Value)> {
             &["-4", "addr", "show"],
             &["route", "show"],
         ] {
-            v.push((format!("{ns}: ip {}", what.join(" ")), ip_json(&ns, what)));
+            let mut j = ip_json(&ns, what);
+            // A bridge's operstate follows its ports' carrier on its own
+            // (UNKNOWN -> UP a moment after a port comes up): the kernel's
+            // doing, not a change anyone made.
+            if let Some(links) = j.as_array_mut() {
+                for l in links {
+                    if let Some(o) = l.as_object_mut() {
+                        o.remove("operstate");
+                    }
+                }
+            }
+            v.push((format!("{ns}: ip {}", what.join(" ")), j));
         }
     }
     v
