@@ -496,7 +496,16 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             let unbound = actual
                 .as_ref()
                 .is_some_and(|a| a.ctr.id.starts_with(crate::adopt::ADOPT_PREFIX));
-            let first = self.adopting && Self::lock(&self.scanned).insert(name.to_string());
+            // Markers inside a container are ours only if the container is
+            // of our project (or wanted by our config): another project's
+            // conlink marks its links the same way, and adopting them
+            // would delete them (they are not desired here).
+            let ours = desired.is_some()
+                || inp
+                    .project
+                    .as_deref()
+                    .is_none_or(|p| c.project.as_deref() == Some(p));
+            let first = ours && self.adopting && Self::lock(&self.scanned).insert(name.to_string());
             if unbound || (first && actual.is_none()) {
                 let inner = if first {
                     let ap = self.applier.clone();
