@@ -1219,6 +1219,12 @@ fn compose_live_reload_add_change_remove() {
 #[test]
 fn compose_sigkill_restart_adopts_every_link() {
     let (_dir, p) = live_project("adopt", &live_net("", "", ""), true);
+    // A bystander: another project with its own conlink and the same
+    // service names. The restarted conlink must leave its links alone
+    // (it once adopted their markers and deleted them).
+    let (_dir2, by) = live_project("adoptby", &live_net("", "", ""), false);
+    let by_b = by.ctr("b", 1);
+    let by_before = ifindex(&by, &by_b, "eth0");
     let ctrs = [p.ctr("a", 1), p.ctr("b", 1), p.ctr("c", 1)];
     let before: Vec<_> = ctrs.iter().map(|c| ifindex(&p, c, "eth0")).collect();
     assert_eq!(p.count("link(s) ready"), 3);
@@ -1250,6 +1256,12 @@ fn compose_sigkill_restart_adopts_every_link() {
     let (sent, got) = ping.finish();
     assert_eq!((sent, got), (300, 300), "pings lost across the restart");
     p.assert_ping(&ctrs[2], "10.230.0.1");
+    assert_eq!(
+        ifindex(&by, &by_b, "eth0"),
+        by_before,
+        "the restart touched another project's link"
+    );
+    by.assert_ping(&by_b, "10.230.0.3");
 }
 
 /// Issue 9 item 7: `All links connected` waits only for containers the
