@@ -80,16 +80,17 @@ pub struct Inputs {
 pub fn targets_for(c: &Container, project: Option<&str>) -> Vec<Target> {
     let mut t = Vec::new();
     if let Some(svc) = &c.service {
-        let in_project = match project {
-            None => true,
-            Some(p) => c.project.as_deref() == Some(p),
-        };
-        if in_project {
+        if in_project(c, project) {
             t.push(Target::Service(svc.clone()));
         }
     }
     t.push(Target::Container(c.name.clone()));
     t
+}
+
+/// Whether `c` belongs to `project` (None: conlink serves every project).
+pub fn in_project(c: &Container, project: Option<&str>) -> bool {
+    project.is_none_or(|p| c.project.as_deref() == Some(p))
 }
 
 /// The outer veth name (spec §4): `SERVICE_INDEX-DEV` for service links,

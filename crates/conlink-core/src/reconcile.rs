@@ -17,7 +17,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::apply::Applier;
-use crate::desired::{desired_container, desired_globals, targets_for, Inputs, LinkOverride};
+use crate::desired::{
+    desired_container, desired_globals, in_project, targets_for, Inputs, LinkOverride,
+};
 use crate::diff::{diff_container, globals_post, globals_pre, mode_str, Op};
 use crate::events::{
     Action, ContainerSnapshot, CoreEvent, EventType, LinkSnapshot, LinkStatus, Snapshot,
@@ -57,7 +59,16 @@ pub struct Timings(Arc<Mutex<Vec<(Duration, Duration)>>>);
 impl Timings {
     /// All samples so far.
     pub fn samples(&self) -> Vec<(Duration, Duration)> {
-        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+        self.samples_since(0)
+    }
+
+    /// The samples after the first `n` (a reader that has seen `n` takes
+    /// only the new ones, without copying the rest).
+    pub fn samples_since(&self, n: usize) -> Vec<(Duration, Duration)> {
+        self.0
+            .lock()
+            .map(|v| v.get(n..).unwrap_or_default().to_vec())
+            .unwrap_or_default()
     }
 
     /// p50/p99 of both figures, or None without samples.
@@ -500,11 +511,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             // of our project (or wanted by our config): another project's
             // conlink marks its links the same way, and adopting them
             // would delete them (they are not desired here).
-            let ours = desired.is_some()
-                || inp
-                    .project
-                    .as_deref()
-                    .is_none_or(|p| c.project.as_deref() == Some(p));
+            let ours = desired.is_some() || in_project(c, inp.project.as_deref());
             let first = ours && self.adopting && Self::lock(&self.scanned).insert(name.to_string());
             if unbound || (first && actual.is_none()) {
                 let inner = if first {

@@ -159,10 +159,13 @@ fn config_netem(cfg: &NetworkConfig, service: Option<&str>, ctr: &str, dev: &str
 /// Re-emits each core event into the hub, which numbers and keeps them.
 /// `past` (the core's history when `rx` subscribed) goes first: events of
 /// the start (bridges made before the API existed) are in the API's history
-/// too. An event in both is forwarded once.
+/// too. An event in both is forwarded once: such events can only be the
+/// first ones `rx` yields (emitted between the subscription and the
+/// history read), so `past` is checked until the first new event, then
+/// dropped.
 fn forward_events(
     hub: Arc<EventHub>,
-    past: Vec<CoreEvent>,
+    mut past: Vec<CoreEvent>,
     mut rx: broadcast::Receiver<CoreEvent>,
 ) {
     for ev in &past {
@@ -172,7 +175,10 @@ fn forward_events(
         loop {
             match rx.recv().await {
                 Ok(ev) if past.contains(&ev) => {}
-                Ok(ev) => emit(&hub, ev),
+                Ok(ev) => {
+                    past = Vec::new();
+                    emit(&hub, ev)
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("control API: {n} core event(s) lost (slow consumer)")
                 }
@@ -703,12 +709,12 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
         // The core keeps every container's (start event -> links ready)
         // time; the histogram takes the ones it has not seen yet, at scrape
         // time, so the setup path pays nothing for metrics.
-        let all = self.core.timings().samples();
         let mut seen = self.setups_seen.lock().unwrap_or_else(|p| p.into_inner());
-        for (took, _) in all.iter().skip(*seen) {
+        let new = self.core.timings().samples_since(*seen);
+        for (took, _) in &new {
             self.metrics.setup.observe(*took);
         }
-        *seen = all.len();
+        *seen += new.len();
         &self.metrics
     }
 
