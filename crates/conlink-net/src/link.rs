@@ -518,6 +518,17 @@ pub fn create_msg(
 /// A "set" request addressed by name: RTM_NEWLINK without NLM_F_CREATE on
 /// ifindex 0 with IFLA_IFNAME makes the kernel look the device up by name
 /// and change it (one round trip instead of a lookup plus a change).
+/// `ip link set NAME addrgenmode none` as a request (alone, or in a batch).
+fn no_ipv6_ll_msg(name: &str) -> Msg {
+    let mut m = set_by_name(name, 0, 0);
+    m.nest(IFLA_AF_SPEC, |m| {
+        m.nest(libc::AF_INET6 as u16, |m| {
+            m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+        });
+    });
+    m
+}
+
 fn set_by_name(name: &str, flags: u32, change: u32) -> Msg {
     let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, 0, flags, change));
     m.attr_str(IFLA_IFNAME, name);
@@ -596,18 +607,16 @@ impl Handle {
             }) => Some(self.ifindex(u)?),
             _ => None,
         };
-        let is_veth = matches!(kind, LinkKind::Veth { .. });
-        // The master lives where the device ends up.
-        let master = match (&a.master, into, is_veth) {
-            (Some(b), Some(h), false) => Some(h.ifindex(b)?),
-            (Some(b), _, _) => Some(self.ifindex(b)?),
-            (None, _, _) => None,
+        // (veths went to create_veth_batched above.) The master lives
+        // where the device ends up.
+        let master = match (&a.master, into) {
+            (Some(b), Some(h)) => Some(h.ifindex(b)?),
+            (Some(b), None) => Some(self.ifindex(b)?),
+            (None, _) => None,
         };
         let ns_fd = into.map(|h| h.netns().as_raw_fd());
         self.forget(Some(&a.name));
-        if let (Some(h), LinkKind::Veth { peer }) = (into, kind) {
-            h.forget(Some(&peer.name));
-        } else if let Some(h) = into {
+        if let Some(h) = into {
             h.forget(Some(&a.name));
         }
         // The kernel ignores IFLA_IFALIAS at creation, so a marked link
@@ -631,7 +640,7 @@ impl Handle {
         let mut tmp_name = None;
         match self.raw_request(&msg) {
             Ok(()) => {}
-            Err(e) if e.errno == libc::EEXIST && into.is_some() && !is_veth => {
+            Err(e) if e.errno == libc::EEXIST && into.is_some() => {
                 // The name is taken (older kernels check the creating
                 // namespace): create under a temporary name, rename inside.
                 let tmp = temp_name();
@@ -648,7 +657,7 @@ impl Handle {
             Err(e) => return Err(self.map_create_err(kind, &op, e)),
         }
         // The handle where the device itself now lives.
-        let dev_h = if is_veth { self } else { into.unwrap_or(self) };
+        let dev_h = into.unwrap_or(self);
         if let Some(tmp) = &tmp_name {
             dev_h.rename(tmp, &a.name).inspect_err(|_| {
                 let _ = dev_h.delete_link(tmp);
@@ -680,21 +689,6 @@ impl Handle {
             if a.alias.is_some() || a.up || master.is_some() {
                 dev_h
                     .request(&m, || format!("set alias/master/up on {}", a.name))
-                    .map_err(cleanup)?;
-            }
-        }
-        if let LinkKind::Veth { peer } = kind {
-            let ph = into.unwrap_or(self);
-            if peer.no_ipv6_ll {
-                ph.set_no_ipv6_ll(&peer.name).map_err(cleanup)?;
-            }
-            if peer.alias.is_some() || peer.up {
-                let (f, c) = if peer.up { (IFF_UP, IFF_UP) } else { (0, 0) };
-                let mut m = set_by_name(&peer.name, f, c);
-                if let Some(al) = &peer.alias {
-                    m.attr_str(IFLA_IFALIAS, al);
-                }
-                ph.request(&m, || format!("set veth peer {} alias/up", peer.name))
                     .map_err(cleanup)?;
             }
         }
@@ -752,14 +746,8 @@ impl Handle {
                 msgs.push(m);
             }
             if a.no_ipv6_ll {
-                let mut m = set_by_name(&a.name, 0, 0);
-                m.nest(IFLA_AF_SPEC, |m| {
-                    m.nest(libc::AF_INET6 as u16, |m| {
-                        m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
-                    });
-                });
                 af_at = Some(msgs.len());
-                msgs.push(m);
+                msgs.push(no_ipv6_ll_msg(&a.name));
             }
             if a.up || master.is_some() {
                 let (f, c) = if a.up { (IFF_UP, IFF_UP) } else { (0, 0) };
@@ -877,13 +865,7 @@ impl Handle {
     /// the link comes up (so no DAD, router solicitations or MLD from it).
     /// A kernel without IPv6 has nothing to generate: not an error.
     pub fn set_no_ipv6_ll(&self, name: &str) -> Result<()> {
-        let mut m = set_by_name(name, 0, 0);
-        m.nest(IFLA_AF_SPEC, |m| {
-            m.nest(libc::AF_INET6 as u16, |m| {
-                m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
-            });
-        });
-        match self.raw_request(&m) {
+        match self.raw_request(&no_ipv6_ll_msg(name)) {
             Err(e) if matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP) => Ok(()),
             r => r.map_err(nl::op_err(format!("set {name} addrgenmode none"))),
         }
