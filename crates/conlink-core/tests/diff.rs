@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use conlink_core::adopt;
 use conlink_core::apply::Applier;
-use conlink_core::desired::{desired_container, desired_globals, Inputs};
+use conlink_core::desired::Inputs;
 use conlink_core::diff::{diff, diff_container, record, Op};
 use conlink_core::fake::{FakeKernel, World, CONLINK};
 use conlink_core::kernel::Kernel;
@@ -67,16 +67,11 @@ fn ctr(svc: &str, i: u32) -> Container {
     }
 }
 
+/// The daemon's desired state of `ctrs` (a container that cannot be
+/// planned fails the test).
 fn desired(inp: &Inputs, ctrs: &[Container]) -> State {
-    let mut s = State {
-        globals: desired_globals(inp),
-        ..Default::default()
-    };
-    for c in ctrs {
-        if let Some(d) = desired_container(inp, c).unwrap() {
-            s.containers.insert(c.name.clone(), d);
-        }
-    }
+    let (s, errors) = conlink_core::plan::desired_state(inp, ctrs);
+    assert!(errors.is_empty(), "{errors:?}");
     s
 }
 
