@@ -53,22 +53,56 @@ struct Entry {
 }
 
 /// Per-container samples: (trigger → links ready, the setup work alone).
+/// The last [`Timings::KEEP`] are kept (a soak or a long-lived lab would
+/// otherwise grow the daemon by 32 bytes per container start, forever);
+/// samples are numbered from the first ever, so a reader that has seen `n`
+/// still takes exactly the new ones.
 #[derive(Default, Clone)]
-pub struct Timings(Arc<Mutex<Vec<(Duration, Duration)>>>);
+pub struct Timings(Arc<Mutex<Samples>>);
+
+#[derive(Default)]
+struct Samples {
+    /// Samples ever recorded (the number of the next one).
+    total: usize,
+    /// The last ones, oldest first.
+    kept: std::collections::VecDeque<(Duration, Duration)>,
+}
 
 impl Timings {
-    /// All samples so far.
-    pub fn samples(&self) -> Vec<(Duration, Duration)> {
-        self.samples_since(0)
+    /// How many samples are kept (64 Ki: 1 MiB).
+    pub const KEEP: usize = 1 << 16;
+
+    /// Records one sample.
+    pub fn push(&self, took: Duration, work: Duration) {
+        if let Ok(mut s) = self.0.lock() {
+            if s.kept.len() == Self::KEEP {
+                s.kept.pop_front();
+            }
+            s.kept.push_back((took, work));
+            s.total += 1;
+        }
     }
 
-    /// The samples after the first `n` (a reader that has seen `n` takes
-    /// only the new ones, without copying the rest).
-    pub fn samples_since(&self, n: usize) -> Vec<(Duration, Duration)> {
-        self.0
-            .lock()
-            .map(|v| v.get(n..).unwrap_or_default().to_vec())
-            .unwrap_or_default()
+    /// The kept samples.
+    pub fn samples(&self) -> Vec<(Duration, Duration)> {
+        self.samples_since(0).0
+    }
+
+    /// The kept samples numbered `n` and later, and the number of the next
+    /// one (what the reader passes next time): a reader takes only the new
+    /// ones without copying the rest.
+    pub fn samples_since(&self, n: usize) -> (Vec<(Duration, Duration)>, usize) {
+        let Ok(s) = self.0.lock() else {
+            return (Vec::new(), n);
+        };
+        let first = s.total - s.kept.len();
+        let skip = n.saturating_sub(first);
+        (s.kept.iter().skip(skip).copied().collect(), s.total)
+    }
+
+    /// Samples ever recorded.
+    pub fn total(&self) -> usize {
+        self.0.lock().map(|s| s.total).unwrap_or(0)
     }
 
     /// p50/p99 of both figures, or None without samples.
@@ -86,9 +120,14 @@ impl Timings {
                 pick(0.99).as_secs_f64() * 1e3
             )
         };
+        let total = self.total();
+        let over = if total > all.len() {
+            format!("the last {} of {total} container(s)", all.len())
+        } else {
+            format!("{total} container(s)")
+        };
         Some(format!(
-            "over {} container(s): event to ready {}; setup work {}",
-            all.len(),
+            "over {over}: event to ready {}; setup work {}",
             q(all.iter().map(|s| s.0).collect()),
             q(all.iter().map(|s| s.1).collect())
         ))
@@ -605,9 +644,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                 if removes_all {
                     info!("{name}: links removed");
                 } else if creates > 0 && !had {
-                    if let Ok(mut t) = self.timings.0.lock() {
-                        t.push((took, work));
-                    }
+                    self.timings.push(took, work);
                     info!(
                         "{name}: {n_links} link(s) ready in {:.3} ms (setup {:.3} ms)",
                         took.as_secs_f64() * 1e3,
@@ -1129,4 +1166,35 @@ fn teardown_all<K: Kernel>(ap: &Applier<K>, actual: State, globals: Globals) -> 
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_keep_the_last_samples_and_count_all() {
+        let t = Timings::default();
+        let ms = Duration::from_millis;
+        let n = Timings::KEEP + 10;
+        for i in 0..n {
+            t.push(ms(i as u64), ms(1));
+        }
+        assert_eq!(t.total(), n);
+        let all = t.samples();
+        assert_eq!(all.len(), Timings::KEEP);
+        assert_eq!(all[0].0, ms(10), "the oldest ten were dropped");
+        // A reader that saw 5 (dropped since) gets every kept one; one that
+        // saw n - 3 gets the last three; one up to date gets none.
+        assert_eq!(t.samples_since(5), (all.clone(), n));
+        let (last, next) = t.samples_since(n - 3);
+        assert_eq!(next, n);
+        assert_eq!(
+            last.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![ms(n as u64 - 3), ms(n as u64 - 2), ms(n as u64 - 1)]
+        );
+        assert!(t.samples_since(n).0.is_empty());
+        let s = t.summary().unwrap();
+        assert!(s.contains(&format!("the last {} of {n}", Timings::KEEP)), "{s}");
+    }
 }

@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -28,6 +28,10 @@ const SETTLE_DONE: Duration = Duration::from_millis(5);
 /// A running watcher; stops when dropped.
 pub struct ConfigWatch {
     stop: Arc<AtomicBool>,
+    /// Write end of a pipe the watcher polls beside inotify: dropping it
+    /// wakes the watcher at once, so it sleeps with no timeout while
+    /// nothing changes (zero idle wake-ups: issue 13).
+    _wake: Option<OwnedFd>,
 }
 
 impl Drop for ConfigWatch {
@@ -54,15 +58,22 @@ impl ConfigWatch {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (wake_rx, wake) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok((r, w)) => (Some(r), Some(w)),
+            Err(e) => {
+                warn!("no wake-up pipe for the config watcher ({e}); it polls every 50 ms");
+                (None, None)
+            }
+        };
         std::thread::Builder::new()
             .name("config-watch".into())
             .spawn(move || {
-                if let Err(e) = watch(&dirs, &tx, &flag) {
+                if let Err(e) = watch(&dirs, &tx, &flag, wake_rx.as_ref()) {
                     warn!("watching the config files failed ({e}); reload with SIGHUP");
                 }
             })
             .ok()?;
-        Some(ConfigWatch { stop })
+        Some(ConfigWatch { stop, _wake: wake })
     }
 }
 
@@ -70,6 +81,7 @@ fn watch(
     dirs: &BTreeMap<PathBuf, BTreeSet<OsString>>,
     tx: &mpsc::Sender<&'static str>,
     stop: &AtomicBool,
+    wake: Option<&OwnedFd>,
 ) -> nix::Result<()> {
     let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
     let mut wds = BTreeMap::new();
@@ -87,9 +99,22 @@ fn watch(
     // When the pending reload fires.
     let mut dirty: Option<std::time::Instant> = None;
     while !stop.load(Ordering::SeqCst) {
-        let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
-        // Short polls while a reload is pending, so it fires on time.
-        let wait: u16 = if dirty.is_some() { 2 } else { 50 };
+        let mut fds = vec![PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+        if let Some(w) = wake {
+            fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+        }
+        // Idle, it sleeps until a file event or the stop (the wake pipe
+        // closing). While a reload is pending, until its deadline.
+        let wait = match (dirty, wake.is_some()) {
+            (Some(t), _) => {
+                let left = t.saturating_duration_since(std::time::Instant::now());
+                // Rounded up: a poll that returns before the deadline
+                // would spin until it passes.
+                PollTimeout::from(left.as_micros().div_ceil(1000).min(u16::MAX as u128) as u16)
+            }
+            (None, true) => PollTimeout::NONE,
+            (None, false) => PollTimeout::from(50u16),
+        };
         match poll(&mut fds, wait) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => return Err(e),
