@@ -368,6 +368,11 @@ pub fn enrich(
     for (_, l) in links {
         group(&mut cfg, &l.target).links.push(l);
     }
+    // A Link is ~1 KB and a Vec grows to 4 for 2 or 3 of them: with
+    // thousands of containers the slack was MBs (docs/performance.md).
+    for g in cfg.services.values_mut().chain(cfg.containers.values_mut()) {
+        g.links.shrink_to_fit();
+    }
 
     // Commands.
     for (_, c) in cx.items::<RawCommand>(root, "commands") {

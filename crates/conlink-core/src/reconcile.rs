@@ -511,6 +511,13 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
     }
 
     async fn reconcile_one(self: &Arc<Self>, name: &str, t0: Instant, log: bool) {
+        // The slot is taken before anything is computed: at a start-up of
+        // thousands of containers, all but `slots` of them wait here
+        // holding nothing, instead of each holding its whole plan (ops,
+        // desired and actual state: ~20 KB per container) until its turn
+        // (docs/performance.md, "Memory"). The plan is also computed
+        // against the state as it is when it runs.
+        let permit = self.slots.clone().acquire_owned().await;
         let inp = self.inputs();
         let obs = Self::lock(&self.observed).get(name).cloned();
         let desired = match &obs {
@@ -605,7 +612,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             .filter(|o| matches!(o, Op::CreateLink { .. }))
             .count();
         let removes_all = desired.is_none();
-        let permit = self.slots.clone().acquire_owned().await;
         let t1 = Instant::now();
         let ap = self.applier.clone();
         let ops2 = ops.clone();
@@ -1195,6 +1201,9 @@ mod tests {
         );
         assert!(t.samples_since(n).0.is_empty());
         let s = t.summary().unwrap();
-        assert!(s.contains(&format!("the last {} of {n}", Timings::KEEP)), "{s}");
+        assert!(
+            s.contains(&format!("the last {} of {n}", Timings::KEEP)),
+            "{s}"
+        );
     }
 }

@@ -101,7 +101,7 @@ pub struct CtrState {
     /// The instance.
     pub ctr: CtrRef,
     /// Links by interface name inside the container.
-    pub links: BTreeMap<String, LinkState>,
+    pub links: LinkMap,
     /// conlink's nftables table exists in the container (1:1 NAT).
     pub nat_table: bool,
     /// Commands run (desired: to run) once the links are up.
@@ -113,10 +113,158 @@ impl CtrState {
     pub fn empty(ctr: CtrRef) -> Self {
         CtrState {
             ctr,
-            links: BTreeMap::new(),
+            links: LinkMap::new(),
             nat_table: false,
             commands: Vec::new(),
         }
+    }
+}
+
+/// A container's links by interface name, in name order: the part of
+/// `BTreeMap`'s API conlink uses, over a sorted `Vec`. A container has a
+/// handful of links, and a `BTreeMap` allocates room for 11 entries with
+/// its first one — 11 `LinkState`s, ~6.5 KB per container and per copy,
+/// which was the largest share of the daemon's memory at thousands of
+/// containers (docs/performance.md, "Memory").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkMap(Vec<(String, LinkState)>);
+
+impl LinkMap {
+    /// No links.
+    pub fn new() -> Self {
+        LinkMap(Vec::new())
+    }
+
+    fn find(&self, dev: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(d, _)| d.as_str().cmp(dev))
+    }
+
+    /// The link named `dev`.
+    pub fn get(&self, dev: &str) -> Option<&LinkState> {
+        self.find(dev).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The link named `dev`, to change.
+    pub fn get_mut(&mut self, dev: &str) -> Option<&mut LinkState> {
+        self.find(dev).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// Whether a link is named `dev`.
+    pub fn contains_key(&self, dev: &str) -> bool {
+        self.find(dev).is_ok()
+    }
+
+    /// Sets link `dev`; returns the one it replaced.
+    pub fn insert(&mut self, dev: String, link: LinkState) -> Option<LinkState> {
+        match self.find(&dev) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, link)),
+            Err(i) => {
+                self.0.insert(i, (dev, link));
+                None
+            }
+        }
+    }
+
+    /// Removes link `dev`.
+    pub fn remove(&mut self, dev: &str) -> Option<LinkState> {
+        self.find(dev).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// Number of links.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No links at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (name, link) in name order.
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (&String, &LinkState)> + ExactSizeIterator {
+        self.0.iter().map(|(d, l)| (d, l))
+    }
+
+    /// (name, link) in name order, links changeable.
+    pub fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = (&String, &mut LinkState)> + ExactSizeIterator {
+        self.0.iter_mut().map(|(d, l)| (&*d, l))
+    }
+
+    /// Names in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.0.iter().map(|(d, _)| d)
+    }
+
+    /// Links in name order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &LinkState> + ExactSizeIterator {
+        self.0.iter().map(|(_, l)| l)
+    }
+
+    /// Links in name order, changeable.
+    pub fn values_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut LinkState> + ExactSizeIterator {
+        self.0.iter_mut().map(|(_, l)| l)
+    }
+}
+
+impl std::ops::Index<&str> for LinkMap {
+    type Output = LinkState;
+    /// As `BTreeMap`'s: panics when there is no link `dev`.
+    fn index(&self, dev: &str) -> &LinkState {
+        self.get(dev)
+            .unwrap_or_else(|| panic!("no link {dev:?} in this container"))
+    }
+}
+
+impl FromIterator<(String, LinkState)> for LinkMap {
+    /// As `BTreeMap`'s: a later entry for the same name replaces the
+    /// earlier one.
+    fn from_iter<I: IntoIterator<Item = (String, LinkState)>>(it: I) -> Self {
+        let mut m = LinkMap::new();
+        for (d, l) in it {
+            m.insert(d, l);
+        }
+        m.0.shrink_to_fit();
+        m
+    }
+}
+
+impl IntoIterator for LinkMap {
+    type Item = (String, LinkState);
+    type IntoIter = std::vec::IntoIter<(String, LinkState)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a LinkMap {
+    type Item = (&'a String, &'a LinkState);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, LinkState)>,
+        fn(&'a (String, LinkState)) -> (&'a String, &'a LinkState),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(d, l)| (d, l))
+    }
+}
+
+impl Serialize for LinkMap {
+    /// As the map it stands for (the state's JSON is unchanged).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(BTreeMap::<String, LinkState>::deserialize(d)?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -220,5 +368,58 @@ impl LinkState {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
         format!("{h:016x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(mtu: u32) -> LinkState {
+        LinkState {
+            id: LinkIdentity {
+                kind: LinkType::Dummy,
+                outer: None,
+                parent: None,
+                mode: None,
+                vlanid: None,
+                no_ipv6: false,
+            },
+            mac: None,
+            mtu: Some(mtu),
+            addrs: Vec::new(),
+            routes: Vec::new(),
+            netem: None,
+            ethtool: Vec::new(),
+            nat: None,
+            forward: None,
+            up: true,
+        }
+    }
+
+    #[test]
+    fn link_map_behaves_as_the_btreemap_it_replaces() {
+        let pairs = [("eth1", 1), ("eth0", 2), ("eth1", 3), ("a", 4)];
+        let m: LinkMap = pairs.iter().map(|(d, v)| (d.to_string(), link(*v))).collect();
+        let b: BTreeMap<String, LinkState> =
+            pairs.iter().map(|(d, v)| (d.to_string(), link(*v))).collect();
+        let got: Vec<(&String, &LinkState)> = m.iter().collect();
+        let want: Vec<(&String, &LinkState)> = b.iter().collect();
+        assert_eq!(got, want, "order and last-wins as a BTreeMap");
+        assert_eq!(m["eth1"].mtu, Some(3));
+        assert!(m.contains_key("a") && !m.contains_key("eth9"));
+        // Serialized as the same JSON object, and read back.
+        let js = serde_json::to_string(&m).unwrap();
+        assert_eq!(js, serde_json::to_string(&b).unwrap());
+        let back: LinkMap = serde_json::from_str(&js).unwrap();
+        assert_eq!(back, m);
+        let mut m = m;
+        assert_eq!(m.insert("b".into(), link(5)), None);
+        assert_eq!(m.insert("b".into(), link(6)).and_then(|l| l.mtu), Some(5));
+        assert_eq!(m.remove("a").and_then(|l| l.mtu), Some(4));
+        assert_eq!(m.keys().cloned().collect::<Vec<_>>(), ["b", "eth0", "eth1"]);
+        m.get_mut("eth0").unwrap().up = false;
+        assert_eq!(m.values().filter(|l| !l.up).count(), 1);
+        assert_eq!(m.len(), 3);
     }
 }

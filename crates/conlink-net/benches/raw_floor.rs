@@ -18,6 +18,7 @@
 //!
 //! Run as root:
 //!   raw_floor wire PREFIX N THREADS   prints one `key=value` line
+//!   (RAW_FLOOR_IPV6=0: also `addrgenmode none` on each container end)
 //!   raw_floor settle                  waits until RTNL latency is quiet
 //! (`cargo bench -p conlink-net --bench raw_floor -- wire bgx 100 1`).
 
@@ -124,6 +125,25 @@ fn ip(base: [u8; 2], i: usize) -> Ipv4Net {
     }
 }
 
+/// `RAW_FLOOR_IPV6=0`: container ends without IPv6 link-local, as
+/// `bench/growth` with `IPV6=0` asks of conlink and iproute2.
+fn no_ipv6() -> bool {
+    std::env::var("RAW_FLOOR_IPV6").is_ok_and(|v| v == "0")
+}
+
+/// `ip link set dev IDX addrgenmode none`.
+fn no_ll(idx: u32) -> Msg {
+    const IFLA_AF_SPEC: u16 = 26;
+    const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
+    let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, idx as i32, 0, 0));
+    m.nest(IFLA_AF_SPEC, |m| {
+        m.nest(libc::AF_INET6 as u16, |m| {
+            m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, 1);
+        });
+    });
+    m
+}
+
 /// Wires namespace `i` (1-based); returns the outer index of its patch end.
 fn wire_one(sw: &mut Socket, br: u32, prefix: &str, i: usize, route: &Route) -> Res<u32> {
     let ns = Netns::named(&format!("{prefix}{i}")).map_err(|e| e.to_string())?;
@@ -157,17 +177,21 @@ fn wire_one(sw: &mut Socket, br: u32, prefix: &str, i: usize, route: &Route) -> 
     tx_off(&ioctl, "eth1")?;
     let up = |idx: u32| Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, idx as i32, IFF_UP, IFF_UP));
     let add = NLM_F_CREATE | NLM_F_EXCL;
-    batch(
-        &mut s,
-        &[
-            up(e0),
-            up(e1),
-            addr_msg(RTM_NEWADDR, add, e0, ip([10, 90], i).into()),
-            addr_msg(RTM_NEWADDR, add, e1, ip([10, 92], i).into()),
-            route_msg(RTM_NEWROUTE, add, Some(e0), route),
-        ],
-        "configure namespace",
-    )?;
+    let mut msgs = Vec::with_capacity(7);
+    if no_ipv6() {
+        // The same result as conlink's `ipv6: false`: `addrgenmode none`
+        // on each container end before it comes up (the kernel takes no
+        // IFLA_AF_SPEC for a veth peer at creation), in the same datagram.
+        msgs.extend([no_ll(e0), no_ll(e1)]);
+    }
+    msgs.extend([
+        up(e0),
+        up(e1),
+        addr_msg(RTM_NEWADDR, add, e0, ip([10, 90], i).into()),
+        addr_msg(RTM_NEWADDR, add, e1, ip([10, 92], i).into()),
+        route_msg(RTM_NEWROUTE, add, Some(e0), route),
+    ]);
+    batch(&mut s, &msgs, "configure namespace")?;
     Ok(own_index(&r[1]))
 }
 

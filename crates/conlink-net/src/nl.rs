@@ -213,12 +213,19 @@ pub const RECV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 /// One received message as (seq, type, flags, payload).
 type Raw = (u32, u16, u16, Vec<u8>);
 
+thread_local! {
+    /// Where datagrams are received (the messages are copied out): one
+    /// 64 KiB buffer per thread instead of one per socket. conlink keeps a
+    /// socket per container namespace, and 64 KiB each was most of its
+    /// memory at scale (docs/performance.md, "Memory").
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 16]);
+}
+
 /// A NETLINK_ROUTE socket bound to the namespace it was opened in.
 #[derive(Debug)]
 pub struct Socket {
     fd: OwnedFd,
     seq: u32,
-    buf: Vec<u8>,
     /// The receive timeout set, for the error message.
     timeout: std::time::Duration,
 }
@@ -272,7 +279,6 @@ impl Socket {
         let mut sock = Socket {
             fd,
             seq: 0,
-            buf: vec![0u8; 1 << 16],
             timeout: RECV_TIMEOUT,
         };
         sock.set_recv_timeout(RECV_TIMEOUT)?;
@@ -350,13 +356,17 @@ impl Socket {
     /// Receives one datagram and splits it into (seq, type, flags, payload),
     /// keeping the messages whose sequence `keep` accepts.
     fn recv_where(&mut self, keep: impl Fn(u32) -> bool) -> io::Result<Vec<Raw>> {
+        RECV_BUF.with_borrow_mut(|buf| self.recv_into(buf, keep))
+    }
+
+    fn recv_into(&mut self, buf: &mut [u8], keep: impl Fn(u32) -> bool) -> io::Result<Vec<Raw>> {
         let n = loop {
             // SAFETY: valid fd; the buffer is owned and sized.
             let r = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr() as *mut libc::c_void,
-                    self.buf.len(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
                     0,
                 )
             };
@@ -376,7 +386,7 @@ impl Socket {
         let mut out = Vec::new();
         let mut off = 0;
         while off + 16 <= n {
-            let b = &self.buf[off..n];
+            let b = &buf[off..n];
             let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
             if len < 16 || len > b.len() {
                 break;

@@ -121,7 +121,10 @@ impl<K: Kernel, R: Runtime> CoreBackend<K, R> {
         }
         let chunk = jobs.len().div_ceil(threads);
         std::thread::scope(|sc| {
-            let parts: Vec<_> = jobs.chunks(chunk).map(|p| sc.spawn(move || read(p))).collect();
+            let parts: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|p| sc.spawn(move || read(p)))
+                .collect();
             parts
                 .into_iter()
                 .flat_map(|t| t.join().unwrap_or_default())
