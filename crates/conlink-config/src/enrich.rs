@@ -547,6 +547,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
             }
         }
     }
+    route.shrink_to_fit();
     let nat = raw
         .nat
         .as_deref()
@@ -578,6 +579,7 @@ fn link(cx: &mut Ctx, ptr: &str, raw: RawLink, opts: &LoadOptions) -> Option<Lin
             }
         }
     }
+    ethtool.shrink_to_fit();
     // `ipv6: false` is an IPv4-only link: an IPv6 address on it would get
     // no link-local neighbour and contradict the key.
     let ipv6 = raw.ipv6.unwrap_or(true);

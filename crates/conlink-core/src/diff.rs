@@ -830,9 +830,17 @@ fn record_link(l: &mut LinkState, op: &Op) {
     match op {
         Op::SetMtu { to, .. } => l.mtu = Some(*to),
         Op::SetMac { to, .. } => l.mac = Some(*to),
-        Op::AddAddr { addr, .. } if !l.addrs.contains(addr) => l.addrs.push(*addr),
+        // Exactly one more each (a Vec grows to 4 for the first): this is
+        // the actual state of every link, kept for the daemon's life.
+        Op::AddAddr { addr, .. } if !l.addrs.contains(addr) => {
+            l.addrs.reserve_exact(1);
+            l.addrs.push(*addr)
+        }
         Op::DelAddr { addr, .. } => l.addrs.retain(|x| x != addr),
-        Op::AddRoute { route, .. } if !l.routes.contains(route) => l.routes.push(route.clone()),
+        Op::AddRoute { route, .. } if !l.routes.contains(route) => {
+            l.routes.reserve_exact(1);
+            l.routes.push(route.clone())
+        }
         Op::DelRoute { route, .. } => l.routes.retain(|r| r != route),
         Op::SetNetem { to, .. } => l.netem = to.clone(),
         Op::SetEthtool { to, .. } => l.ethtool = to.clone(),

@@ -1133,12 +1133,19 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
 /// delete of all outer ends and tunnels, then the global removals.
 fn teardown_all<K: Kernel>(ap: &Applier<K>, actual: State, globals: Globals) -> Vec<String> {
     let mut errs = Vec::new();
-    let mut outer_deletes = Vec::new();
+    // Outer ends go in one group delete below; only what that needs is
+    // kept of them (not their whole ops: at thousands of links those were
+    // the daemon's peak memory, at its exit).
+    let mut outer_ends = false;
+    let mut ovs_ports: Vec<(String, String)> = Vec::new();
     for (_, c) in actual.containers {
         for op in diff_container(Some(&c), None) {
             if let Op::DeleteLink { link, .. } = &op {
-                if link.id.outer.is_some() {
-                    outer_deletes.push(op);
+                if let Some(o) = &link.id.outer {
+                    outer_ends = true;
+                    if o.mode == conlink_model::BridgeMode::Ovs {
+                        ovs_ports.push((o.bridge.clone(), o.name.clone()));
+                    }
                     continue;
                 }
             }
@@ -1149,16 +1156,10 @@ fn teardown_all<K: Kernel>(ap: &Applier<K>, actual: State, globals: Globals) -> 
     }
     let post = globals_post(&globals, &Globals::default());
     let has_tunnels = post.iter().any(|o| matches!(o, Op::DeleteTunnel { .. }));
-    if !outer_deletes.is_empty() || has_tunnels {
-        // Patch and ovs bookkeeping of each outer end, then one delete.
-        for op in &outer_deletes {
-            if let Op::DeleteLink { link, .. } = op {
-                if let Some(o) = &link.id.outer {
-                    if o.mode == conlink_model::BridgeMode::Ovs {
-                        let _ = ap.kernel().detach_ovs(&o.bridge, &o.name);
-                    }
-                }
-            }
+    if outer_ends || has_tunnels {
+        // The ovs bookkeeping of each outer end, then one delete.
+        for (bridge, name) in &ovs_ports {
+            let _ = ap.kernel().detach_ovs(bridge, name);
         }
         if let Err(e) = ap.kernel().delete_outer_group() {
             if e.kind != crate::kernel::ErrorKind::Gone {

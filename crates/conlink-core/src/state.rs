@@ -159,6 +159,9 @@ impl LinkMap {
         match self.find(&dev) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, link)),
             Err(i) => {
+                // Exactly one more: a Vec would grow to 4 (~2.5 KB) for
+                // the first link.
+                self.0.reserve_exact(1);
                 self.0.insert(i, (dev, link));
                 None
             }
@@ -229,7 +232,6 @@ impl FromIterator<(String, LinkState)> for LinkMap {
         for (d, l) in it {
             m.insert(d, l);
         }
-        m.0.shrink_to_fit();
         m
     }
 }
@@ -400,9 +402,14 @@ mod tests {
     #[test]
     fn link_map_behaves_as_the_btreemap_it_replaces() {
         let pairs = [("eth1", 1), ("eth0", 2), ("eth1", 3), ("a", 4)];
-        let m: LinkMap = pairs.iter().map(|(d, v)| (d.to_string(), link(*v))).collect();
-        let b: BTreeMap<String, LinkState> =
-            pairs.iter().map(|(d, v)| (d.to_string(), link(*v))).collect();
+        let m: LinkMap = pairs
+            .iter()
+            .map(|(d, v)| (d.to_string(), link(*v)))
+            .collect();
+        let b: BTreeMap<String, LinkState> = pairs
+            .iter()
+            .map(|(d, v)| (d.to_string(), link(*v)))
+            .collect();
         let got: Vec<(&String, &LinkState)> = m.iter().collect();
         let want: Vec<(&String, &LinkState)> = b.iter().collect();
         assert_eq!(got, want, "order and last-wins as a BTreeMap");
