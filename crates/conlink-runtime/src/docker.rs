@@ -446,12 +446,23 @@ impl DockerRuntime {
     pub async fn watch(&self, tx: mpsc::Sender<Event>) {
         let mut known: HashSet<String> = HashSet::new();
         let mut backoff = Duration::from_millis(100);
+        // Set when the stream broke: the next good resync says so.
+        let mut lost: Option<std::time::Instant> = None;
         loop {
             // The subscription replays from a second before the listing
             // (see open_events), so nothing starting in between is missed.
             let stream = self.open_events();
             match self.resync(&mut known, &tx).await {
-                Ok(true) => {}
+                Ok(true) => {
+                    if let Some(t) = lost.take() {
+                        info!(
+                            "docker event stream at {}: reconnected after {:.1} s, {} container(s) running",
+                            self.socket.display(),
+                            t.elapsed().as_secs_f64(),
+                            known.len()
+                        );
+                    }
+                }
                 Ok(false) => return,
                 Err(e) => {
                     warn!("{e}; retrying in {backoff:?}");
@@ -479,6 +490,7 @@ impl DockerRuntime {
                         "docker event stream at {} broke ({e}); reconnecting in {backoff:?}",
                         self.socket.display()
                     );
+                    lost.get_or_insert_with(std::time::Instant::now);
                     tokio::time::sleep(backoff).await;
                 }
             }
