@@ -519,22 +519,40 @@ fn diff_same(a: &CtrState, d: &CtrState) -> Vec<Op> {
             }
             _ => {
                 let base = dl.created();
+                // The link is marked with what it is when made (no address,
+                // down, …) and gets the full hash only once the rest is
+                // done: a conlink killed in between must not adopt a
+                // half-made link as finished (issue 12: SIGKILL during a
+                // scale-up).
                 ops.push(Op::CreateLink {
                     ctr: ctr.clone(),
                     dev: dev.clone(),
                     link: base.clone(),
-                    hash: dl.hash(),
+                    hash: base.hash(),
                 });
-                ops.extend(link_props(ctr, dev, &base, dl));
+                let props = link_props(ctr, dev, &base, dl);
+                if !props.is_empty() {
+                    ops.extend(props);
+                    ops.push(Op::Mark {
+                        ctr: ctr.clone(),
+                        dev: dev.clone(),
+                        outer: dl.id.outer.as_ref().map(|o| o.name.clone()),
+                        hash: dl.hash(),
+                    });
+                }
             }
         }
     }
     // Routes that name another dev of the container (`… via X dev eth1` on
-    // eth0's link) go after every link exists and has its addresses.
-    let (late, mut ops): (Vec<Op>, Vec<Op>) = ops.into_iter().partition(|o| {
+    // eth0's link) go after every link exists and has its addresses; the
+    // markers after everything they vouch for.
+    let (late, ops): (Vec<Op>, Vec<Op>) = ops.into_iter().partition(|o| {
         matches!(o, Op::AddRoute { dev, route, .. } if route.dev.as_deref().is_some_and(|rd| rd != dev))
     });
+    let (marks, mut ops): (Vec<Op>, Vec<Op>) =
+        ops.into_iter().partition(|o| matches!(o, Op::Mark { .. }));
     ops.extend(late);
+    ops.extend(marks);
     if a.nat_table && !d.nat_table {
         ops.push(Op::DropNatTable { ctr: ctr.clone() });
     }

@@ -122,6 +122,14 @@ impl FakeKernel {
         }
     }
 
+    /// A fake kernel that starts from `w`: what a conlink restarted after
+    /// a SIGKILL finds (the system as the killed run left it).
+    pub fn with_world(w: World) -> Self {
+        let k = FakeKernel::new();
+        *k.w() = w;
+        k
+    }
+
     /// Adds a container namespace.
     pub fn add_ns(&self, path: &Path) {
         self.w().ns.entry(path.display().to_string()).or_default();

@@ -694,11 +694,20 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
 
     fn emit_link_events(&self, name: &str, ops: &[Op]) {
         let mut seen = BTreeSet::new();
+        // A link made here is marked again at the end of its setup: that
+        // is part of making it, not a change.
+        let made: BTreeSet<&String> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::CreateLink { dev, .. } => Some(dev),
+                _ => None,
+            })
+            .collect();
         for op in ops {
             let (dev, action) = match op {
                 Op::CreateLink { dev, .. } => (dev, Action::Created),
                 Op::DeleteLink { dev, .. } => (dev, Action::Removed),
-                Op::Mark { dev, .. } => (dev, Action::Changed),
+                Op::Mark { dev, .. } if !made.contains(dev) => (dev, Action::Changed),
                 _ => continue,
             };
             if seen.insert((dev.clone(), action as u8)) {
@@ -783,19 +792,36 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         }
         let me = self.clone();
         // The engine query is async; the verdict is computed on a task.
-        tokio::spawn(async move { me.converged_verdict().await });
+        tokio::spawn(async move {
+            // The engine may still list a container that just died as
+            // running (docker 20.10 sends `die` before its container list
+            // is updated): such a verdict is "waiting" with nothing left to
+            // wake it. Look again a few times, 0.25 s doubling (7.75 s in
+            // all); any later event checks anew anyway.
+            let mut delay = Duration::from_millis(250);
+            for _ in 0..5 {
+                if !me.converged_verdict().await || me.busy() {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        });
     }
 
     fn busy(&self) -> bool {
         self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
-    async fn converged_verdict(self: &Arc<Self>) {
+    /// The verdict; true when it was "not yet" only because the engine
+    /// lists a wanted container conlink has not seen running (worth
+    /// another look).
+    async fn converged_verdict(self: &Arc<Self>) -> bool {
         let inp = self.inputs();
         let failed: Vec<String> = {
             let es = Self::lock(&self.entries);
             if es.values().any(|e| e.wanted && e.status == Status::Pending) {
-                return;
+                return false;
             }
             es.iter()
                 .filter(|(_, e)| e.wanted && e.status == Status::Failed)
@@ -810,7 +836,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             Ok(k) => k,
             Err(e) => {
                 warn!("cannot list the engine's containers: {e}");
-                return;
+                return false;
             }
         };
         let project = inp.project.as_deref();
@@ -833,7 +859,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             wanted && !observed.contains_key(&k.name)
         });
         if waiting || self.busy() {
-            return;
+            return waiting;
         }
         let verdict = if failed.is_empty() {
             ALL_CONNECTED.to_string()
@@ -847,7 +873,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         {
             let mut a = Self::lock(&self.announced);
             if a.as_deref() == Some(verdict.as_str()) {
-                return;
+                return false;
             }
             *a = Some(verdict.clone());
         }
@@ -862,6 +888,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         } else {
             error!("{verdict}");
         }
+        false
     }
 
     /// Replaces the inputs and converges to them: new globals first, then

@@ -1,6 +1,7 @@
 //! Fault injection against the fake kernel (issue 12): a kernel error at
 //! every single step of a container's setup, the container's namespace
-//! vanishing at every step, and one link's feature missing among others.
+//! vanishing at every step, conlink killed after every step and
+//! restarted, and one link's feature missing among others.
 //! Each case asserts nothing leaks (interfaces, NAT tables, forwards) and
 //! that, once the fault is gone, the same diff converges to what a fresh
 //! start makes. The real-kernel twins are in
@@ -8,11 +9,12 @@
 
 use std::path::PathBuf;
 
+use conlink_core::adopt;
 use conlink_core::apply::Applier;
 use conlink_core::desired::{desired_container, desired_globals, Inputs};
 use conlink_core::diff::{diff, diff_container, record};
 use conlink_core::fake::{FakeKernel, World};
-use conlink_core::state::State;
+use conlink_core::state::{CtrRef, State};
 use conlink_model::{Bridge, BridgeMode, Container, Group, Link, LinkType, NetworkConfig, Target};
 
 fn link(dev: &str, bridge: &str, ip: &str, mac: &str) -> Link {
@@ -248,5 +250,80 @@ fn a_missing_feature_fails_only_its_container() {
     let reference = fresh(&inp, 3);
     for ns in ["/run/netns/a_1", "/run/netns/a_3"] {
         assert_eq!(w.ns[ns], reference.ns[ns], "{ns}");
+    }
+}
+
+/// conlink SIGKILLed after each step of a container's setup, then started
+/// again on the system as it was left: adoption (scan the markers, bind
+/// them to the running container, diff) must end exactly where a fresh
+/// start ends. A link killed half-made (created, no address yet) used to
+/// carry the finished link's hash from its creation on, so the restart
+/// adopted it as finished and left it without its address (the real-kernel
+/// twin: `crates/conlink/tests/e2e_faults.rs`, SIGKILL during a compose
+/// scale-up).
+#[test]
+fn conlink_killed_after_any_step_adopts_to_a_fresh_start() {
+    let inp = inputs();
+    let c = ctr(1);
+    let want = desired_container(&inp, &c).unwrap().unwrap();
+    let ops = diff_container(None, Some(&want));
+    let reference = fresh(&inp, 1);
+    for cut in 0..=ops.len() {
+        let (ap, _) = with_globals(&inp, 1);
+        let mut slot = None;
+        ap.apply_container(&mut slot, &ops[..cut])
+            .unwrap_or_else(|e| panic!("cut {cut}: {e}"));
+        // The restart: a new process (no memory), the same system.
+        let ap2 = Applier::new(FakeKernel::with_world(ap.kernel().world()));
+        let found = adopt::scan(ap2.kernel(), &inp);
+        let r = CtrRef {
+            name: c.name.clone(),
+            id: c.id.clone(),
+            netns: c.netns.clone(),
+        };
+        let bound = adopt::bind(
+            found.state.containers.get(&c.name),
+            &r,
+            Some(&want),
+            &adopt::inner_markers(ap2.kernel(), &r),
+        );
+        let mut actual = State {
+            globals: found.state.globals.clone(),
+            ..Default::default()
+        };
+        if let Some(b) = bound {
+            actual.containers.insert(c.name.clone(), b);
+        }
+        let mut desired = State {
+            globals: desired_globals(&inp),
+            ..Default::default()
+        };
+        desired.containers.insert(c.name.clone(), want.clone());
+        for op in diff(&actual, &desired) {
+            ap2.apply_one(&op)
+                .unwrap_or_else(|e| panic!("cut {cut} ({}): {op}: {e}", step(&ops, cut)));
+            record(&mut actual, &op);
+        }
+        let w = ap2.kernel().world().without_indexes();
+        assert_eq!(
+            w.ns,
+            reference.ns,
+            "cut {cut} ({}): the restart did not converge to a fresh start",
+            step(&ops, cut)
+        );
+        assert_eq!(w.nat, reference.nat, "cut {cut}: NAT tables");
+        assert_eq!(
+            w.fwd.clone().unwrap_or_default(),
+            reference.fwd.clone().unwrap_or_default(),
+            "cut {cut}: forwards"
+        );
+    }
+}
+
+/// The last step done before `cut`, for messages.
+fn step(ops: &[conlink_core::diff::Op], cut: usize) -> String {
+    match cut.checked_sub(1).and_then(|i| ops.get(i)) {
+        Some(op) => format!("killed after {op}"),
+        None => "killed before the first step".into(),
     }
 }

@@ -446,12 +446,23 @@ impl DockerRuntime {
     pub async fn watch(&self, tx: mpsc::Sender<Event>) {
         let mut known: HashSet<String> = HashSet::new();
         let mut backoff = Duration::from_millis(100);
+        // Set when the stream broke: the next good resync says so.
+        let mut lost: Option<std::time::Instant> = None;
         loop {
             // The subscription replays from a second before the listing
             // (see open_events), so nothing starting in between is missed.
             let stream = self.open_events();
             match self.resync(&mut known, &tx).await {
-                Ok(true) => {}
+                Ok(true) => {
+                    if let Some(t) = lost.take() {
+                        info!(
+                            "docker event stream at {}: reconnected after {:.1} s, {} container(s) running",
+                            self.socket.display(),
+                            t.elapsed().as_secs_f64(),
+                            known.len()
+                        );
+                    }
+                }
                 Ok(false) => return,
                 Err(e) => {
                     warn!("{e}; retrying in {backoff:?}");
@@ -479,6 +490,7 @@ impl DockerRuntime {
                         "docker event stream at {} broke ({e}); reconnecting in {backoff:?}",
                         self.socket.display()
                     );
+                    lost.get_or_insert_with(std::time::Instant::now);
                     tokio::time::sleep(backoff).await;
                 }
             }
@@ -576,15 +588,26 @@ impl DockerRuntime {
 /// cgroup v2 shows only `0::/` inside a container, so mountinfo it is.
 /// Podman names the directory after its storage driver
 /// (`overlay-containers`, `vfs-containers` for rootless podman with vfs).
+/// Only mounts *at* those three files count (field 5 of a mountinfo line
+/// is the mount point, field 4 the source path): on a host, any container
+/// the engine runs shows its own mounts under `…/containers/ID/mounts/…`
+/// (a swarm task's `secrets`, a shareable `shm`), and a conlink on that
+/// host once took itself for that container (issue 12, found running the
+/// fault tests beside a swarm test).
 pub fn own_container_id(mountinfo: &str) -> Option<String> {
     for line in mountinfo.lines() {
-        for field in line.split_whitespace() {
-            for marker in ["/containers/", "/overlay-containers/", "/vfs-containers/"] {
-                if let Some(rest) = field.split(marker).nth(1) {
-                    let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-                    if id.len() == 64 {
-                        return Some(id);
-                    }
+        let mut fields = line.split_whitespace();
+        let (Some(root), Some(point)) = (fields.nth(3), fields.next()) else {
+            continue;
+        };
+        if !matches!(point, "/etc/hostname" | "/etc/hosts" | "/etc/resolv.conf") {
+            continue;
+        }
+        for marker in ["/containers/", "/overlay-containers/", "/vfs-containers/"] {
+            if let Some(rest) = root.split(marker).nth(1) {
+                let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+                if id.len() == 64 {
+                    return Some(id);
                 }
             }
         }
@@ -809,11 +832,18 @@ mod tests {
             "1 0 0:1 / / rw - overlay overlay rw\n\
              612 600 254:1 /var/lib/docker/containers/{id}/resolv.conf /etc/resolv.conf rw - ext4 /dev/vda rw\n"
         );
-        assert_eq!(own_container_id(&mi), Some(id));
+        assert_eq!(own_container_id(&mi), Some(id.clone()));
         assert_eq!(
             own_container_id("1 0 0:1 / / rw - overlay overlay rw\n"),
             None
         );
+        // On a host running a swarm task of a private engine: its secrets
+        // mount is no sign of being in a container.
+        let host = format!(
+            "25 1 0:22 / / rw - ext4 /dev/vda rw\n\
+             100 115 0:66 / /tmp/t/d1/containers/{id}/mounts/secrets ro,relatime shared:15 - tmpfs tmpfs ro\n"
+        );
+        assert_eq!(own_container_id(&host), None);
     }
 
     /// A tiny engine on a unix socket: answers /version, container list

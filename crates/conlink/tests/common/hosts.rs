@@ -58,9 +58,104 @@ pub struct Host {
     dockerd: Option<Child>,
     /// The exec-root (task sandboxes live under it).
     pub exec_root: PathBuf,
+    /// The data-root (images, containers).
+    data_root: PathBuf,
+    /// dockerd's pid file.
+    pidfile: PathBuf,
+    /// dockerd's log (appended to by every start).
+    log: PathBuf,
+    /// Whether the engine was stopped by the test ([`Host::stop_engine`]).
+    stopped: bool,
 }
 
 impl Host {
+    /// Starts this host's dockerd in its namespace (roots, socket and pid
+    /// file as at the first start, log appended); `live_restore` adds
+    /// `--live-restore` (containers outlive the engine's stop).
+    fn spawn_dockerd(&mut self, live_restore: bool) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("dockerd log file");
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.ns))
+            .arg("dockerd")
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("--pidfile")
+            .arg(&self.pidfile)
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"]);
+        if live_restore {
+            cmd.arg("--live-restore");
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd (apt-get install docker.io)");
+        self.dockerd = Some(child);
+        self.stopped = false;
+    }
+
+    /// Waits (bounded, 60 s) until the engine answers.
+    pub fn wait_engine(&self) {
+        let t0 = Instant::now();
+        while !self.docker(&["version"]).status.success() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "dockerd of {} did not answer within 60 s (log: {})",
+                self.ns,
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The engine's PID (nsenter execs dockerd in place: the child's PID).
+    pub fn engine_pid(&self) -> Option<u32> {
+        self.dockerd.as_ref().map(Child::id)
+    }
+
+    /// Stops this host's dockerd: SIGTERM by PID, then waits (bounded,
+    /// 60 s: it stops its containers first unless live-restore) until it
+    /// has exited.
+    pub fn stop_engine(&mut self) {
+        let Some(mut c) = self.dockerd.take() else {
+            return;
+        };
+        self.stopped = true;
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("dockerd of {} did not exit within 60 s of SIGTERM", self.ns);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts this host's dockerd again after [`Host::stop_engine`], with
+    /// the same roots, and waits until it answers.
+    pub fn start_engine(&mut self, live_restore: bool) {
+        assert!(self.dockerd.is_none(), "start of a running engine");
+        self.spawn_dockerd(live_restore);
+        self.wait_engine();
+    }
+
     /// `docker -H unix://SOCK ARGS` (bounded by `timeout 120`).
     pub fn docker(&self, args: &[&str]) -> Output {
         run(Command::new("timeout")
@@ -141,6 +236,10 @@ impl Hosts {
                 sock: hs.dir.0.join(format!("s{i}.sock")),
                 dockerd: None,
                 exec_root: hs.dir.0.join(format!("e{i}")),
+                data_root: hs.dir.0.join(format!("d{i}")),
+                pidfile: hs.dir.0.join(format!("p{i}.pid")),
+                log: hs.dir.0.join(format!("dockerd{i}.log")),
+                stopped: false,
             });
             ip(&[
                 "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
@@ -158,38 +257,13 @@ impl Hosts {
             ]);
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
             ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            let d = &hs.dir.0;
-            let h = hs.hosts.last_mut().expect("just pushed");
-            let log = std::fs::File::create(d.join(format!("dockerd{i}.log"))).expect("log file");
-            let child = Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{ns}"))
-                .arg("dockerd")
-                .arg("--data-root")
-                .arg(d.join(format!("d{i}")))
-                .arg("--exec-root")
-                .arg(&h.exec_root)
-                .arg("--pidfile")
-                .arg(d.join(format!("p{i}.pid")))
-                .arg("-H")
-                .arg(format!("unix://{}", h.sock.display()))
-                .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("dup log"))
-                .stderr(log)
-                .spawn()
-                .expect("start dockerd (apt-get install docker.io)");
-            h.dockerd = Some(child);
+            hs.hosts
+                .last_mut()
+                .expect("just pushed")
+                .spawn_dockerd(false);
         }
         for h in &hs.hosts {
-            let t0 = Instant::now();
-            while !h.docker(&["version"]).status.success() {
-                assert!(
-                    t0.elapsed() < Duration::from_secs(60),
-                    "dockerd of {} did not answer within 60 s",
-                    h.ns
-                );
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            h.wait_engine();
             h.docker_ok(&["load", "-q", "-i", &image.display().to_string()]);
         }
         hs
@@ -240,7 +314,20 @@ impl Hosts {
 impl Drop for Hosts {
     fn drop(&mut self) {
         // Tasks first (a stopping engine would wait for each), then leave
-        // the swarm, then the engines by PID.
+        // the swarm, then the engines by PID. An engine the test stopped
+        // (and failed before starting again) is started first: with
+        // live-restore its containers still run and only it removes them.
+        for h in &mut self.hosts {
+            if h.stopped && h.dockerd.is_none() {
+                h.spawn_dockerd(false);
+                let t0 = Instant::now();
+                while !h.docker(&["version"]).status.success()
+                    && t0.elapsed() < Duration::from_secs(60)
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
         for h in &self.hosts {
             let ids = text(&h.docker(&["ps", "-aq"]).stdout);
             for s in text(&h.docker(&["stack", "ls", "--format", "{{.Name}}"]).stdout).lines() {
@@ -301,21 +388,57 @@ pub struct HostConlink {
     /// conlink's own namespace name.
     pub own_ns: String,
     tag: String,
+    /// Where it runs: a host namespace, or None for the test's own.
+    host_ns: Option<String>,
+    /// The engine socket it watches.
+    sock: PathBuf,
+    /// Its arguments after the socket and namespace ones.
+    args: Vec<std::ffi::OsString>,
 }
 
 impl HostConlink {
     /// Starts conlink in `h`'s namespace on compose file `file` (project
     /// `project`) with `extra` arguments.
     pub fn start(h: &Host, tag: &str, file: &Path, project: &str, extra: &[&str]) -> HostConlink {
+        Self::launch(Some(&h.ns), &h.sock, tag, file, project, extra)
+    }
+
+    /// Starts conlink in the test's own namespace (the machine's) against
+    /// the engine at `sock`, e.g. the shared /var/run/docker.sock.
+    pub fn on_engine(
+        sock: &Path,
+        tag: &str,
+        file: &Path,
+        project: &str,
+        extra: &[&str],
+    ) -> HostConlink {
+        Self::launch(None, sock, tag, file, project, extra)
+    }
+
+    fn launch(
+        host_ns: Option<&str>,
+        sock: &Path,
+        tag: &str,
+        file: &Path,
+        project: &str,
+        extra: &[&str],
+    ) -> HostConlink {
         let own_ns = format!("{tag}own");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let child = Self::spawn(h, tag, &own_ns, file, project, extra, log.clone());
-        HostConlink {
-            child: Some(child),
-            log,
+        let mut args: Vec<std::ffi::OsString> = vec!["--compose-project".into(), project.into()];
+        args.push("--compose-file".into());
+        args.push(file.into());
+        args.extend(extra.iter().map(|a| a.into()));
+        let mut c = HostConlink {
+            child: None,
+            log: Arc::new(Mutex::new(Vec::new())),
             own_ns,
             tag: tag.to_string(),
-        }
+            host_ns: host_ns.map(String::from),
+            sock: sock.to_path_buf(),
+            args,
+        };
+        c.child = Some(c.spawn());
+        c
     }
 
     /// Starts it again after [`HostConlink::kill9`], with the same own
@@ -323,53 +446,51 @@ impl HostConlink {
     /// there. The log starts empty.
     pub fn restart(&mut self, h: &Host, file: &Path, project: &str, extra: &[&str]) {
         assert!(self.child.is_none(), "restart of a running conlink");
-        self.log.lock().unwrap().clear();
-        let child = Self::spawn(
-            h,
-            &self.tag,
-            &self.own_ns,
-            file,
-            project,
-            extra,
-            self.log.clone(),
-        );
-        self.child = Some(child);
+        self.host_ns = Some(h.ns.clone());
+        self.sock = h.sock.clone();
+        self.args = vec!["--compose-project".into(), project.into()];
+        self.args.push("--compose-file".into());
+        self.args.push(file.into());
+        self.args.extend(extra.iter().map(|a| a.into()));
+        self.respawn();
     }
 
-    fn spawn(
-        h: &Host,
-        tag: &str,
-        own_ns: &str,
-        file: &Path,
-        project: &str,
-        extra: &[&str],
-        log: Arc<Mutex<Vec<String>>>,
-    ) -> Child {
+    /// Starts it again after [`HostConlink::kill9`] with the arguments it
+    /// had; the log starts empty.
+    pub fn respawn(&mut self) {
+        assert!(self.child.is_none(), "restart of a running conlink");
+        // A new buffer: the killed run's reader may still push its last
+        // lines into the old one.
+        self.log = Arc::new(Mutex::new(Vec::new()));
+        self.child = Some(self.spawn());
+    }
+
+    fn spawn(&self) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_conlink"));
-        let ns = std::fs::File::open(format!("/run/netns/{}", h.ns)).expect("open host netns");
-        // SAFETY: runs in the forked child before exec; setns(2) is
-        // async-signal-safe and `ns` is moved into the closure.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(std::io::Error::from)
-            });
+        if let Some(h) = &self.host_ns {
+            let ns = std::fs::File::open(format!("/run/netns/{h}")).expect("open host netns");
+            // SAFETY: runs in the forked child before exec; setns(2) is
+            // async-signal-safe and `ns` is moved into the closure.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(std::io::Error::from)
+                });
+            }
         }
         let mut child = cmd
             .arg("--docker-socket")
-            .arg(&h.sock)
+            .arg(&self.sock)
             .args(["--podman-socket", "/nonexistent/podman.sock"])
-            .args(["--netns-name", own_ns, "-v", "--compose-project", project])
-            .arg("--compose-file")
-            .arg(file)
-            .args(extra)
+            .args(["--netns-name", &self.own_ns, "-v"])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start conlink");
         let err = child.stderr.take().expect("stderr piped");
-        let t = tag.to_string();
+        let (t, log) = (self.tag.clone(), self.log.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 eprintln!("conlink[{t}]: {line}");
@@ -377,6 +498,23 @@ impl HostConlink {
             }
         });
         child
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether it still runs (not exited, not killed by the test).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// How many log lines (of this run) contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.log().iter().filter(|l| l.contains(needle)).count()
     }
 
     /// Log lines so far.
