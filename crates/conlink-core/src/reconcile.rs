@@ -940,6 +940,12 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                     shown.join(", ")
                 }
             );
+            let inp = self.inputs();
+            if let Some(m) = &inp.mesh {
+                for w in crate::mesh::patch_warnings(&inp.cfg, m) {
+                    warn!("{w}");
+                }
+            }
             self.emit(
                 CoreEvent::now(EventType::Conlink, Action::Changed, "peers")
                     .attr("peers", shown.join(",")),
