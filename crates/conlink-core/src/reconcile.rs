@@ -575,7 +575,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                 let kept = actual.as_ref().filter(|a| a.ctr == ctr).map_or(0, |a| {
                     a.links
                         .iter()
-                        .filter(|(d, l)| desired.as_ref().and_then(|x| x.links.get(*d)) == Some(l))
+                        .filter(|(d, l)| desired.as_ref().and_then(|x| x.links.get(d)) == Some(l))
                         .count()
                 });
                 if kept > 0 {

@@ -419,9 +419,14 @@ mod tests {
     #[test]
     fn link_map_behaves_as_the_btreemap_it_replaces() {
         let pairs = [("eth1", 1), ("eth0", 2), ("eth1", 3), ("a", 4)];
-        let m: LinkMap = pairs.iter().map(|(d, v)| (d.to_string(), link(*v))).collect();
-        let b: BTreeMap<String, LinkState> =
-            pairs.iter().map(|(d, v)| (d.to_string(), link(*v))).collect();
+        let m: LinkMap = pairs
+            .iter()
+            .map(|(d, v)| (d.to_string(), link(*v)))
+            .collect();
+        let b: BTreeMap<String, LinkState> = pairs
+            .iter()
+            .map(|(d, v)| (d.to_string(), link(*v)))
+            .collect();
         let got: Vec<(&String, &LinkState)> = m.iter().collect();
         let want: Vec<(&String, &LinkState)> = b.iter().collect();
         assert_eq!(got, want, "order and last-wins as a BTreeMap");
