@@ -413,3 +413,43 @@ fn underlay_mtu_is_found_from_the_route_to_the_peers() {
         });
     }
 }
+
+#[test]
+fn vxlan_p2p_without_this_hosts_address_is_refused_before_anything_is_made() {
+    require_root();
+    let p = prefix();
+    let before = netns_list(&p);
+    let under = Underlay::new(&p, 1, 1500);
+    let host = under.hosts[0].clone();
+    let links_before = link_names(&host);
+    // The peer is neither routed nor does the list name this host.
+    let mut c = Conlink::start_in(
+        &host,
+        &format!("{p}1"),
+        &host_config(&p, 1),
+        &["--peer", "10.250.0.9", "--mesh-tunnel", "vxlan-p2p"],
+    );
+    let t0 = Instant::now();
+    let ok = loop {
+        if let Some(st) = c.try_exit() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "conlink did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!ok, "conlink must refuse to start");
+    wait_until("the error in the log", Duration::from_secs(5), || {
+        c.log()
+            .iter()
+            .any(|l| l.contains("--mesh-tunnel vxlan-p2p needs this host's underlay address"))
+    });
+    assert_eq!(link_names(&host), links_before);
+    drop(c);
+    drop(under);
+    wait_until("namespaces gone", Duration::from_secs(10), || {
+        netns_list(&p) == before
+    });
+}
