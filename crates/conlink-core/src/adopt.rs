@@ -144,7 +144,7 @@ pub fn scan<K: Marks + ?Sized>(kernel: &K, inp: &Inputs) -> Found {
             let adopted = want.tunnels.get(&m.name).map(TunnelState::device);
             let spec = match adopted {
                 Some(mut t) if hash_json(&t) == hash => {
-                    if t.is_mesh() {
+                    if t.floods() {
                         // The peers it floods to are read back: the diff
                         // then appends and deletes entries in place.
                         match kernel.fdb_flood(&m.name) {
@@ -166,6 +166,7 @@ pub fn scan<K: Marks + ?Sized>(kernel: &K, inp: &Inputs) -> Found {
                     netem: None,
                     flood: Default::default(),
                     mtu: None,
+                    per_peer: false,
                 },
             };
             f.state.globals.tunnels.insert(m.name, spec);

@@ -3,7 +3,7 @@
 //! state back to what it was before, and applying that: the same diff as
 //! everything else.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
@@ -55,8 +55,9 @@ pub fn tunnel_marker(hash: &str) -> String {
 pub struct Applier<K: Kernel> {
     kernel: K,
     patches: Mutex<HashMap<String, PatchEnds>>,
-    /// Linux bridge -> its multi-host tunnel (see `forget_moved`).
-    mesh_ports: Mutex<HashMap<String, String>>,
+    /// Linux bridge -> its multi-host tunnels (one, or one per peer; see
+    /// `forget_moved`).
+    mesh_ports: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
 /// One patch bridge's ends on this host.
@@ -487,9 +488,14 @@ impl<K: Kernel> Applier<K> {
         }
         let mut m = self.mesh_ports.lock().unwrap_or_else(|p| p.into_inner());
         if present {
-            m.insert(spec.bridge.clone(), name.to_string());
-        } else if m.get(&spec.bridge).is_some_and(|n| n == name) {
-            m.remove(&spec.bridge);
+            m.entry(spec.bridge.clone())
+                .or_default()
+                .insert(name.to_string());
+        } else if let Some(ports) = m.get_mut(&spec.bridge) {
+            ports.remove(name);
+            if ports.is_empty() {
+                m.remove(&spec.bridge);
+            }
         }
     }
 
@@ -501,13 +507,14 @@ impl<K: Kernel> Applier<K> {
     /// learning fixes it too, once the station sends).
     fn forget_moved(&self, bridge: &str, mac: Option<conlink_model::MacAddr>) {
         let Some(mac) = mac else { return };
-        let port = self
+        let ports = self
             .mesh_ports
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(bridge)
-            .cloned();
-        if let Some(port) = port {
+            .cloned()
+            .unwrap_or_default();
+        for port in ports {
             if let Err(e) = self.kernel.fdb_forget(&port, mac) {
                 warn!("bridge {bridge}: forget {mac} on {port}: {e}");
             }

@@ -147,6 +147,7 @@ pub fn desired_globals(inp: &Inputs) -> Globals {
                 netem: t.netem.clone(),
                 flood: BTreeSet::new(),
                 mtu: None,
+                per_peer: false,
             },
         );
     }

@@ -240,6 +240,13 @@ impl fmt::Display for Op {
             }
             DeleteBridge { name, .. } => write!(f, "bridge {name}: removed"),
             CreateTunnel { name, spec } => match spec.remote {
+                Some(r) if spec.per_peer => write!(
+                    f,
+                    "tunnel {name}: created (multi-host, peer {r}, VNI {}, bridge {}{})",
+                    spec.vni,
+                    spec.bridge,
+                    if spec.isolated() { ", isolated" } else { "" }
+                ),
                 Some(r) => write!(
                     f,
                     "tunnel {name}: created (remote {r}, bridge {})",

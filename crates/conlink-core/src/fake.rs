@@ -49,6 +49,10 @@ pub struct FakeLink {
     pub marker: String,
     /// Mesh tunnels: the all-zeros FDB entries' destinations.
     pub flood: BTreeSet<Ipv4Addr>,
+    /// Tunnels: the remote (none for a flooding mesh tunnel).
+    pub remote: Option<Ipv4Addr>,
+    /// Bridge port isolation (per-peer mesh tunnels).
+    pub isolated: bool,
 }
 
 /// conlink's forward rules: key -> (bridge, ip, forwards).
@@ -245,6 +249,8 @@ fn link(kind: &str, mac: Option<MacAddr>, mtu: Option<u32>, marker: &str) -> Fak
         features: BTreeMap::new(),
         marker: marker.into(),
         flood: BTreeSet::new(),
+        remote: None,
+        isolated: false,
     }
 }
 
@@ -266,8 +272,14 @@ impl Kernel for FakeKernel {
 
     fn create_tunnel(&self, name: &str, spec: &TunnelState, marker: &str) -> KResult<()> {
         self.call(format!("create_tunnel {name}"))?;
-        let mut l = link("vxlan", None, spec.mtu, marker);
+        let kind = match spec.kind {
+            conlink_model::TunnelType::Vxlan => "vxlan",
+            conlink_model::TunnelType::Geneve => "geneve",
+        };
+        let mut l = link(kind, None, spec.mtu, marker);
         l.up = true;
+        l.remote = spec.remote;
+        l.isolated = spec.isolated();
         if spec.mode != BridgeMode::Patch {
             l.master = Some(spec.bridge.clone());
         }

@@ -400,7 +400,13 @@ impl Kernel for NetKernel {
             // idle patch tunnel into the far end's container.
             a = a.no_ipv6_ll();
         }
-        let a = a.up();
+        // A per-peer port comes up only once it is isolated: an up,
+        // non-isolated peer port would forward one peer's floods to the
+        // others (a loop, if two hosts did it at once).
+        let isolate = t.isolated();
+        if !isolate {
+            a = a.up();
+        }
         let underlay = match (t.is_mesh(), &self.place.mesh_ns) {
             (true, Some(ns)) => Some(ns),
             _ => self.place.tunnel_ns.as_ref(),
@@ -416,6 +422,18 @@ impl Kernel for NetKernel {
             }
         }
         .map_err(net_err)?;
+        if isolate {
+            // `ip link set dev NAME type bridge_slave isolated on` + `up`;
+            // a failure leaves nothing: the device goes again.
+            let done = self
+                .conlink
+                .set_port_isolated(name, true)
+                .and_then(|()| self.conlink.set_up(name, true));
+            if let Err(e) = done {
+                let _ = self.conlink.delete_link(name);
+                return Err(net_err(e));
+            }
+        }
         if t.mode == BridgeMode::Ovs {
             self.ovs()?.add_port(&t.bridge, name).map_err(net_err)?;
         }

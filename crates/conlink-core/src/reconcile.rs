@@ -575,7 +575,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                 let kept = actual.as_ref().filter(|a| a.ctr == ctr).map_or(0, |a| {
                     a.links
                         .iter()
-                        .filter(|(d, l)| desired.as_ref().and_then(|x| x.links.get(*d)) == Some(l))
+                        .filter(|(d, l)| desired.as_ref().and_then(|x| x.links.get(d)) == Some(l))
                         .count()
                 });
                 if kept > 0 {
@@ -967,6 +967,12 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                     shown.join(", ")
                 }
             );
+            let inp = self.inputs();
+            if let Some(m) = &inp.mesh {
+                for w in crate::mesh::patch_warnings(&inp.cfg, m) {
+                    warn!("{w}");
+                }
+            }
             self.emit(
                 CoreEvent::now(EventType::Conlink, Action::Changed, "peers")
                     .attr("peers", shown.join(",")),

@@ -36,7 +36,8 @@ pub struct Globals {
 }
 
 /// One tunnel interface: a configured one (one `remote`) or one of the
-/// multi-host mesh (no default remote; it floods to `flood`, see
+/// multi-host mesh: with no default remote it floods to `flood`; a
+/// per-peer one (`per_peer`) has the peer as its remote (see
 /// [`crate::mesh`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunnelState {
@@ -64,12 +65,30 @@ pub struct TunnelState {
     /// None: the kernel's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// A per-peer mesh device (`--mesh-tunnel geneve|vxlan-p2p`; `remote`
+    /// is the peer): on a Linux bridge its port is isolated, so it never
+    /// forwards to another peer's. Left out of the JSON when false, so the
+    /// marker hash of every other tunnel stays what earlier versions wrote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_peer: bool,
 }
 
 impl TunnelState {
-    /// Whether this is a mesh tunnel (no default remote).
+    /// Whether this is a mesh tunnel (no default remote, or per peer).
     pub fn is_mesh(&self) -> bool {
+        self.remote.is_none() || self.per_peer
+    }
+
+    /// Whether this is a mesh tunnel flooding through its forwarding
+    /// database (no default remote; `flood` lists the peers).
+    pub fn floods(&self) -> bool {
         self.remote.is_none()
+    }
+
+    /// Whether its bridge port is isolated (split horizon): a per-peer
+    /// mesh device on a Linux bridge.
+    pub fn isolated(&self) -> bool {
+        self.per_peer && self.mode == BridgeMode::Linux
     }
 
     /// The device as it is right after creation (and as its marker hash

@@ -13,11 +13,9 @@ use conlink_core::apply::Applier;
 use conlink_core::desired::{desired_globals, Inputs};
 use conlink_core::diff::{diff, record, Op};
 use conlink_core::fake::{FakeKernel, CONLINK};
-use conlink_core::mesh::{derive_vni, Mesh, MeshOptions};
+use conlink_core::mesh::{derive_vni, peer_tunnel_name, Mesh, MeshOptions, MeshTunnel};
 use conlink_core::state::State;
-use conlink_model::{
-    Bridge, BridgeMode, Container, Group, Link, LinkType, NetworkConfig, Target, TunnelType,
-};
+use conlink_model::{Bridge, BridgeMode, Container, Group, Link, LinkType, NetworkConfig, Target};
 
 fn veth(svc: &str, bridge: &str) -> Link {
     Link {
@@ -71,17 +69,22 @@ fn peers(v: &[u8]) -> BTreeSet<Ipv4Addr> {
 }
 
 fn inputs(p: &[u8]) -> Inputs {
+    inputs_of(MeshTunnel::Vxlan, p)
+}
+
+fn inputs_of(kind: MeshTunnel, p: &[u8]) -> Inputs {
     Inputs {
         cfg: cfg(),
         project: Some("lab".into()),
         mesh: Some(Mesh {
             opts: MeshOptions {
-                kind: TunnelType::Vxlan,
-                port: 8472,
+                kind,
+                port: kind.default_port(),
                 underlay_mtu: 1500,
                 project: "lab".into(),
             },
             peers: peers(p),
+            local: Some(Ipv4Addr::new(192, 168, 211, 1)),
         }),
         ..Default::default()
     }
@@ -341,4 +344,132 @@ fn teardown_removes_the_mesh_with_everything_else() {
         ap.kernel().world().without_indexes().ns,
         empty.without_indexes().ns
     );
+}
+
+/// The per-peer device of bridge `b` towards peer 192.168.211.`i`.
+fn dev(kind: MeshTunnel, b: &str, i: u8) -> String {
+    peer_tunnel_name(kind, derive_vni("lab", b), Ipv4Addr::new(192, 168, 211, i))
+}
+
+#[test]
+fn per_peer_kinds_make_and_remove_one_isolated_device_per_peer() {
+    for kind in [MeshTunnel::Geneve, MeshTunnel::VxlanP2p] {
+        let k = FakeKernel::new();
+        let n = ctr("node", 1);
+        k.add_ns(&n.netns);
+        let ap = Applier::new(k);
+        let mut actual = State::default();
+        let node = std::slice::from_ref(&n);
+        converge(&ap, &mut actual, &desired(&inputs_of(kind, &[2, 3]), node));
+        let w = ap.kernel().world();
+        let devs: Vec<&String> = w.ns[CONLINK]
+            .iter()
+            .filter(|(_, l)| l.remote.is_some())
+            .map(|(n, _)| n)
+            .collect();
+        // s1 towards 2 and 3; the patch p1 is not stretched (two peers).
+        assert_eq!(
+            devs,
+            vec![&dev(kind, "s1", 2), &dev(kind, "s1", 3)],
+            "{kind}"
+        );
+        for i in [2, 3] {
+            let l = &w.ns[CONLINK][&dev(kind, "s1", i)];
+            assert_eq!(
+                l.kind,
+                if kind == MeshTunnel::Geneve {
+                    "geneve"
+                } else {
+                    "vxlan"
+                }
+            );
+            assert_eq!(l.remote, Some(Ipv4Addr::new(192, 168, 211, i)));
+            assert!(l.isolated && l.up, "{kind}: isolated and up");
+            assert_eq!(l.master.as_deref(), Some("s1"));
+            assert_eq!(l.mtu, 1450);
+            assert!(l.flood.is_empty());
+        }
+        let kept = w.ns[CONLINK][&dev(kind, "s1", 2)].ifindex;
+        // Peer 3 leaves, 4 comes: one device removed, one made; 2 stays.
+        let ops = converge(&ap, &mut actual, &desired(&inputs_of(kind, &[2, 4]), node));
+        let shown: Vec<String> = ops.iter().map(|o| o.to_string()).collect();
+        assert_eq!(ops.len(), 2, "{kind}: {shown:?}");
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, Op::DeleteTunnel { name, .. } if *name == dev(kind, "s1", 3))),
+            "{shown:?}"
+        );
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, Op::CreateTunnel { name, .. } if *name == dev(kind, "s1", 4))),
+            "{shown:?}"
+        );
+        let w = ap.kernel().world();
+        assert_eq!(w.ns[CONLINK][&dev(kind, "s1", 2)].ifindex, kept);
+        assert!(!w.ns[CONLINK].contains_key(&dev(kind, "s1", 3)));
+        assert!(
+            ops.iter().all(|o| o.ctr().is_none()),
+            "no container touched"
+        );
+        // A restart adopts the devices as they are (nothing re-made).
+        let inp = inputs_of(kind, &[2, 4]);
+        let found = adopt::scan(ap.kernel(), &inp);
+        let mut adopted = found.state.clone();
+        adopted.containers.clear();
+        let want = State {
+            globals: desired_globals(&inp),
+            ..Default::default()
+        };
+        let ops = diff(&adopted, &want);
+        assert!(
+            ops.iter().all(|o| matches!(
+                o,
+                Op::DropForwardTable
+                    | Op::CreateBridge {
+                        mode: BridgeMode::Patch,
+                        ..
+                    }
+            )),
+            "{kind}: adoption re-made something: {ops:?}"
+        );
+        // The last peer leaves: every device goes.
+        converge(&ap, &mut actual, &desired(&inputs_of(kind, &[]), node));
+        let w = ap.kernel().world();
+        assert!(
+            !w.ns[CONLINK].values().any(|l| l.remote.is_some()),
+            "{kind}"
+        );
+        assert!(w.ns[CONLINK].contains_key("node_1-lan0"));
+    }
+}
+
+#[test]
+fn per_peer_patch_is_one_p2p_device_while_there_is_one_peer() {
+    let kind = MeshTunnel::Geneve;
+    let k = FakeKernel::new();
+    let a = ctr("pa", 1);
+    k.add_ns(&a.netns);
+    let ap = Applier::new(k);
+    let mut actual = State::default();
+    let pa = std::slice::from_ref(&a);
+    let patched = |ap: &Applier<FakeKernel>, d: &str| {
+        ap.kernel().world().ns[CONLINK]
+            .get(d)
+            .and_then(|l| l.patched.clone())
+    };
+    converge(&ap, &mut actual, &desired(&inputs_of(kind, &[2]), pa));
+    let t = dev(kind, "p1", 2);
+    assert_eq!(patched(&ap, "pa_1-lan0"), Some(t.clone()));
+    assert_eq!(patched(&ap, &t), Some("pa_1-lan0".into()));
+    // Not isolated: a patch has no bridge.
+    assert!(!ap.kernel().world().ns[CONLINK][&t].isolated);
+    // A second peer: the patch is no longer stretched (warned), pa alone.
+    converge(&ap, &mut actual, &desired(&inputs_of(kind, &[2, 3]), pa));
+    assert!(!ap.kernel().world().ns[CONLINK].contains_key(&t));
+    assert!(!ap.kernel().world().ns[CONLINK].contains_key(&dev(kind, "p1", 3)));
+    // Back to one peer: the patch is carried again.
+    converge(&ap, &mut actual, &desired(&inputs_of(kind, &[3]), pa));
+    let t3 = dev(kind, "p1", 3);
+    assert_eq!(patched(&ap, "pa_1-lan0"), Some(t3.clone()));
+    assert_eq!(patched(&ap, &t3), Some("pa_1-lan0".into()));
 }

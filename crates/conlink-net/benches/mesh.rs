@@ -5,6 +5,13 @@
 //! 1, 8, 64, 256. No traffic: this is the control-plane cost conlink pays
 //! when peers come and go. Prints medians over ROUNDS.
 //!
+//! Then the per-peer mesh (`--mesh-tunnel vxlan-p2p`, and `geneve`, whose
+//! requests are the same but which this kernel cannot make): N devices
+//! with a fixed remote each (own VNI), made as conlink makes them
+//! (created in the host namespace, moved in, attached, addrgenmode none,
+//! then `type bridge_slave isolated on`, then up), and deleted one by
+//! one.
+//!
 //! Run as root: `cargo bench -p conlink-net --bench mesh -- [ROUNDS]`
 //! (default 20). Quiet machine first (`uptime` load < 1).
 
@@ -87,6 +94,46 @@ fn main() -> Result<(), conlink_net::Error> {
             us(median(create)),
             us(median(add)),
             us(median(del)),
+            us(median(gone))
+        );
+    }
+    println!("per-peer (vxlan-p2p): peers  create+isolate+up/peer  delete/peer");
+    for n in [1usize, 8, 64, 256] {
+        let (mut make, mut gone) = (vec![], vec![]);
+        for _ in 0..rounds {
+            let names: Vec<String> = (0..n)
+                .map(|i| format!("v{:06x}{:08x}", 77, u32::from(peer(i))))
+                .collect();
+            let t0 = Instant::now();
+            for (i, name) in names.iter().enumerate() {
+                host.create_link(
+                    &LinkAttrs::new(name)
+                        .mtu(1450)
+                        .master("s1")
+                        .owner("bench")
+                        .no_ipv6_ll(),
+                    &LinkKind::Vxlan(conlink_net::TunnelSpec {
+                        vni: 1000 + i as u32,
+                        remote: peer(i),
+                        dstport: 8472,
+                        underlay: None,
+                    }),
+                    Some(&cl),
+                )?;
+                cl.set_port_isolated(name, true)?;
+                cl.set_up(name, true)?;
+            }
+            make.push(t0.elapsed() / n as u32);
+            let t0 = Instant::now();
+            for name in &names {
+                cl.delete_link(name)?;
+            }
+            gone.push(t0.elapsed() / n as u32);
+        }
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "{n:5}  {:9.1} us  {:9.1} us",
+            us(median(make)),
             us(median(gone))
         );
     }

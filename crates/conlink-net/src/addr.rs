@@ -147,6 +147,44 @@ pub fn route_msg(ty: u16, flags: u16, index: Option<u32>, r: &Route) -> Msg {
     m
 }
 
+/// Where the kernel sends a packet to one address (`ip route get DST`):
+/// the underlay path of a tunnel to that address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTo {
+    /// Outgoing interface index.
+    pub oif: u32,
+    /// Outgoing interface name.
+    pub dev: String,
+    /// The source address the kernel picks (RTA_PREFSRC).
+    pub src: Option<Ipv4Addr>,
+    /// MTU of the outgoing interface.
+    pub dev_mtu: u32,
+    /// The route's own MTU (`ip route … mtu M`, RTAX_MTU), if set.
+    pub route_mtu: Option<u32>,
+}
+
+impl RouteTo {
+    /// The path MTU as far as this host knows it: the route's MTU when it
+    /// sets one, else the interface's (the smaller of both).
+    pub fn mtu(&self) -> u32 {
+        self.route_mtu.map_or(self.dev_mtu, |m| m.min(self.dev_mtu))
+    }
+}
+
+/// The request of `ip route get DST` (IPv4), as iproute2 sends it: an
+/// rtmsg with dst_len 32 and RTM_F_LOOKUP_TABLE (the reply names the table
+/// of the route found), and RTA_DST.
+pub fn route_get_msg(dst: Ipv4Addr) -> Msg {
+    const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
+    let mut fixed = [0u8; 12];
+    fixed[0] = libc::AF_INET as u8;
+    fixed[1] = 32;
+    fixed[8..12].copy_from_slice(&RTM_F_LOOKUP_TABLE.to_ne_bytes());
+    let mut m = Msg::new(RTM_GETROUTE, 0, &fixed);
+    m.attr(RTA_DST, &dst.octets());
+    m
+}
+
 impl Handle {
     /// The addresses of `dev`, IPv4 then IPv6 as the kernel lists them
     /// (`ip addr show dev DEV`; IPv6 link-local ones left out: the kernel
@@ -192,6 +230,54 @@ impl Handle {
             }
         }
         Ok(out)
+    }
+
+    /// Where a packet to `dst` goes (`ip route get DST`): the outgoing
+    /// interface, its MTU, the route's MTU and the source address. No
+    /// route is an error (ENETUNREACH, or EHOSTUNREACH for an unreachable
+    /// route).
+    pub fn route_to(&self, dst: Ipv4Addr) -> Result<RouteTo> {
+        let r = self
+            .get(&route_get_msg(dst))
+            .map_err(nl::op_err(format!("route get {dst}")))?;
+        let p = &r.payload;
+        let (mut oif, mut src, mut route_mtu) = (None, None, None);
+        for (ty, d) in nl::attrs(p.get(12..).unwrap_or(&[])) {
+            match ty {
+                RTA_OIF if d.len() == 4 => oif = Some(nl::attr_u32(d)),
+                RTA_PREFSRC => {
+                    if let Some(IpAddr::V4(a)) = parse_ip(d) {
+                        src = Some(a);
+                    }
+                }
+                RTA_METRICS => {
+                    for (k, v) in nl::attrs(d) {
+                        if k == RTAX_MTU && v.len() == 4 {
+                            route_mtu = Some(nl::attr_u32(v)).filter(|m| *m > 0);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let oif = oif.ok_or_else(|| {
+            crate::Error::Invalid(format!("route get {dst}: the kernel named no interface"))
+        })?;
+        let link = self
+            .links()?
+            .into_iter()
+            .find(|l| l.index == oif)
+            .ok_or_else(|| crate::Error::NoSuchLink {
+                op: format!("route get {dst}"),
+                name: format!("ifindex {oif}"),
+            })?;
+        Ok(RouteTo {
+            oif,
+            dev: link.name,
+            src,
+            dev_mtu: link.mtu,
+            route_mtu,
+        })
     }
 
     /// The main-table IPv4 routes out of `dev` that the kernel did not

@@ -22,6 +22,7 @@ pub mod ovs;
 mod stats;
 mod tc;
 
+pub use addr::RouteTo;
 pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{IpvlanMode, LinkAttrs, LinkInfo, LinkKind, MacvlanMode, TunnelSpec, MARK_PREFIX};
@@ -32,9 +33,9 @@ pub use stats::{oper_state_name, Counters, LinkStats};
 /// Request builders without I/O, for byte-level comparison with iproute2
 /// (tests) and for callers that batch requests themselves.
 pub mod msg {
-    pub use crate::addr::{addr_msg, route_msg};
+    pub use crate::addr::{addr_msg, route_get_msg, route_msg};
     pub use crate::ethtool::{ethtool_msg, expand_feature};
     pub use crate::fdb::fdb_msg;
-    pub use crate::link::create_msg;
+    pub use crate::link::{create_msg, port_isolated_msg};
     pub use crate::tc::{dist_table, ingress_msg, netem_msg, netem_options, redirect_msg};
 }

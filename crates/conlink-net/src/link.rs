@@ -30,6 +30,10 @@ const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
 const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
+/// `IFLA_BRPORT_ISOLATED` (linux/if_link.h, since 4.18): an isolated
+/// bridge port forwards to non-isolated ports only (split horizon).
+const IFLA_BRPORT_ISOLATED: u16 = 33;
 const VETH_INFO_PEER: u16 = 1;
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 const IFF_UP: u32 = 1;
@@ -515,6 +519,22 @@ pub fn create_msg(
     m
 }
 
+/// The request of `ip link set dev NAME type bridge_slave isolated on|off`
+/// for the bridge port of index `index`, byte for byte as iproute2 sends
+/// it: RTM_NEWLINK on the index, IFLA_LINKINFO with the kind
+/// `bridge_slave` (the kernel takes the slave data to the port's master)
+/// and IFLA_INFO_SLAVE_DATA { IFLA_BRPORT_ISOLATED u8 }.
+pub fn port_isolated_msg(index: u32, on: bool) -> Msg {
+    let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, index as i32, 0, 0));
+    m.nest(IFLA_LINKINFO, |m| {
+        m.attr(IFLA_INFO_KIND, b"bridge_slave");
+        m.nest(IFLA_INFO_SLAVE_DATA, |m| {
+            m.attr_u8(IFLA_BRPORT_ISOLATED, u8::from(on));
+        });
+    });
+    m
+}
+
 /// A "set" request addressed by name: RTM_NEWLINK without NLM_F_CREATE on
 /// ifindex 0 with IFLA_IFNAME makes the kernel look the device up by name
 /// and change it (one round trip instead of a lookup plus a change).
@@ -859,6 +879,22 @@ impl Handle {
         let mut m = set_by_name(name, 0, 0);
         m.attr_u32(IFLA_MASTER, idx);
         self.request(&m, || format!("set master of {name} to {master:?}"))
+    }
+
+    /// Turns bridge-port isolation of `name` on or off (`ip link set dev
+    /// NAME type bridge_slave isolated on|off`, or `bridge link set dev
+    /// NAME isolated on`). An isolated port never forwards to another
+    /// isolated port of its bridge: the split horizon that lets a full
+    /// mesh of per-peer tunnels on one bridge run without a loop. `name`
+    /// must be a bridge port already.
+    pub fn set_port_isolated(&self, name: &str, on: bool) -> Result<()> {
+        let idx = self.cached_index(name)?;
+        self.request(&port_isolated_msg(idx, on), || {
+            format!(
+                "set {name} bridge port isolated {}",
+                if on { "on" } else { "off" }
+            )
+        })
     }
 
     /// `ip link set NAME addrgenmode none`: no IPv6 link-local address when

@@ -541,3 +541,153 @@ fn mesh_requests_match_iproute2() {
         assert_same(&format!("bridge fdb {verb}\n{text}"), theirs, ours, 12);
     }
 }
+
+/// The requests of the per-peer mesh (`--mesh-tunnel geneve|vxlan-p2p`)
+/// against iproute2's: the device with remote, VNI, port and MTU (`ip
+/// link add NAME mtu M type geneve id VNI remote PEER dstport P`, and the
+/// vxlan-p2p one), the isolation of its bridge port (`ip link set dev
+/// NAME type bridge_slave isolated on`, which the kernel can do here:
+/// checked after as `ip -d link` reads it), and the underlay lookup (`ip
+/// route get PEER`).
+#[test]
+fn per_peer_mesh_requests_match_iproute2() {
+    require_root();
+    let (n, _other) = setup();
+    let peer: std::net::Ipv4Addr = "10.0.0.2".parse().unwrap();
+    // geneve (no kernel support needed: only the request is compared).
+    let kind = LinkKind::Geneve(TunnelSpec {
+        vni: 0x96b1ef,
+        remote: peer,
+        dstport: 6081,
+        underlay: None,
+    });
+    let (theirs, _) = request_of(
+        &[
+            "ip",
+            "-n",
+            &n.name,
+            "link",
+            "add",
+            "name",
+            "g96b1ef0a000002",
+            "mtu",
+            "1450",
+            "type",
+            "geneve",
+            "id",
+            "9875951",
+            "remote",
+            "10.0.0.2",
+            "dstport",
+            "6081",
+        ],
+        16,
+    );
+    let a = LinkAttrs::new("g96b1ef0a000002").mtu(1450);
+    let ours = msg::create_msg(&a, &a.name, &kind, None, None, None, None).bytes();
+    assert_same("geneve per peer", theirs, ours, 16);
+    // vxlan-p2p: the same request shape as the configured vxlan tunnels,
+    // with the MTU.
+    let kind = LinkKind::Vxlan(TunnelSpec {
+        vni: 4242,
+        remote: peer,
+        dstport: 8472,
+        underlay: None,
+    });
+    let (theirs, _) = request_of(
+        &[
+            "ip",
+            "-n",
+            &n.name,
+            "link",
+            "add",
+            "name",
+            "v96b1ef0a000002",
+            "mtu",
+            "1450",
+            "type",
+            "vxlan",
+            "id",
+            "4242",
+            "remote",
+            "10.0.0.2",
+            "dstport",
+            "8472",
+        ],
+        16,
+    );
+    let a = LinkAttrs::new("v96b1ef0a000002").mtu(1450);
+    let ours = msg::create_msg(&a, &a.name, &kind, None, None, None, None).bytes();
+    assert_same("vxlan per peer", theirs, ours, 16);
+    // Bridge port isolation, on a real port (par0 on a bridge).
+    n.h.create_bridge(&LinkAttrs::new("br0")).unwrap();
+    n.h.set_master("par0", Some("br0")).unwrap();
+    let idx = n.h.ifindex("par0").unwrap();
+    for on in [true, false] {
+        let v = if on { "on" } else { "off" };
+        let (theirs, text) = request_of(
+            &[
+                "ip",
+                "-n",
+                &n.name,
+                "link",
+                "set",
+                "dev",
+                "par0",
+                "type",
+                "bridge_slave",
+                "isolated",
+                v,
+            ],
+            16,
+        );
+        let ours = msg::port_isolated_msg(idx, on).bytes();
+        assert_same(&format!("isolated {v}\n{text}"), theirs, ours, 16);
+        // Ours, sent, does what iproute2's does.
+        n.h.set_port_isolated("par0", on).unwrap();
+        let d = n.link("par0");
+        assert_eq!(
+            d["linkinfo"]["info_slave_data"]["isolated"],
+            serde_json::json!(on),
+            "{d}"
+        );
+    }
+    // The underlay lookup: `ip route get` (a route to 10.0.0.0/24 on par1).
+    n.h.add_addr(
+        "par1",
+        "10.0.0.1/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
+    n.h.set_up("par1", true).unwrap();
+    let (theirs, _) = request_of(&["ip", "-n", &n.name, "route", "get", "10.0.0.2"], 26);
+    let ours = msg::route_get_msg(peer).bytes();
+    assert_same("route get", theirs, ours, 12);
+}
+
+/// `route_to` reads the path iproute2 shows: interface, its MTU, a
+/// route's own MTU, the source address.
+#[test]
+fn route_to_reads_interface_mtu_route_mtu_and_source() {
+    require_root();
+    let (n, _other) = setup();
+    n.h.set_mtu("par1", 9000).unwrap();
+    n.h.set_mtu("par0", 9000).unwrap();
+    n.h.add_addr(
+        "par1",
+        "10.0.7.1/24".parse::<conlink_model::IpNet>().unwrap(),
+    )
+    .unwrap();
+    n.h.set_up("par1", true).unwrap();
+    n.h.set_up("par0", true).unwrap();
+    let r = n.h.route_to("10.0.7.2".parse().unwrap()).unwrap();
+    assert_eq!(r.dev, "par1");
+    assert_eq!(r.src, Some("10.0.7.1".parse().unwrap()));
+    assert_eq!((r.dev_mtu, r.route_mtu, r.mtu()), (9000, None, 9000));
+    // A host route with its own MTU wins when smaller.
+    assert!(ip_can(&n, "route add 10.0.8.0/24 dev par1 mtu 1400"));
+    let r = n.h.route_to("10.0.8.9".parse().unwrap()).unwrap();
+    assert_eq!((r.dev_mtu, r.route_mtu, r.mtu()), (9000, Some(1400), 1400));
+    // No route: an error naming the lookup.
+    let e = n.h.route_to("10.99.0.1".parse().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("route get 10.99.0.1"), "{e}");
+}

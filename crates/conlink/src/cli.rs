@@ -140,15 +140,24 @@ pub struct Cli {
     #[arg(long, env = "CONLINK_SWARM")]
     pub swarm: bool,
 
-    /// Multi-host: UDP port of the tunnels between hosts
-    #[arg(long, value_name = "PORT", default_value_t = 8472)]
-    pub mesh_port: u16,
+    /// Multi-host: how bridges are stretched between hosts: `vxlan` (one
+    /// device per bridge flooding to every peer), `geneve` or `vxlan-p2p`
+    /// (one device per bridge and peer, isolated bridge ports)
+    #[arg(long, value_name = "KIND", env = "CONLINK_MESH_TUNNEL", default_value = "vxlan",
+          value_parser = parse_mesh_tunnel)]
+    pub mesh_tunnel: conlink_core::mesh::MeshTunnel,
+
+    /// Multi-host: UDP port of the tunnels between hosts (default: vxlan
+    /// 8472, geneve 6081)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub mesh_port: Option<u16>,
 
     /// Multi-host: MTU of the underlay between hosts (the tunnel MTU is 50
-    /// bytes less)
-    #[arg(long, value_name = "MTU", default_value_t = 1500,
+    /// bytes less); default: the smallest MTU of the interfaces the routes
+    /// to the peers use, else 1500
+    #[arg(long, value_name = "MTU",
           value_parser = clap::value_parser!(u32).range(1280..=65535))]
-    pub underlay_mtu: u32,
+    pub underlay_mtu: Option<u32>,
 
     /// Daemon: control API unix socket (default /run/conlink/NAME.sock,
     /// NAME the compose project or --netns-name; `off`: none). Clients
@@ -359,6 +368,10 @@ pub struct Scale {
     pub service: String,
     /// Replica count.
     pub replicas: u32,
+}
+
+fn parse_mesh_tunnel(s: &str) -> Result<conlink_core::mesh::MeshTunnel, String> {
+    s.parse()
 }
 
 fn parse_scale(s: &str) -> Result<Scale, String> {
@@ -606,6 +619,52 @@ mod tests {
         assert!(c.scale.is_empty());
         assert!(c.command.is_none());
         assert!(c.metrics_addr.is_none() && c.web_addr.is_none() && c.api_addr.is_none());
+        assert_eq!(c.mesh_tunnel, conlink_core::mesh::MeshTunnel::Vxlan);
+        assert_eq!((c.mesh_port, c.underlay_mtu), (None, None));
+    }
+
+    #[test]
+    fn mesh_options() {
+        use conlink_core::mesh::MeshTunnel;
+        for (v, k) in [
+            ("vxlan", MeshTunnel::Vxlan),
+            ("vxlan-p2p", MeshTunnel::VxlanP2p),
+            ("geneve", MeshTunnel::Geneve),
+        ] {
+            let c = parse(&[
+                "--compose-file",
+                "c",
+                "--peer",
+                "10.0.0.2",
+                "--mesh-tunnel",
+                v,
+            ])
+            .unwrap();
+            assert_eq!(c.mesh_tunnel, k);
+        }
+        let c = parse(&[
+            "--compose-file",
+            "c",
+            "--mesh-port",
+            "7000",
+            "--underlay-mtu",
+            "9000",
+        ])
+        .unwrap();
+        assert_eq!((c.mesh_port, c.underlay_mtu), (Some(7000), Some(9000)));
+        let e = parse(&["--compose-file", "c", "--mesh-tunnel", "gre"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains("expected vxlan, vxlan-p2p or geneve"),
+            "{e}"
+        );
+        for bad in [
+            &["--compose-file", "c", "--mesh-port", "0"][..],
+            &["--compose-file", "c", "--underlay-mtu", "1000"],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

@@ -634,12 +634,18 @@ impl<K: Kernel, R: Runtime> ControlBackend for CoreBackend<K, R> {
             kernel.get(c.id.as_str()).cloned()
         });
         // Multi-host: the mesh tunnels (not in the config), their remotes
-        // the peers they flood to.
+        // the peers they flood to (or the one peer of a per-peer device).
         for (name, t) in snap.tunnels.iter().filter(|(_, t)| t.is_mesh()) {
-            let peers: Vec<String> = t.flood.iter().map(|p| p.to_string()).collect();
+            let peers: Vec<String> = match t.remote {
+                Some(r) if !t.floods() => vec![r.to_string()],
+                _ => t.flood.iter().map(|p| p.to_string()).collect(),
+            };
             st.tunnels.push(TunnelStatus {
                 name: name.clone(),
-                kind: "vxlan".into(),
+                kind: match t.kind {
+                    conlink_model::TunnelType::Vxlan => "vxlan".into(),
+                    conlink_model::TunnelType::Geneve => "geneve".into(),
+                },
                 vni: t.vni,
                 remote: peers.join(","),
                 bridge: t.bridge.clone(),

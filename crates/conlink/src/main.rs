@@ -81,6 +81,7 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         compose_project: cli.compose_project.clone(),
         peers: cli.peer.clone(),
         swarm: cli.swarm,
+        mesh_tunnel: cli.mesh_tunnel,
         mesh_port: cli.mesh_port,
         underlay_mtu: cli.underlay_mtu,
         control: control::ControlOptions {

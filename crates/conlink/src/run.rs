@@ -65,10 +65,12 @@ pub struct RunOptions {
     pub peers: Vec<Ipv4Addr>,
     /// Multi-host: peers from the swarm's node list.
     pub swarm: bool,
-    /// Multi-host: UDP port of the tunnels.
-    pub mesh_port: u16,
-    /// Multi-host: underlay MTU.
-    pub underlay_mtu: u32,
+    /// Multi-host: how bridges are stretched (`--mesh-tunnel`).
+    pub mesh_tunnel: mesh::MeshTunnel,
+    /// Multi-host: UDP port of the tunnels (None: the kind's default).
+    pub mesh_port: Option<u16>,
+    /// Multi-host: underlay MTU (None: found from the routes to the peers).
+    pub underlay_mtu: Option<u32>,
 }
 
 impl RunOptions {
@@ -84,20 +86,112 @@ impl RunOptions {
             String::new()
         });
         let opts = MeshOptions {
-            kind: conlink_model::TunnelType::Vxlan,
-            port: self.mesh_port,
-            underlay_mtu: self.underlay_mtu,
+            kind: self.mesh_tunnel,
+            port: self
+                .mesh_port
+                .unwrap_or_else(|| self.mesh_tunnel.default_port()),
+            // Found from the routes once the peers are known (see
+            // `underlay`), unless given.
+            underlay_mtu: self.underlay_mtu.unwrap_or(mesh::DEFAULT_UNDERLAY_MTU),
             project,
         };
         mesh::check(cfg, &opts).map_err(|e| anyhow::anyhow!("multi-host: {e}"))?;
-        for w in mesh::mtu_warnings(cfg, &opts) {
-            warn!("{w}");
-        }
         Ok(Some(Mesh {
             opts,
             peers: BTreeSet::new(),
+            local: None,
         }))
     }
+}
+
+/// The underlay path to each peer, from the namespace mesh tunnels are
+/// made in (`ip route get PEER`: outgoing interface, its MTU, the route's
+/// MTU, the source address).
+fn probe_underlay(
+    underlay: Option<&std::path::Path>,
+    conlink: &Netns,
+    peers: &BTreeSet<Ipv4Addr>,
+) -> Vec<(Ipv4Addr, Result<conlink_net::RouteTo, String>)> {
+    let h = match underlay {
+        Some(p) => Netns::open(p).and_then(|n| conlink_net::Handle::open(&n)),
+        None => conlink_net::Handle::open(conlink),
+    };
+    match h {
+        Ok(h) => peers
+            .iter()
+            .map(|p| (*p, h.route_to(*p).map_err(|e| e.to_string())))
+            .collect(),
+        Err(e) => peers.iter().map(|p| (*p, Err(e.to_string()))).collect(),
+    }
+}
+
+/// Multi-host, once the first peers are known: the underlay MTU (unless
+/// `--underlay-mtu` gave it) is the smallest path MTU of the routes to the
+/// peers, else [`mesh::DEFAULT_UNDERLAY_MTU`] with a log line; this host's
+/// mesh address (`vxlan-p2p` derives the pair VNIs from it) is the one of
+/// its addresses the `--peer` list names, else the source address of the
+/// route to the first peer. Then the MTU and patch warnings.
+fn settle_underlay(
+    m: &mut Mesh,
+    cfg: &NetworkConfig,
+    opts: &RunOptions,
+    own: &BTreeSet<Ipv4Addr>,
+    probes: &[(Ipv4Addr, Result<conlink_net::RouteTo, String>)],
+) -> anyhow::Result<()> {
+    if opts.underlay_mtu.is_none() {
+        let mut best: Option<(Ipv4Addr, &conlink_net::RouteTo)> = None;
+        for (p, r) in probes {
+            match r {
+                Ok(r) if best.is_none_or(|(_, b)| r.mtu() < b.mtu()) => best = Some((*p, r)),
+                Ok(_) => {}
+                Err(e) => warn!("multi-host: underlay MTU: no route to peer {p}: {e}"),
+            }
+        }
+        match best {
+            Some((p, r)) => {
+                m.opts.underlay_mtu = r.mtu();
+                info!(
+                    "multi-host: underlay MTU {} (route to {p} via {}{}; the smallest of {} peer(s)): \
+                     tunnel MTU {}",
+                    r.mtu(),
+                    r.dev,
+                    r.route_mtu
+                        .map(|x| format!(", route mtu {x}"))
+                        .unwrap_or_default(),
+                    probes.len(),
+                    m.opts.tunnel_mtu()
+                );
+            }
+            None => info!(
+                "multi-host: underlay MTU unknown (no route to a peer yet): assuming {} \
+                 (tunnel MTU {}); set --underlay-mtu",
+                mesh::DEFAULT_UNDERLAY_MTU,
+                m.opts.tunnel_mtu()
+            ),
+        }
+    }
+    let listed = own.iter().find(|a| opts.peers.contains(a)).copied();
+    let routed = probes
+        .iter()
+        .find_map(|(_, r)| r.as_ref().ok().and_then(|r| r.src));
+    m.local = listed.or(routed);
+    if m.opts.kind == mesh::MeshTunnel::VxlanP2p {
+        let Some(me) = m.local else {
+            anyhow::bail!(
+                "multi-host: --mesh-tunnel vxlan-p2p needs this host's underlay address (each \
+                 host pair's VNI derives from both addresses) and found none: give every host \
+                 the same --peer list, this host's address included"
+            );
+        };
+        info!("multi-host: this host is {me} in the mesh");
+    }
+    for w in mesh::mtu_warnings(cfg, &m.opts) {
+        warn!("{w}");
+    }
+    for w in mesh::patch_warnings(cfg, m) {
+        warn!("{w}");
+    }
+    Ok(())
 }
 
 /// How often the swarm's node list is read for peers. A node that fails is
@@ -493,10 +587,11 @@ async fn serve<R: Runtime>(
     let mut inputs = inputs;
     let multihost = inputs.mesh.is_some();
     let fixed: BTreeSet<Ipv4Addr> = opts.peers.iter().copied().collect();
+    let underlay = place.mesh_ns.clone().or_else(|| place.tunnel_ns.clone());
     let own = if multihost {
-        let underlay = place.mesh_ns.clone().or_else(|| place.tunnel_ns.clone());
         let ns2 = ns.try_clone()?;
-        tokio::task::spawn_blocking(move || own_addrs(underlay.as_deref(), &ns2)).await?
+        let u = underlay.clone();
+        tokio::task::spawn_blocking(move || own_addrs(u.as_deref(), &ns2)).await?
     } else {
         BTreeSet::new()
     };
@@ -511,6 +606,12 @@ async fn serve<R: Runtime>(
                 shown.join(", ")
             }
         );
+        let ns2 = ns.try_clone()?;
+        let peers = m.peers.clone();
+        let probes =
+            tokio::task::spawn_blocking(move || probe_underlay(underlay.as_deref(), &ns2, &peers))
+                .await?;
+        settle_underlay(m, &inputs.cfg, opts, &own, &probes)?;
     }
     let inp2 = inputs.clone();
     // conlink's namespace as the control API reads it (status, counters).

@@ -290,6 +290,14 @@ impl Conlink {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Whether it exited successfully, once it has exited (None while it
+    /// runs; reaped then).
+    pub fn try_exit(&mut self) -> Option<bool> {
+        let st = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(st.success())
+    }
+
     /// SIGKILL (no cleanup at all), then reaps it.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
