@@ -159,7 +159,20 @@ fn ns_held(ino: u64) -> Vec<String> {
             .flatten()
         {
             if std::fs::read_link(fd.path()).is_ok_and(|t| t.to_string_lossy() == tag) {
-                by.push(format!("fd of process {pid}"));
+                let what = |f: &str| {
+                    std::fs::read_to_string(p.path().join(f))
+                        .unwrap_or_default()
+                        .lines()
+                        .find(|l| f != "status" || l.starts_with("State:"))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                by.push(format!(
+                    "fd {} of process {pid} ({}, {})",
+                    fd.file_name().to_string_lossy(),
+                    what("comm"),
+                    what("status")
+                ));
             }
         }
     }
@@ -195,7 +208,9 @@ fn udp_bound(ns: &str, port: u16) -> usize {
 /// each other through the stretched bridge with their slots' addresses,
 /// a patch across the nodes carries a BPDU both ways; each conlink's
 /// bridges and tunnels live in an anonymous namespace of its own, not in
-/// the node's; `docker stack rm` leaves nothing on either node (no
+/// the node's; host 2's conlink killed takes its namespace with it, host
+/// 1's links stay, and the task swarm starts again wires host 2 from
+/// nothing; `docker stack rm` leaves nothing on either node (no
 /// tunnel, no tunnel socket, no marked interface, nothing holding
 /// conlink's namespace). Before the swarm: without SYS_ADMIN conlink
 /// fails at start, saying what to add.
@@ -285,8 +300,11 @@ fn conlink_as_a_global_service_of_the_stack() {
     // 1. One conlink task per node.
     let t0 = Instant::now();
     let cl = loop {
-        let t = tasks(&hs, &format!("{stack}_conlink."));
+        let mut t = tasks(&hs, &format!("{stack}_conlink."));
         if t.len() == 2 && t[0].0 != t[1].0 {
+            // By host (tasks come sorted by name, i.e. by node id): cl[i]
+            // and own_ns[i] are host i's.
+            t.sort_by_key(|x| x.0);
             break t;
         }
         assert!(
@@ -376,7 +394,58 @@ fn conlink_as_a_global_service_of_the_stack() {
     );
     drop((fa, fb));
 
-    // 5. The stack goes, conlink with it: nothing is left on either node.
+    // 5. Host 2's conlink task is killed (SIGKILL: no teardown at all):
+    //    the kernel takes its namespace and everything in it; host 1's
+    //    links stay as they are; swarm starts a new task, which wires host
+    //    2's tasks again from nothing (nothing to adopt, nothing left over).
+    let h1_tasks: Vec<&(usize, String, String)> = nodes.iter().filter(|t| t.0 == 0).collect();
+    let idx = |c: &str| hs.hosts[0].docker_ok(&["exec", c, "cat", "/sys/class/net/lan0/ifindex"]);
+    let before: Vec<String> = h1_tasks.iter().map(|t| idx(&t.1)).collect();
+    let (_, old2, _) = cl.iter().find(|t| t.0 == 1).expect("conlink on host 2");
+    let t_kill = Instant::now();
+    hs.hosts[1].docker_ok(&["kill", old2]);
+    let t0 = Instant::now();
+    while !ns_held(own_ns[1]).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "host 2: killed conlink's namespace still held by {:?}",
+            ns_held(own_ns[1])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t0 = Instant::now();
+    let new2 = loop {
+        let t: Vec<_> = tasks(&hs, &format!("{stack}_conlink."))
+            .into_iter()
+            .filter(|t| t.0 == 1 && &t.1 != old2)
+            .collect();
+        if let Some(t) = t.into_iter().next() {
+            break t;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "swarm did not restart host 2's conlink"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    for (i, c, name) in &nodes {
+        for s in 1..=4 {
+            assert!(
+                ping(&hs.hosts[*i], c, &format!("10.90.0.{s}")),
+                "after host 2's conlink restarted: {name} cannot ping 10.90.0.{s}"
+            );
+        }
+    }
+    eprintln!(
+        "bench: host 2's conlink task killed to all-pairs ping again: {:.2} s",
+        t_kill.elapsed().as_secs_f64()
+    );
+    let after: Vec<String> = h1_tasks.iter().map(|t| idx(&t.1)).collect();
+    assert_eq!(before, after, "host 1's links were re-made");
+    let pid = hs.hosts[1].docker_ok(&["inspect", "-f", "{{.State.Pid}}", &new2.1]);
+    own_ns[1] = conlink_ns_of(pid.trim(), "s1").expect("restarted conlink's namespace");
+
+    // 6. The stack goes, conlink with it: nothing is left on either node.
     let t_rm = Instant::now();
     hs.hosts[0].docker_ok(&["stack", "rm", &stack]);
     let t0 = Instant::now();
