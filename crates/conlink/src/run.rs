@@ -430,12 +430,16 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                         // mount under /run/netns, which a container may not
                         // make (AppArmor), and nothing left behind: the
                         // kernel removes it, and all in it, with conlink.
+                        // The error's text holds its cause already (as a
+                        // context it would be printed twice).
                         let ns = Netns::create_anonymous("conlink's namespace (anonymous)")
-                            .context(
-                                "create conlink's namespace for bridges (conlink in a \
-                                 container on the host's network needs \
-                                 `cap_add: [NET_ADMIN, SYS_ADMIN]`)",
-                            )?;
+                            .map_err(|e| {
+                                anyhow::anyhow!(
+                                    "create conlink's namespace for bridges (conlink in a \
+                                     container on the host's network needs \
+                                     `cap_add: [NET_ADMIN, SYS_ADMIN]`): {e}"
+                                )
+                            })?;
                         info!("bridges in a namespace of conlink's own (anonymous: removed with conlink)");
                         // The host's namespace is the main thread's own
                         // (/proc/self is the thread group leader, which
