@@ -1,4 +1,5 @@
 //! Network namespaces: open, create/delete named ones (`ip netns add/del`),
+//! create anonymous ones (held by a descriptor only),
 //! and run a closure inside one on a short-lived thread.
 //!
 //! Only a thread created here ever calls setns(2)/unshare(2): a namespace is
@@ -210,6 +211,40 @@ impl Netns {
             }
         }
         made
+    }
+
+    /// Creates a namespace with no name: a fresh one made by unshare(2) on
+    /// a short-lived thread, held by the returned descriptor only (no file
+    /// under `/run/netns`, no mount). It lives while some descriptor or
+    /// process holds it; when the last one goes, the kernel destroys it with
+    /// every interface in it (a veth's peer elsewhere goes too). `label`
+    /// names it in messages.
+    ///
+    /// What conlink uses in a container on the host's network (a swarm
+    /// service): a container may not be allowed to mount (AppArmor's
+    /// docker-default profile denies it), and needs no mount for this. Needs
+    /// CAP_SYS_ADMIN (docker's default seccomp profile allows unshare(2)
+    /// only with it).
+    pub fn create_anonymous(label: &str) -> Result<Netns> {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("netns-create".into())
+                .spawn_scoped(s, || -> Result<Netns> {
+                    // SAFETY: unshare affects only this short-lived thread.
+                    if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
+                        return Err(last_err("unshare netns", label));
+                    }
+                    let mut ns = Self::open("/proc/thread-self/ns/net")?;
+                    ns.path = label.to_string();
+                    Ok(ns)
+                })
+                .map_err(|e| Error::Io {
+                    op: "spawn netns thread".into(),
+                    source: e,
+                })?
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("netns thread panicked".into())))
+        })
     }
 
     /// Deletes the named namespace NAME as `ip netns del NAME` does (lazy

@@ -313,6 +313,61 @@ fn netns_create_run_delete() {
     assert!(Netns::create_named("../etc").is_err());
 }
 
+/// An anonymous namespace (conlink's own in a host-network container) is
+/// no file under /run/netns; closing its last descriptor destroys it and
+/// what it holds, a veth's peer in another namespace included.
+#[test]
+fn anonymous_netns_goes_with_its_last_descriptor() {
+    require_root();
+    let before: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let other = Ns::new("an");
+    let label = format!("anon-{}", uniq());
+    let ns = Netns::create_anonymous(&label).unwrap();
+    assert_eq!(ns.path(), label);
+    assert_ne!(
+        ns.inode().unwrap(),
+        Netns::current().unwrap().inode().unwrap()
+    );
+    let h = Handle::open(&ns).unwrap();
+    let names: Vec<String> = h.links().unwrap().into_iter().map(|l| l.name).collect();
+    assert_eq!(names, vec!["lo".to_string()]);
+    let peer = format!("an{}", uniq());
+    h.create_veth(
+        &LinkAttrs::new("inner0").up(),
+        &LinkAttrs::new(&peer).up(),
+        &other.h,
+    )
+    .unwrap();
+    assert!(other.has_link(&peer));
+    // No name was made for it.
+    let after: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !before.contains(n) && *n != other.name)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(after.is_empty(), "named namespaces appeared: {after:?}");
+    drop(h);
+    drop(ns);
+    // The kernel tears the namespace down asynchronously.
+    let t0 = std::time::Instant::now();
+    while other.has_link(&peer) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "veth peer {peer} outlived the anonymous namespace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn stale_cached_index_is_looked_up_again() {
     require_root();

@@ -150,6 +150,28 @@ async fn settle(h: Inspecting, known: &mut HashSet<String>) {
 pub struct DockerRuntime {
     docker: Docker,
     socket: PathBuf,
+    /// Where the engine's sandbox directory (`EXEC_ROOT/netns`) is mounted
+    /// in conlink's container (`--sandbox-dir`): every container's
+    /// namespace is then opened there, by the file name of its SandboxKey.
+    sandbox_dir: Option<PathBuf>,
+}
+
+/// What conlink learns about its own container from the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnContainer {
+    /// Its compose project (a swarm task: its stack).
+    pub project: Option<String>,
+    /// `HostConfig.NetworkMode`: `host`, `none`, `default`, `container:ID`,
+    /// a network name. A swarm task on the `host` network has `host`.
+    pub network_mode: Option<String>,
+}
+
+/// Where a container's namespace is found through the engine's sandbox
+/// directory mounted at `dir`: `dir/NAME` for SandboxKey `…/netns/NAME`.
+/// None without a key (a container sharing another's namespace has none).
+pub fn sandbox_in(dir: &Path, key: &str) -> Option<PathBuf> {
+    let name = Path::new(key).file_name()?;
+    Some(dir.join(name))
 }
 
 /// A container event as read from the stream.
@@ -206,7 +228,35 @@ impl DockerRuntime {
         Ok(Self {
             docker,
             socket: socket.to_path_buf(),
+            sandbox_dir: None,
         })
+    }
+
+    /// Opens containers' namespaces through the engine's sandbox directory
+    /// mounted at `dir` ([`sandbox_in`]) instead of `/proc/PID/ns/net`:
+    /// for conlink in a container without `pid: host` (a swarm service).
+    pub fn with_sandbox_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.sandbox_dir = dir;
+        self
+    }
+
+    /// conlink's own container as conlink needs to know it (its project and
+    /// network mode), None when the engine does not know it. Unlike
+    /// [`Self::inspect`] this needs no namespace path.
+    pub async fn own_container(&self, id: &str) -> Result<Option<OwnContainer>, DockerError> {
+        let info = match self.docker.inspect_container(id, None).await {
+            Ok(i) => i,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(self.api(e)),
+        };
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        let (_, project, _) = identity(&labels, |_| 1);
+        Ok(Some(OwnContainer {
+            project,
+            network_mode: info.host_config.and_then(|h| h.network_mode),
+        }))
     }
 
     fn api(&self, source: bollard::errors::Error) -> DockerError {
@@ -252,27 +302,66 @@ impl DockerRuntime {
             .map(|n| (n.id, n.hostname, n.labels))
             .collect();
         let (service, project, index) = identity(&labels, |node| global_index(node, &nodes));
-        // A swarm task's namespace through the engine's own handle on it
-        // (NetworkSettings.SandboxKey, a bind mount under the engine's
-        // exec-root) when conlink can see it: that works from a container
-        // without `pid: host`, which swarm services cannot have.
-        let sandbox = info
+        let name = info
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        let key = info
             .network_settings
             .and_then(|n| n.sandbox_key)
-            .filter(|k| !k.is_empty() && labels.contains_key(LABEL_SWARM_SERVICE))
-            .map(PathBuf::from)
-            .filter(|p| p.exists());
+            .filter(|k| !k.is_empty());
+        let netns = if let Some(dir) = &self.sandbox_dir {
+            // conlink in a container of its own PID namespace (a swarm
+            // service): /proc/PID would name some other process, so the
+            // sandbox is the only way in. Missing, the container is left
+            // alone with a warning rather than wired into a wrong namespace.
+            let host_net = info
+                .host_config
+                .as_ref()
+                .and_then(|h| h.network_mode.as_deref())
+                == Some("host");
+            match key.as_deref().and_then(|k| sandbox_in(dir, k)) {
+                Some(p) if p.exists() => p,
+                // On the host's network (conlink's own task, for one): not
+                // a namespace conlink wires into.
+                _ if host_net => {
+                    debug!("container {name}: on the host network, no sandbox of its own");
+                    return Ok(None);
+                }
+                found => {
+                    warn!(
+                        "container {name}: {}; not wired (mount the engine's EXEC_ROOT/netns \
+                         directory at {} with `bind: {{propagation: rslave}}`, so that \
+                         sandboxes made later appear there too)",
+                        match (&found, &key) {
+                            (Some(p), Some(k)) => format!(
+                                "its namespace {} (SandboxKey {k}) is not under --sandbox-dir",
+                                p.display()
+                            ),
+                            _ => "the engine reports no sandbox for it".to_string(),
+                        },
+                        dir.display()
+                    );
+                    return Ok(None);
+                }
+            }
+        } else {
+            // A swarm task's namespace through the engine's own handle on
+            // it (NetworkSettings.SandboxKey, a bind mount under the
+            // engine's exec-root) when conlink can see it at that path.
+            key.filter(|_| labels.contains_key(LABEL_SWARM_SERVICE))
+                .map(PathBuf::from)
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net")))
+        };
         Ok(Some(Container {
             id: info.id.unwrap_or_else(|| id.to_string()),
-            name: info
-                .name
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
+            name,
             service,
             project,
             index,
-            netns: sandbox.unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
+            netns,
         }))
     }
 
@@ -779,6 +868,21 @@ mod tests {
         labelled[1].2 = labels(&[("conlink.index", "7")]);
         assert_eq!(global_index("bbb", &labelled), 7);
         assert_eq!(global_index("zzz", &nodes), 1);
+    }
+
+    #[test]
+    fn sandbox_keys_map_into_the_mounted_directory() {
+        let dir = Path::new("/run/engine-netns");
+        assert_eq!(
+            sandbox_in(dir, "/var/run/docker/netns/3f2a9c1b7d4e"),
+            Some(PathBuf::from("/run/engine-netns/3f2a9c1b7d4e"))
+        );
+        // Another exec-root, the same file name.
+        assert_eq!(
+            sandbox_in(dir, "/tmp/e1/netns/1-abc"),
+            Some(PathBuf::from("/run/engine-netns/1-abc"))
+        );
+        assert_eq!(sandbox_in(dir, "/"), None);
     }
 
     #[test]

@@ -104,6 +104,14 @@ pub struct Cli {
     )]
     pub podman_socket: PathBuf,
 
+    /// Where the engine's sandbox directory (docker's EXEC_ROOT/netns,
+    /// `/var/run/docker/netns`) is mounted in conlink's container: every
+    /// container's namespace is opened there, by the file name of its
+    /// SandboxKey, instead of through /proc/PID (for conlink as a swarm
+    /// service, which has no `pid: host`; docs/multihost.md)
+    #[arg(long, value_name = "DIR", env = "CONLINK_SANDBOX_DIR", global = true)]
+    pub sandbox_dir: Option<PathBuf>,
+
     /// Where containers come from: the docker/podman API, or plain network
     /// namespaces that conlink creates itself (one per service replica or
     /// container, no engine needed)
@@ -729,6 +737,8 @@ mod tests {
             "/d.sock",
             "--podman-socket",
             "/p.sock",
+            "--sandbox-dir",
+            "/run/engine-netns",
             "--runtime",
             "netns",
             "--scale",
@@ -743,6 +753,7 @@ mod tests {
         assert_eq!(c.compose_project.as_deref(), Some("proj"));
         assert_eq!(c.docker_socket, PathBuf::from("/d.sock"));
         assert_eq!(c.podman_socket, PathBuf::from("/p.sock"));
+        assert_eq!(c.sandbox_dir, Some(PathBuf::from("/run/engine-netns")));
         assert_eq!(c.runtime, Runtime::Netns);
         assert_eq!(
             c.scales(),

@@ -78,6 +78,7 @@ fn daemon(cli: &Cli) -> anyhow::Result<()> {
         netns_name: cli.netns_name.clone(),
         docker_socket: cli.docker_socket.clone(),
         podman_socket: cli.podman_socket.clone(),
+        sandbox_dir: cli.sandbox_dir.clone(),
         compose_project: cli.compose_project.clone(),
         peers: cli.peer.clone(),
         swarm: cli.swarm,

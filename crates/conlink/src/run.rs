@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub docker_socket: PathBuf,
     /// podman API socket.
     pub podman_socket: PathBuf,
+    /// Where the engine's sandbox directory is mounted (`--sandbox-dir`).
+    pub sandbox_dir: Option<PathBuf>,
     /// Compose project whose `service:` links apply.
     pub compose_project: Option<String>,
     /// Every config file loaded (watched for changes).
@@ -450,6 +452,15 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
             res
         }
         RuntimeKind::Docker => {
+            if let Some(d) = &opts.sandbox_dir {
+                if !d.is_dir() {
+                    anyhow::bail!(
+                        "--sandbox-dir {}: no such directory (mount the engine's EXEC_ROOT/netns, \
+                         e.g. /var/run/docker/netns, there with `bind: {{propagation: rslave}}`)",
+                        d.display()
+                    );
+                }
+            }
             let mut engines = Vec::new();
             for sock in [&opts.docker_socket, &opts.podman_socket] {
                 if !sock.exists() {
@@ -458,7 +469,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 match DockerRuntime::connect(sock).await {
                     Ok(rt) => {
                         conlink_runtime::docker::log_connected(sock);
-                        engines.push(rt);
+                        engines.push(rt.with_sandbox_dir(opts.sandbox_dir.clone()));
                     }
                     Err(e) => warn!("{e}"),
                 }
@@ -479,9 +490,13 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 Some(id) => {
                     let mut me = None;
                     for rt in &engines {
-                        if let Ok(Some(c)) = rt.inspect(id).await {
-                            me = Some(c);
-                            break;
+                        match rt.own_container(id).await {
+                            Ok(Some(c)) => {
+                                me = Some(c);
+                                break;
+                            }
+                            Ok(None) => {}
+                            Err(e) => warn!("{e}"),
                         }
                     }
                     if me.is_none() {
@@ -490,24 +505,62 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     if project.is_none() {
                         project = me.as_ref().and_then(|c| c.project.clone());
                     }
+                    let host_net = me
+                        .as_ref()
+                        .is_some_and(|c| c.network_mode.as_deref() == Some("host"));
                     info!(
-                        "running in container {} (project {})",
+                        "running in container {} (project {}{})",
                         &id[..12],
-                        project.as_deref().unwrap_or("-")
+                        project.as_deref().unwrap_or("-"),
+                        if host_net { ", host network" } else { "" }
                     );
-                    // With `pid: host`, PID 1 is the host's init: its
-                    // namespace is the host's root namespace.
-                    let place = Placement {
-                        host_ns: Some("/proc/1/ns/net".into()),
-                        tunnel_ns: None,
-                        // Multi-host: the other hosts are reached from the
-                        // host's namespace (PID 1's with `pid: host`).
-                        mesh_ns: Some("/proc/1/ns/net".into()),
-                        // In its own container conlink's OVS state lives in
-                        // the container's /run: the default name is enough.
-                        ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
-                    };
-                    (None, Netns::current()?, place)
+                    if host_net {
+                        // On the host's network (a swarm service: the only
+                        // way for it to reach the underlay) the container's
+                        // namespace is the host's: bridges there would sit
+                        // among the host's interfaces (and its eth0 would
+                        // be renamed). They go into a namespace of
+                        // conlink's own instead, one without a name: no
+                        // mount under /run/netns, which a container may not
+                        // make (AppArmor), and nothing left behind: the
+                        // kernel removes it, and all in it, with conlink.
+                        // The error's text holds its cause already (as a
+                        // context it would be printed twice).
+                        let ns = Netns::create_anonymous("conlink's namespace (anonymous)")
+                            .map_err(|e| {
+                                anyhow::anyhow!(
+                                    "create conlink's namespace for bridges (conlink in a \
+                                     container on the host's network needs \
+                                     `cap_add: [NET_ADMIN, SYS_ADMIN]`): {e}"
+                                )
+                            })?;
+                        info!("bridges in a namespace of conlink's own (anonymous: removed with conlink)");
+                        // The host's namespace is the main thread's own
+                        // (/proc/self is the thread group leader, which
+                        // never changes namespace).
+                        let place = Placement {
+                            host_ns: Some("/proc/self/ns/net".into()),
+                            tunnel_ns: Some("/proc/self/ns/net".into()),
+                            mesh_ns: None,
+                            ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
+                        };
+                        (None, ns, place)
+                    } else {
+                        // With `pid: host`, PID 1 is the host's init: its
+                        // namespace is the host's root namespace.
+                        let place = Placement {
+                            host_ns: Some("/proc/1/ns/net".into()),
+                            tunnel_ns: None,
+                            // Multi-host: the other hosts are reached from
+                            // the host's namespace (PID 1's with `pid: host`).
+                            mesh_ns: Some("/proc/1/ns/net".into()),
+                            // In its own container conlink's OVS state lives
+                            // in the container's /run: the default name is
+                            // enough.
+                            ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
+                        };
+                        (None, Netns::current()?, place)
+                    }
                 }
                 None => {
                     let own = OwnNetns::open_or_create(&opts.netns_name)?;

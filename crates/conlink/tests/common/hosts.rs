@@ -23,6 +23,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -202,6 +203,20 @@ pub struct Hosts {
 impl Hosts {
     /// `n` hosts with running engines and the test image loaded.
     pub fn new(tag: &str, n: usize) -> Hosts {
+        Self::make(tag, n, false)
+    }
+
+    /// Like [`Hosts::new`], with the test's directory (the engines'
+    /// exec-roots under it) a shared mount, as `/` is on a systemd host: a
+    /// container may then bind-mount an exec-root's `netns` directory with
+    /// `propagation: rslave` and see sandboxes made later. On this
+    /// machine `/` is private, and docker refuses such a bind of a private
+    /// mount (`… is not a shared or slave mount`).
+    pub fn new_shared(tag: &str, n: usize) -> Hosts {
+        Self::make(tag, n, true)
+    }
+
+    fn make(tag: &str, n: usize, shared: bool) -> Hosts {
         let suf = format!("{tag}{}", std::process::id() % 100000);
         let dir = tempdir::Dir::new(&format!("mh-{suf}"));
         let ul = format!("mhu{suf}");
@@ -211,6 +226,20 @@ impl Hosts {
             hosts: Vec::new(),
             dir,
         };
+        if shared {
+            // Before any engine mounts anything under it (a bind of the
+            // directory onto itself would hide those); `hs` exists, so its
+            // Drop unmounts it with the engines' mounts (everything under
+            // the directory) whatever fails later.
+            let d = hs.dir.0.clone();
+            for cmd in [
+                Command::new("mount").arg("--bind").arg(&d).arg(&d),
+                Command::new("mount").arg("--make-rshared").arg(&d),
+            ] {
+                let out = run(cmd);
+                assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+            }
+        }
         ip(&["netns", "add", &ul]);
         ip(&["-n", &ul, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &ul, "link", "set", "br0", "up"]);
@@ -300,6 +329,43 @@ impl Hosts {
                 &format!("{}:2377", h1.addr),
             ]);
         }
+    }
+
+    /// Loads `image` from the shared engine into every host's engine.
+    pub fn load_image(&self, image: &str) {
+        let tar = self.dir.0.join("extra-image.tar");
+        let out = run(Command::new("docker")
+            .args(["save", "-o"])
+            .arg(&tar)
+            .arg(image));
+        assert!(
+            out.status.success(),
+            "docker save {image}: {}",
+            text(&out.stderr)
+        );
+        for h in &self.hosts {
+            h.docker_ok(&["load", "-q", "-i", &tar.display().to_string()]);
+        }
+        let _ = std::fs::remove_file(&tar);
+    }
+
+    /// Per-node paths a stack can reach through the swarm template
+    /// `{{.Node.ID}}` (all "hosts" share one file system, so one mount
+    /// source cannot mean a different path on each node otherwise):
+    /// `DIR/by-node/NODEID/docker.sock` and `…/netns` are symlinks to that
+    /// host's engine socket and sandbox directory (`EXEC_ROOT/netns`).
+    /// Returns `DIR/by-node`. Call after [`Hosts::swarm`].
+    pub fn node_dirs(&self) -> PathBuf {
+        let base = self.dir.0.join("by-node");
+        for (i, h) in self.hosts.iter().enumerate() {
+            let d = base.join(self.node_id(i));
+            std::fs::create_dir_all(&d).expect("create node dir");
+            let netns = h.exec_root.join("netns");
+            std::fs::create_dir_all(&netns).expect("create sandbox dir");
+            std::os::unix::fs::symlink(&h.sock, d.join("docker.sock")).expect("symlink socket");
+            std::os::unix::fs::symlink(&netns, d.join("netns")).expect("symlink netns dir");
+        }
+        base
     }
 
     /// This host's swarm node id.
@@ -590,4 +656,241 @@ impl Drop for HostConlink {
                 .status();
         }
     }
+}
+
+// ---- helpers of the multi-host tests ------------------------------------
+
+/// `ip -j link show` names in namespace `ns`.
+pub fn links(ns: &str) -> Vec<String> {
+    super::link_names(ns)
+}
+
+/// Interfaces conlink marked (alias `conlink:…`) in namespace `ns`.
+pub fn marked(ns: &str) -> Vec<String> {
+    super::ip_json(ns, &["link", "show"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|l| {
+            l["ifalias"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("conlink:"))
+        })
+        .filter_map(|l| l["ifname"].as_str().map(String::from))
+        .collect()
+}
+
+/// `docker exec C ping -c1 -W2 ADDR` on host `h`, retried for up to 10 s.
+pub fn ping(h: &Host, c: &str, addr: &str) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(10) {
+        if h.docker(&["exec", c, "ping", "-c1", "-W2", addr])
+            .status
+            .success()
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// The IPv4 address (with prefix) of `dev` in container `c`, if any.
+pub fn addr_of(h: &Host, c: &str, dev: &str) -> Option<String> {
+    let out = h.docker(&["exec", c, "ip", "-o", "-4", "addr", "show", "dev", dev]);
+    if !out.status.success() {
+        return None;
+    }
+    text(&out.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .map(String::from)
+}
+
+pub fn ifindex(h: &Host, c: &str, dev: &str) -> String {
+    h.docker_ok(&["exec", c, "cat", &format!("/sys/class/net/{dev}/ifindex")])
+        .trim()
+        .to_string()
+}
+
+/// Fails loudly unless docker, dockerd, compose and the test image exist.
+pub fn require_docker() {
+    super::require_root();
+    for (what, ok) in [
+        (
+            "docker CLI / shared engine (for docker save)",
+            run(Command::new("docker").arg("version")).status.success(),
+        ),
+        (
+            "dockerd",
+            run(Command::new("sh").args(["-c", "command -v dockerd"]))
+                .status
+                .success(),
+        ),
+        (
+            "test image (scripts/build-images)",
+            run(Command::new("docker").args(["image", "inspect", &test_image()]))
+                .status
+                .success(),
+        ),
+    ] {
+        assert!(
+            ok,
+            "missing {what}: run scripts/install-deps and scripts/build-images as root"
+        );
+    }
+}
+
+/// Containers of all hosts whose name starts with `prefix`: (host index,
+/// id, name).
+pub fn tasks(hs: &Hosts, prefix: &str) -> Vec<(usize, String, String)> {
+    let mut v = Vec::new();
+    for (i, h) in hs.hosts.iter().enumerate() {
+        for (id, name) in h.containers() {
+            if name.starts_with(prefix) {
+                v.push((i, id, name));
+            }
+        }
+    }
+    v.sort_by(|a, b| a.2.cmp(&b.2));
+    v
+}
+
+/// Waits (bounded) until `n` containers named `prefix*` run and each has
+/// `dev` (with an address when `need_addr`); returns them.
+pub fn wait_tasks(
+    hs: &Hosts,
+    prefix: &str,
+    n: usize,
+    dev: &str,
+    need_addr: bool,
+) -> Vec<(usize, String, String)> {
+    let t0 = Instant::now();
+    let ready = |(i, c, _): &(usize, String, String)| {
+        if need_addr {
+            addr_of(&hs.hosts[*i], c, dev).is_some()
+        } else {
+            hs.hosts[*i]
+                .docker(&["exec", c, "cat", &format!("/sys/class/net/{dev}/ifindex")])
+                .status
+                .success()
+        }
+    };
+    loop {
+        let t = tasks(hs, prefix);
+        if t.len() == n && t.iter().all(ready) {
+            return t;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "timed out waiting for {n} tasks {prefix}* with {dev}: have {t:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The task slot from a task container name `STACK_SVC.SLOT.ID`.
+pub fn slot(name: &str) -> u32 {
+    name.split('.')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("slot in task name")
+}
+
+pub const ETH_P_ALL: u16 = 0x0003;
+
+/// An AF_PACKET socket on `dev` inside the namespace at `path`.
+pub fn packet_socket(path: &str, dev: &str) -> OwnedFd {
+    let ns = conlink_net::Netns::open(path).expect("open task namespace");
+    let h = conlink_net::Handle::open(&ns).expect("handle");
+    let idx = h.ifindex(dev).expect("ifindex") as i32;
+    let fd = ns
+        .run(|| {
+            // SAFETY: plain socket(2).
+            unsafe {
+                libc::socket(
+                    libc::AF_PACKET,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    i32::from(ETH_P_ALL.to_be()),
+                )
+            }
+        })
+        .expect("enter namespace");
+    assert!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = ETH_P_ALL.to_be();
+    sa.sll_ifindex = idx;
+    // SAFETY: valid fd and address.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 100_000,
+    };
+    // SAFETY: valid fd, timeval of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    fd
+}
+
+/// An 802.1D configuration BPDU to 01:80:c2:00:00:00 carrying `marker`.
+pub fn bpdu(marker: &[u8; 8]) -> Vec<u8> {
+    let mut f = vec![0x01, 0x80, 0xc2, 0, 0, 0];
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xaa]);
+    f.extend_from_slice(&38u16.to_be_bytes());
+    f.extend_from_slice(&[0x42, 0x42, 0x03, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(marker);
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(marker);
+    f.extend_from_slice(&[0x80, 0x01, 0, 0, 0x14, 0, 0x02, 0, 0x0f, 0]);
+    f.resize(60, 0);
+    f
+}
+
+/// Sends `frame` on `tx` until a frame with `marker` arrives on `rx`
+/// (the first may go before the far end's patch exists), bounded.
+pub fn carried(tx: &OwnedFd, rx: &OwnedFd, frame: &[u8], marker: &[u8]) -> bool {
+    let t0 = Instant::now();
+    let mut buf = [0u8; 2048];
+    while t0.elapsed() < Duration::from_secs(10) {
+        // SAFETY: valid fd and buffer.
+        unsafe { libc::send(tx.as_raw_fd(), frame.as_ptr() as *const _, frame.len(), 0) };
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until {
+            // SAFETY: valid fd and buffer.
+            let n = unsafe { libc::recv(rx.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len(), 0) };
+            if n > 0 && buf[..n as usize].windows(marker.len()).any(|w| w == marker) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+pub fn sandbox(h: &Host, c: &str) -> String {
+    h.docker_ok(&["inspect", "-f", "{{.NetworkSettings.SandboxKey}}", c])
+        .trim()
+        .to_string()
 }
