@@ -673,6 +673,21 @@ fn container_killed_mid_setup_leaves_nothing_and_restarts_wired() {
     cl.wait_for(&ready(&k2, 1), 1, Duration::from_secs(60));
     cl.wait_for(&ready(&v, 4), 1, Duration::from_secs(60));
     let (pk1, pk2) = (p.pid_ok(&k1), p.pid_ok(&k2));
+    let cl_pid = cl.pid().expect("conlink's pid");
+    // The network namespaces conlink holds open (`net:[…]` fds): one per
+    // namespace it serves, none left of a dead container. (Sockets are not
+    // counted: the engine API client keeps a varying pool of connections.)
+    // A status first: the API keeps a handle per container with made links
+    // and drops those of containers gone, when it answers.
+    let fds = || {
+        let _ = status(&own);
+        std::fs::read_dir(format!("/proc/{cl_pid}/fd"))
+            .expect("conlink's fd table")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|t| t.to_string_lossy().starts_with("net:["))
+            .count()
+    };
+    let fds_all_up = fds();
     let keep = |v: &[Iface]| -> Vec<Iface> {
         v.iter()
             .filter(|i| i.name.starts_with("k1_") || i.name.starts_with("k2_"))
@@ -700,6 +715,7 @@ fn container_killed_mid_setup_leaves_nothing_and_restarts_wired() {
     kill(&v);
     let mut s = seed(0x6b111);
     eprintln!("kill delays seed {s:#x} (CONLINK_FAULTS_SEED replays it)");
+    let mut fds_dead = Vec::new();
     for round in 0..8 {
         wait_until(&format!("{v} is dead"), Duration::from_secs(30), || {
             p.pid(&v).is_none()
@@ -731,7 +747,12 @@ fn container_killed_mid_setup_leaves_nothing_and_restarts_wired() {
         assert_eq!((p.pid(&k1), p.pid(&k2)), (Some(pk1), Some(pk2)));
         assert_eq!((netns_ino(pk1), netns_ino(pk2)), kept_ns);
         assert!(ping(pk1, "10.95.0.2"), "round {round}: k1 cannot ping k2");
+        fds_dead.push(fds());
     }
+    assert!(
+        fds_dead.iter().all(|n| *n == fds_dead[0]),
+        "namespaces conlink holds changed over the kill rounds (v dead each time): {fds_dead:?}"
+    );
     let mut all = link_names(&own);
     all.sort();
     assert_eq!(
@@ -756,6 +777,11 @@ fn container_killed_mid_setup_leaves_nothing_and_restarts_wired() {
     assert!(ping(pv, "10.95.0.1"), "v cannot ping k1");
     assert!(ping(pk2, "10.95.0.10"), "k2 cannot ping v");
     assert_eq!(keep(&veths(&own)), kept, "others' links changed");
+    assert_eq!(
+        fds(),
+        fds_all_up,
+        "namespaces conlink holds with the same three containers up, before and after 8 kills"
+    );
     // down, then stop: nothing left.
     p.compose_ok(&["down", "--timeout", "1"]);
     wait_until(
