@@ -95,7 +95,7 @@ pub fn overlay_netem(base: Option<&Netem>, over: &Netem) -> Netem {
 }
 
 /// How many past events an [`EventHub`] keeps for `events --since`.
-pub const HISTORY: usize = 10_000;
+pub const HISTORY: usize = 4096;
 
 /// Numbers, stamps, keeps and broadcasts events. Cheap when nobody
 /// listens: a send without receivers is a failed `try_send` and nothing else.

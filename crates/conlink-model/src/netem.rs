@@ -208,7 +208,12 @@ pub fn parse_rate_bytes(s: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = v * bits_per_unit / 8.0;
-    (bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64).then(|| bytes.round() as u64)
+    // At most what prints back as bits in a u64 (2^61 bytes/s): a larger
+    // rate printed as a saturated bit count that parsed to another value
+    // (found by `cargo fuzz run netem`; test
+    // `huge_rates_are_refused_not_printed_wrong`).
+    const MAX_BYTES: f64 = (1u64 << 61) as f64;
+    (bytes.is_finite() && (1.0..MAX_BYTES).contains(&bytes)).then(|| bytes.round() as u64)
 }
 
 fn parse_pct(s: &str) -> Option<f64> {
@@ -579,6 +584,18 @@ mod tests {
         let back: Netem = n.to_string().parse().unwrap();
         assert_eq!(back, n, "{s:?} -> {n}");
         n
+    }
+
+    #[test]
+    fn huge_rates_are_refused_not_printed_wrong() {
+        // cargo fuzz (netem target): 6.6e19 bit/s was taken, then printed
+        // as a saturated bit count that parsed to another rate.
+        assert!("rate 66000000000756165956 6".parse::<Netem>().is_err());
+        assert!("rate 18446744073709551615bit".parse::<Netem>().is_err());
+        assert_eq!(parse_rate_bytes("18446744073709551615bit"), None);
+        // The largest accepted rate prints back to itself.
+        let n = rt("rate 2000000000000000000bps");
+        assert_eq!(n.rate.unwrap().bytes, 2_000_000_000_000_000_000);
     }
 
     #[test]
