@@ -244,12 +244,8 @@ impl DockerRuntime {
     /// network mode), None when the engine does not know it. Unlike
     /// [`Self::inspect`] this needs no namespace path.
     pub async fn own_container(&self, id: &str) -> Result<Option<OwnContainer>, DockerError> {
-        let info = match self.docker.inspect_container(id, None).await {
-            Ok(i) => i,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(self.api(e)),
+        let Some(info) = self.inspect_raw(id).await? else {
+            return Ok(None);
         };
         let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
         let (_, project, _) = identity(&labels, |_| 1);
@@ -257,6 +253,20 @@ impl DockerRuntime {
             project,
             network_mode: info.host_config.and_then(|h| h.network_mode),
         }))
+    }
+
+    /// The engine's record of container `id`; None when it does not know it.
+    async fn inspect_raw(
+        &self,
+        id: &str,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>, DockerError> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(i) => Ok(Some(i)),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self.api(e)),
+        }
     }
 
     fn api(&self, source: bollard::errors::Error) -> DockerError {
@@ -268,12 +278,8 @@ impl DockerRuntime {
 
     /// Looks a running container up; None when it is gone or not running.
     pub async fn inspect(&self, id: &str) -> Result<Option<Container>, DockerError> {
-        let info = match self.docker.inspect_container(id, None).await {
-            Ok(i) => i,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(self.api(e)),
+        let Some(info) = self.inspect_raw(id).await? else {
+            return Ok(None);
         };
         let state = info.state.unwrap_or_default();
         let pid = state.pid.unwrap_or(0);
