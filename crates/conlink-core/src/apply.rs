@@ -218,11 +218,13 @@ impl<K: Kernel> Applier<K> {
                             BridgeMode::Patch => self.join_patch(&o.bridge, &o.name),
                             m => k.attach(&o.name, &o.bridge, m),
                         };
-                        let up = joined.and_then(|()| k.set_up(Ns::Conlink, &o.name, true));
-                        if up.is_ok() {
+                        // Both ends come up in the link's `SetUp` (a made
+                        // link is recorded down), or stay down with an
+                        // admin-down override.
+                        if joined.is_ok() {
                             self.forget_moved(&o.bridge, mac);
                         }
-                        if let Err(e) = up {
+                        if let Err(e) = joined {
                             // The op is all or nothing: the half-made veth
                             // goes the way every link goes.
                             let del = Op::DeleteLink {

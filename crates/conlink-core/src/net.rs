@@ -113,6 +113,20 @@ impl NetKernel {
         })
     }
 
+    /// Takes handles already open on container namespaces (the netns
+    /// runtime opens each at start-up to set its loopback up): the first
+    /// setup of each container then opens none (docs/performance.md,
+    /// "Where the time goes").
+    pub fn with_ctr_handles(self, hs: impl IntoIterator<Item = (PathBuf, Handle)>) -> Self {
+        {
+            let mut c = self.ctrs.lock().unwrap_or_else(|p| p.into_inner());
+            for (path, h) in hs {
+                c.insert(path, Arc::new(h));
+            }
+        }
+        self
+    }
+
     /// The OVS answering in conlink's namespace, or conlink's own daemons
     /// started there (userspace datapath without the kernel module).
     fn ovs(&self) -> KResult<Arc<OvsSupervisor>> {

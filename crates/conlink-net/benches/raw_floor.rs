@@ -18,7 +18,9 @@
 //!
 //! Run as root:
 //!   raw_floor wire PREFIX N THREADS   prints one `key=value` line
-//!   (RAW_FLOOR_IPV6=0: also `addrgenmode none` on each container end)
+//!   (RAW_FLOOR_IPV6=0: also `addrgenmode none` on each container end;
+//!   RAW_FLOOR_EXTRA=mark,lookup,up2,split: requests conlink sends besides,
+//!   to price them, see `extra`)
 //!   raw_floor settle                  waits until RTNL latency is quiet
 //! (`cargo bench -p conlink-net --bench raw_floor -- wire bgx 100 1`).
 
@@ -131,6 +133,24 @@ fn no_ipv6() -> bool {
     std::env::var("RAW_FLOOR_IPV6").is_ok_and(|v| v == "0")
 }
 
+/// `RAW_FLOOR_EXTRA=a,b`: requests conlink sends besides the floor's, added
+/// one kind at a time to price them (docs/performance.md, "where the time
+/// goes"): `mark` an alias on both ends of each veth once it is up and
+/// configured (one request each, as a final ownership marker), `lookup` a
+/// by-name lookup of the bridge before each create, `up2` a second up of
+/// each outer end, `split` every message of the namespace datagram as its
+/// own request.
+fn extra(what: &str) -> bool {
+    std::env::var("RAW_FLOOR_EXTRA").is_ok_and(|v| v.split(',').any(|w| w == what))
+}
+
+/// `ip link set dev IDX alias TEXT`.
+fn alias_msg(idx: u32, text: &str) -> Msg {
+    let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, idx as i32, 0, 0));
+    m.attr_str(20, text);
+    m
+}
+
 /// `ip link set dev IDX addrgenmode none`.
 fn no_ll(idx: u32) -> Msg {
     const IFLA_AF_SPEC: u16 = 26;
@@ -164,6 +184,10 @@ fn wire_one(sw: &mut Socket, br: u32, prefix: &str, i: usize, route: &Route) -> 
         m.add_flags(NLM_F_ECHO);
         m
     };
+    if extra("lookup") {
+        let m = Msg::new(18, 0, &ifinfomsg(0, br as i32, 0, 0));
+        sw.get(&m).map_err(nl_err("look up bridge"))?;
+    }
     let r = batch(
         sw,
         &[
@@ -191,8 +215,26 @@ fn wire_one(sw: &mut Socket, br: u32, prefix: &str, i: usize, route: &Route) -> 
         addr_msg(RTM_NEWADDR, add, e1, ip([10, 92], i).into()),
         route_msg(RTM_NEWROUTE, add, Some(e0), route),
     ]);
-    batch(&mut s, &msgs, "configure namespace")?;
-    Ok(own_index(&r[1]))
+    if extra("split") {
+        for m in msgs {
+            batch(&mut s, &[m], "configure namespace")?;
+        }
+    } else {
+        batch(&mut s, &msgs, "configure namespace")?;
+    }
+    let (o0, o1) = (own_index(&r[0]), own_index(&r[1]));
+    if extra("up2") {
+        batch(sw, &[up(o0)], "up again")?;
+        batch(sw, &[up(o1)], "up again")?;
+    }
+    if extra("mark") {
+        let text = format!("conlink:conlink link {prefix}{i} ethX 0123456789ab 0123456789abcdef");
+        for (outer, inner) in [(o0, e0), (o1, e1)] {
+            batch(sw, &[alias_msg(outer, &text)], "final mark")?;
+            batch(&mut s, &[alias_msg(inner, &text)], "final mark")?;
+        }
+    }
+    Ok(o1)
 }
 
 fn wire(prefix: &str, n: usize, threads: usize) -> Res<()> {

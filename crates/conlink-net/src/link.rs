@@ -541,12 +541,20 @@ pub fn port_isolated_msg(index: u32, on: bool) -> Msg {
 /// `ip link set NAME addrgenmode none` as a request (alone, or in a batch).
 fn no_ipv6_ll_msg(name: &str) -> Msg {
     let mut m = set_by_name(name, 0, 0);
+    add_no_ipv6_ll(&mut m);
+    m
+}
+
+/// `addrgenmode none` as an attribute of a link request. The kernel applies
+/// IFLA_AF_SPEC after the flags of the same request: never in a request
+/// that also brings the link up (the link-local address would be made
+/// first).
+fn add_no_ipv6_ll(m: &mut Msg) {
     m.nest(IFLA_AF_SPEC, |m| {
         m.nest(libc::AF_INET6 as u16, |m| {
             m.attr_u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
         });
     });
-    m
 }
 
 fn set_by_name(name: &str, flags: u32, change: u32) -> Msg {
@@ -813,27 +821,46 @@ impl Handle {
             }
         }
         // The kernel takes no IFLA_AF_SPEC for a veth peer at creation:
-        // its addrgenmode is one request in `into`, before any up.
-        if peer.no_ipv6_ll {
+        // its addrgenmode is a request in `into`, before any up; the same
+        // request as the alias when the peer stays down (one request per
+        // container end, not two).
+        let af_with_alias = peer.no_ipv6_ll && !peer.up;
+        if peer.no_ipv6_ll && !af_with_alias {
             into.set_no_ipv6_ll(&peer.name).inspect_err(|_| {
                 let _ = self.delete_link(&a.name);
             })?;
         }
         // The peer cannot be created up (veth_open refuses while the pair is
         // not yet joined: ENOTCONN), so its up goes with its alias.
-        if peer.alias.is_some() || peer.up {
+        if peer.alias.is_some() || peer.up || af_with_alias {
             let (f, c) = if peer.up { (IFF_UP, IFF_UP) } else { (0, 0) };
-            let mut m = match peer_index {
-                Some(pi) if pi != 0 => Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, pi as i32, f, c)),
-                _ => set_by_name(&peer.name, f, c),
+            let msg = |af: bool| {
+                let mut m = match peer_index {
+                    Some(pi) if pi != 0 => Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, pi as i32, f, c)),
+                    _ => set_by_name(&peer.name, f, c),
+                };
+                if let Some(al) = &peer.alias {
+                    m.attr_str(IFLA_IFALIAS, al);
+                }
+                if af {
+                    add_no_ipv6_ll(&mut m);
+                }
+                m
             };
-            if let Some(al) = &peer.alias {
-                m.attr_str(IFLA_IFALIAS, al);
-            }
-            into.request(&m, || format!("set veth peer {} alias/up", peer.name))
-                .inspect_err(|_| {
-                    let _ = self.delete_link(&a.name);
-                })?;
+            let op = || format!("set veth peer {} alias/up", peer.name);
+            let r = match into.raw_request(&msg(af_with_alias)) {
+                // A kernel without IPv6 has no addrgenmode to set.
+                Err(e)
+                    if af_with_alias
+                        && matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP) =>
+                {
+                    into.request(&msg(false), op)
+                }
+                r => r.map_err(nl::op_err(op())),
+            };
+            r.inspect_err(|_| {
+                let _ = self.delete_link(&a.name);
+            })?;
         }
         Ok(())
     }
@@ -872,13 +899,25 @@ impl Handle {
     /// Sets or clears the master (`ip link set dev NAME master BR` /
     /// `nomaster`).
     pub fn set_master(&self, name: &str, master: Option<&str>) -> Result<()> {
-        let idx = match master {
-            Some(b) => self.ifindex(b)?,
-            None => 0,
+        let msg = |idx: u32| {
+            let mut m = set_by_name(name, 0, 0);
+            m.attr_u32(IFLA_MASTER, idx);
+            m
         };
-        let mut m = set_by_name(name, 0, 0);
-        m.attr_u32(IFLA_MASTER, idx);
-        self.request(&m, || format!("set master of {name} to {master:?}"))
+        let op = || format!("set master of {name} to {master:?}");
+        let Some(b) = master else {
+            return self.request(&msg(0), op);
+        };
+        // The bridge's index from the cache (one lookup per bridge, not
+        // per port); a stale one (the bridge made again) answers ENODEV
+        // and is looked up once more.
+        match self.raw_request(&msg(self.cached_index(b)?)) {
+            Err(e) if e.errno == libc::ENODEV => {
+                self.forget(Some(b));
+                self.request(&msg(self.cached_index(b)?), op)
+            }
+            r => r.map_err(nl::op_err(op())),
+        }
     }
 
     /// Turns bridge-port isolation of `name` on or off (`ip link set dev

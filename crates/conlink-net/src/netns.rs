@@ -1,11 +1,20 @@
 //! Network namespaces: open, create/delete named ones (`ip netns add/del`),
 //! create anonymous ones (held by a descriptor only),
-//! and run a closure inside one on a short-lived thread.
+//! and run a closure inside one on conlink's namespace thread.
 //!
-//! Only a thread created here ever calls setns(2)/unshare(2): a namespace is
-//! a per-thread property, and a pooled or async-runtime thread that changed
-//! namespace would silently carry the change into unrelated work.
+//! A namespace is a per-thread property, and a pooled or async-runtime
+//! thread that changed namespace would silently carry the change into
+//! unrelated work. So only code here calls setns(2)/unshare(2):
+//! [`Netns::run`] enters the namespace on the calling thread, runs the
+//! closure, and enters the thread's own namespace again before it returns
+//! (even when the closure panics; if that fails, the process aborts rather
+//! than go on in the wrong place). unshare(2) happens only on short-lived
+//! threads made for it. Entering on the caller's thread costs two setns
+//! calls; a thread per call, or a shared thread to hand the call to, cost
+//! ~60-170 µs on this machine's VM (thread start or wake-up), twice per
+//! container at start-up (docs/performance.md, "Where the time goes").
 
+use std::cell::{Cell, OnceCell};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -280,20 +289,51 @@ impl Netns {
         })
     }
 
-    /// Runs `f` on a new thread that has entered this namespace, and returns
-    /// its result. Sockets opened by `f` stay in this namespace and may be
-    /// used from any thread afterwards; processes spawned by `f` start in it.
+    /// Runs `f` inside this namespace and returns its result, on the
+    /// calling thread, which is back in its own namespace when this returns
+    /// (see the module doc). Sockets opened by `f` stay in this namespace
+    /// and may be used from any thread afterwards; processes spawned by `f`
+    /// start in it. `f` may call `run` again (the outer namespace is
+    /// entered again after).
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        let back = match IN_RUN.get() {
+            Some(outer) => outer,
+            None => match thread_home() {
+                Some(h) => h,
+                // No descriptor on this thread's namespace to come back to:
+                // a thread of its own.
+                None => return self.run_on_new_thread(f),
+            },
+        };
+        let fd = self.fd.as_raw_fd();
+        enter(fd, &self.path)?;
+        let outer = IN_RUN.replace(Some(fd));
+        // Goes back also when `f` unwinds.
+        struct Back(RawFd, Option<RawFd>);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                IN_RUN.set(self.1);
+                if let Err(e) = enter(self.0, "the thread's own namespace") {
+                    // Going on inside another namespace would put later
+                    // work of this thread in the wrong place.
+                    eprintln!("conlink: cannot leave a network namespace: {e}");
+                    std::process::abort();
+                }
+            }
+        }
+        let _back = Back(back, outer);
+        Ok(f())
+    }
+
+    /// [`Netns::run`] on a short-lived thread of its own (when the
+    /// namespace thread cannot be started).
+    fn run_on_new_thread<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
         let fd = self.fd.as_raw_fd();
         std::thread::scope(|s| {
             let h = std::thread::Builder::new()
                 .name("netns".into())
                 .spawn_scoped(s, move || -> Result<T> {
-                    // SAFETY: fd is a live nsfs fd (borrowed for the scope);
-                    // setns changes only this short-lived thread.
-                    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
-                        return Err(last_err("enter netns", &self.path));
-                    }
+                    enter(fd, &self.path)?;
                     Ok(f())
                 })
                 .map_err(|e| Error::Io {
@@ -330,4 +370,33 @@ impl AsRawFd for Netns {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// setns(2) into the namespace `fd` (a live nsfs descriptor).
+fn enter(fd: RawFd, path: &str) -> Result<()> {
+    // SAFETY: fd is a live nsfs fd borrowed by the caller; setns changes
+    // only the calling thread, which is conlink's namespace thread or a
+    // short-lived thread made for this.
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
+        return Err(last_err("enter netns", path));
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Inside [`Netns::run`] on this thread: the namespace entered.
+    static IN_RUN: Cell<Option<RawFd>> = const { Cell::new(None) };
+    /// This thread's own namespace, opened on its first [`Netns::run`]
+    /// (threads change namespace only inside `run`, or, made for it, by
+    /// unshare before anything else).
+    static HOME: OnceCell<Option<OwnedFd>> = const { OnceCell::new() };
+}
+
+/// The descriptor of the calling thread's own namespace.
+fn thread_home() -> Option<RawFd> {
+    HOME.with(|h| {
+        h.get_or_init(|| Netns::current().ok().map(|n| n.fd))
+            .as_ref()
+            .map(|fd| fd.as_raw_fd())
+    })
 }

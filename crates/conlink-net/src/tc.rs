@@ -412,15 +412,39 @@ impl Handle {
     /// mirred egress redirect dev B`, and the same from B to A).
     /// Idempotent: re-run it when an end comes back.
     pub fn patch(&self, a: &str, b: &str) -> Result<()> {
-        let ia = self.ifindex(a)?;
-        let ib = self.ifindex(b)?;
-        for (from, fname, to, tname) in [(ia, a, ib, b), (ib, b, ia, a)] {
-            self.request(&ingress_msg(from), || {
-                format!("add ingress qdisc on {fname}")
-            })?;
-            self.request(&redirect_msg(from, to), || {
-                format!("add redirect filter {fname} -> {tname}")
-            })?;
+        // Both ends' indexes come from the cache (their creation echoed
+        // them) and the four requests go in one datagram. A stale index (an
+        // end made again behind the cache) answers ENODEV: looked up again,
+        // once (the requests replace, so a half-applied first try is fine).
+        for attempt in 0..2 {
+            let (ia, ib) = (self.cached_index(a)?, self.cached_index(b)?);
+            let msgs = [
+                ingress_msg(ia),
+                redirect_msg(ia, ib),
+                ingress_msg(ib),
+                redirect_msg(ib, ia),
+            ];
+            let refs: Vec<&Msg> = msgs.iter().collect();
+            let mut stale = false;
+            for (i, r) in self.batch(&refs).into_iter().enumerate() {
+                let Err(e) = r else { continue };
+                if e.errno == libc::ENODEV && attempt == 0 {
+                    stale = true;
+                    continue;
+                }
+                let (from, to) = if i < 2 { (a, b) } else { (b, a) };
+                let what = if i % 2 == 0 {
+                    format!("add ingress qdisc on {from}")
+                } else {
+                    format!("add redirect filter {from} -> {to}")
+                };
+                return Err(nl::op_err(what)(e));
+            }
+            if !stale {
+                return Ok(());
+            }
+            self.forget(Some(a));
+            self.forget(Some(b));
         }
         Ok(())
     }

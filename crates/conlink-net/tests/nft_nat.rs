@@ -111,11 +111,13 @@ fn nat_dnat_and_snat_carry_tcp() {
     let table = t.ctr.nft_table().expect("table stays until deleted");
     assert!(chain_names(&table).is_empty(), "{table}");
 
+    assert!(nft.has_table().unwrap(), "has_table misses the table");
     nft.delete_table().unwrap();
     assert!(
         t.ctr.nft_table().is_none(),
         "table still listed after delete"
     );
+    assert!(!nft.has_table().unwrap(), "has_table sees a deleted table");
     nft.delete_table().unwrap(); // idempotent
     assert_eq!(t.ctr.table_count(), tables_before);
 }

@@ -23,7 +23,7 @@ use conlink_runtime::netns::NetnsRuntime;
 use conlink_runtime::Runtime;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::watch::ConfigWatch;
 
@@ -392,6 +392,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 })
                 .collect();
             let containers: Vec<String> = cfg.containers.keys().cloned().collect();
+            debug!("start-up: config loaded");
             let own = OwnNetns::open_or_create(&opts.netns_name)?;
             let ns = own.ns.try_clone()?;
             // The host side (parents of *vlan links, tunnel underlays) is
@@ -417,20 +418,26 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 .map(|c| (c.name.clone(), c.netns.clone()))
                 .collect();
             let created: Vec<String> = rt.created().map(String::from).collect();
-            let claimed = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-                let mut claimed = Vec::new();
-                for (name, ns) in lo {
-                    let h = conlink_net::Handle::open(&Netns::open(&ns)?)?;
-                    if created.contains(&name) {
-                        h.set_up("lo", true)?;
-                        h.mark("lo", conlink_core::apply::NETNS_MARKER)?;
-                    } else if netns_marked(&h) {
-                        claimed.push(name);
+            // The handles opened here are the ones the kernel side uses
+            // for these containers later (one open per namespace).
+            type Opened = (Vec<String>, Vec<(PathBuf, conlink_net::Handle)>);
+            let (claimed, handles) =
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Opened> {
+                    let (mut claimed, mut handles) = (Vec::new(), Vec::with_capacity(lo.len()));
+                    for (name, ns) in lo {
+                        let h = conlink_net::Handle::open(&Netns::open(&ns)?)?;
+                        if created.contains(&name) {
+                            h.set_up("lo", true)?;
+                            h.mark("lo", conlink_core::apply::NETNS_MARKER)?;
+                        } else if netns_marked(&h) {
+                            claimed.push(name);
+                        }
+                        handles.push((ns, h));
                     }
-                }
-                Ok(claimed)
-            })
-            .await??;
+                    Ok((claimed, handles))
+                })
+                .await??;
+            debug!("start-up: {} namespace(s) opened", handles.len());
             for name in &claimed {
                 rt.claim(name);
             }
@@ -447,7 +454,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let name = opts.netns_name.clone();
-            let res = serve(ns, &name, place, rt, None, inputs, &opts, sigs).await;
+            let res = serve(ns, &name, place, rt, None, inputs, handles, &opts, sigs).await;
             drop(own);
             res
         }
@@ -563,6 +570,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                     }
                 }
                 None => {
+                    debug!("start-up: config loaded");
                     let own = OwnNetns::open_or_create(&opts.netns_name)?;
                     let ns = own.ns.try_clone()?;
                     let place = Placement {
@@ -595,6 +603,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                 Engines(engines),
                 swarm,
                 inputs,
+                Vec::new(),
                 &opts,
                 sigs,
             )
@@ -634,6 +643,7 @@ async fn serve<R: Runtime>(
     runtime: R,
     swarm: Option<DockerRuntime>,
     inputs: Inputs,
+    ctr_handles: Vec<(PathBuf, conlink_net::Handle)>,
     opts: &RunOptions,
     mut sigs: Signals,
 ) -> anyhow::Result<()> {
@@ -670,7 +680,9 @@ async fn serve<R: Runtime>(
     // conlink's namespace as the control API reads it (status, counters).
     let own_handle = conlink_net::Handle::open(&ns)?;
     let (kernel, found) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let kernel = NetKernel::open(&ns, place).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let kernel = NetKernel::open(&ns, place)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_ctr_handles(ctr_handles);
         let found = adopt::scan(&kernel, &inp2);
         for name in &found.legacy {
             // Older conlink versions marked everything `conlink:conlink`:
@@ -687,6 +699,7 @@ async fn serve<R: Runtime>(
         Ok((kernel, found))
     })
     .await??;
+    debug!("start-up: conlink's namespace read");
     let adopting = found.count > 0;
     let core = Core::new(Applier::new(kernel), runtime, inputs, found.state, adopting);
     if let Err(e) = core.init_globals().await {
@@ -695,6 +708,7 @@ async fn serve<R: Runtime>(
         }
         return Err(anyhow::anyhow!("{e}"));
     }
+    debug!("start-up: bridges and tunnels made");
     let listeners = match crate::control::start(core.clone(), own_handle, name, &opts.control).await
     {
         Ok(l) => l,
@@ -705,6 +719,7 @@ async fn serve<R: Runtime>(
             return Err(e);
         }
     };
+    debug!("start-up: control API up");
     // Multi-host: the tunnels of the initial peers are globals, made (or
     // adopted) above; from now on they follow the peers.
     let peers = multihost.then(|| tokio::spawn(follow_peers(core.clone(), fixed, own, swarm)));

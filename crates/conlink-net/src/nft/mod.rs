@@ -295,9 +295,16 @@ impl Nft {
 
     /// Delete conlink's table with everything in it; a missing table is fine.
     ///
-    /// nft equivalent: `add table ip conlink; delete table ip conlink` in one
-    /// transaction (the add makes the delete succeed on any kernel).
+    /// nft equivalent: `list table ip conlink`, and only if it is there
+    /// `add table ip conlink; delete table ip conlink` in one transaction
+    /// (the add makes the delete succeed if the table went in between). No
+    /// transaction when there is nothing to delete: a table made and
+    /// destroyed costs an RCU grace period when the socket closes (~25 ms
+    /// on this 2-core VM; every conlink start paid it, docs/performance.md).
     pub fn delete_table(&mut self) -> Result<(), NftError> {
+        if !self.has_table()? {
+            return Ok(());
+        }
         let steps = vec![
             Step::new(
                 format!("add table {TABLE}"),
@@ -313,6 +320,76 @@ impl Nft {
             ),
         ];
         self.batch("delete table conlink", steps)
+    }
+
+    /// Whether conlink's table exists (`nft list table ip conlink`,
+    /// without its contents): a get, no transaction.
+    pub fn has_table(&mut self) -> Result<bool, NftError> {
+        let op = "look up table conlink";
+        let seq = self.next_seq();
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            NfMsg::nft(wire::NFT_MSG_GETTABLE, wire::table(TABLE)),
+            NLM_F_ACK,
+            seq,
+        );
+        let io_err = |source, netns: &str| NftError::Io {
+            op: op.to_string(),
+            netns: netns.to_string(),
+            source,
+        };
+        self.sock
+            .send_to(&out, &SocketAddr::new(0, 0), 0)
+            .map_err(|e| io_err(e, &self.netns))?;
+        // The table (NFT_MSG_NEWTABLE) then the ack, or an error (ENOENT:
+        // no such table). Bounded by the socket's receive timeout.
+        let mut found = false;
+        loop {
+            self.buf.clear();
+            self.sock
+                .recv(&mut self.buf, 0)
+                .map_err(|e| io_err(e, &self.netns))?;
+            let mut off = 0;
+            while off + 16 <= self.buf.len() {
+                let len = u32::from_ne_bytes([
+                    self.buf[off],
+                    self.buf[off + 1],
+                    self.buf[off + 2],
+                    self.buf[off + 3],
+                ]) as usize;
+                if len < 16 || off + len > self.buf.len() {
+                    return Err(self.reply_err(op, format!("truncated message of {len} bytes")));
+                }
+                let msg = NetlinkMessage::<NfMsg>::deserialize(&self.buf[off..off + len])
+                    .map_err(|e| self.reply_err(op, e.to_string()))?;
+                off += (len + 3) & !3;
+                if msg.header.sequence_number != seq {
+                    continue;
+                }
+                match msg.payload {
+                    NetlinkPayload::Error(err) => {
+                        return match err.code.map(|c| -c.get()) {
+                            None => Ok(found),
+                            Some(libc::ENOENT) => Ok(false),
+                            Some(errno) => Err(NftError::Kernel {
+                                op: op.to_string(),
+                                netns: self.netns.clone(),
+                                step: format!("get table {TABLE}"),
+                                source: io::Error::from_raw_os_error(errno),
+                            }),
+                        };
+                    }
+                    NetlinkPayload::InnerMessage(m)
+                        if m.msg_type
+                            == (wire::NFNL_SUBSYS_NFTABLES << 8) | wire::NFT_MSG_NEWTABLE =>
+                    {
+                        found = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// One transaction: make sure the table and both chains exist, empty
