@@ -905,18 +905,12 @@ impl Handle {
             m
         };
         let op = || format!("set master of {name} to {master:?}");
-        let Some(b) = master else {
-            return self.request(&msg(0), op);
-        };
-        // The bridge's index from the cache (one lookup per bridge, not
-        // per port); a stale one (the bridge made again) answers ENODEV
-        // and is looked up once more.
-        match self.raw_request(&msg(self.cached_index(b)?)) {
-            Err(e) if e.errno == libc::ENODEV => {
-                self.forget(Some(b));
-                self.request(&msg(self.cached_index(b)?), op)
-            }
-            r => r.map_err(nl::op_err(op())),
+        match master {
+            // The bridge's index from the cache (one lookup per bridge, not
+            // per port); a stale one (the bridge made again) answers ENODEV
+            // and is looked up once more.
+            Some(b) => self.request_on(b, |i| Ok(msg(i)), op),
+            None => self.request(&msg(0), op),
         }
     }
 

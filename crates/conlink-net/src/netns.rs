@@ -1,6 +1,6 @@
 //! Network namespaces: open, create/delete named ones (`ip netns add/del`),
 //! create anonymous ones (held by a descriptor only),
-//! and run a closure inside one on conlink's namespace thread.
+//! and run a closure inside one.
 //!
 //! A namespace is a per-thread property, and a pooled or async-runtime
 //! thread that changed namespace would silently carry the change into
@@ -325,8 +325,8 @@ impl Netns {
         Ok(f())
     }
 
-    /// [`Netns::run`] on a short-lived thread of its own (when the
-    /// namespace thread cannot be started).
+    /// [`Netns::run`] on a short-lived thread of its own (when the calling
+    /// thread's own namespace cannot be opened to come back to).
     fn run_on_new_thread<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
         let fd = self.fd.as_raw_fd();
         std::thread::scope(|s| {
@@ -375,8 +375,8 @@ impl AsRawFd for Netns {
 /// setns(2) into the namespace `fd` (a live nsfs descriptor).
 fn enter(fd: RawFd, path: &str) -> Result<()> {
     // SAFETY: fd is a live nsfs fd borrowed by the caller; setns changes
-    // only the calling thread, which is conlink's namespace thread or a
-    // short-lived thread made for this.
+    // only the calling thread, which `Netns::run` brings back (or a
+    // short-lived thread made for this).
     if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
         return Err(last_err("enter netns", path));
     }

@@ -350,20 +350,7 @@ impl Nft {
             self.sock
                 .recv(&mut self.buf, 0)
                 .map_err(|e| io_err(e, &self.netns))?;
-            let mut off = 0;
-            while off + 16 <= self.buf.len() {
-                let len = u32::from_ne_bytes([
-                    self.buf[off],
-                    self.buf[off + 1],
-                    self.buf[off + 2],
-                    self.buf[off + 3],
-                ]) as usize;
-                if len < 16 || off + len > self.buf.len() {
-                    return Err(self.reply_err(op, format!("truncated message of {len} bytes")));
-                }
-                let msg = NetlinkMessage::<NfMsg>::deserialize(&self.buf[off..off + len])
-                    .map_err(|e| self.reply_err(op, e.to_string()))?;
-                off += (len + 3) & !3;
+            for msg in self.received(op)? {
                 if msg.header.sequence_number != seq {
                     continue;
                 }
@@ -523,20 +510,7 @@ impl Nft {
                     })
                 }
             }
-            let mut off = 0;
-            while off + 16 <= self.buf.len() {
-                let len = u32::from_ne_bytes([
-                    self.buf[off],
-                    self.buf[off + 1],
-                    self.buf[off + 2],
-                    self.buf[off + 3],
-                ]) as usize;
-                if len < 16 || off + len > self.buf.len() {
-                    return Err(self.reply_err(op, format!("truncated message of {len} bytes")));
-                }
-                let msg = NetlinkMessage::<NfMsg>::deserialize(&self.buf[off..off + len])
-                    .map_err(|e| self.reply_err(op, e.to_string()))?;
-                off += (len + 3) & !3;
+            for msg in self.received(op)? {
                 let seq = msg.header.sequence_number;
                 // Replies to an earlier batch (only possible after a timeout)
                 // are not ours to judge.
@@ -576,6 +550,24 @@ impl Nft {
             }
             None => Err(self.reply_err(op, "no acknowledgement from the kernel".into())),
         }
+    }
+
+    /// The messages in the receive buffer, decoded.
+    fn received(&self, op: &str) -> Result<Vec<NetlinkMessage<NfMsg>>, NftError> {
+        let (buf, mut off, mut out) = (&self.buf, 0, Vec::new());
+        while off + 16 <= buf.len() {
+            let len =
+                u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]) as usize;
+            if len < 16 || off + len > buf.len() {
+                return Err(self.reply_err(op, format!("truncated message of {len} bytes")));
+            }
+            out.push(
+                NetlinkMessage::<NfMsg>::deserialize(&buf[off..off + len])
+                    .map_err(|e| self.reply_err(op, e.to_string()))?,
+            );
+            off += (len + 3) & !3;
+        }
+        Ok(out)
     }
 
     fn reply_err(&self, op: &str, reason: String) -> NftError {
