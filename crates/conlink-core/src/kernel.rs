@@ -187,4 +187,8 @@ pub trait Kernel: Send + Sync + 'static {
     fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>>;
     /// Drops any cached handle for a container namespace that is gone.
     fn forget_ns(&self, _ctr: &Path) {}
+    /// Drops a handle opened ahead (at start-up) for a container namespace
+    /// that died before any operation used it. Handles in use are left to
+    /// `forget_ns`, which the diff orders once their links are gone.
+    fn forget_unused_ns(&self, _ctr: &Path) {}
 }

@@ -84,6 +84,10 @@ pub struct NetKernel {
     /// Open handles on container namespaces: one per container, not one
     /// per operation (opening one costs a thread and a setns).
     ctrs: Mutex<HashMap<PathBuf, Arc<Handle>>>,
+    /// Handles the netns runtime opened at start-up, not used yet: taken
+    /// into `ctrs` by a container's first operation if the path still
+    /// names the same namespace, dropped when the container dies first.
+    unused: Mutex<HashMap<PathBuf, Handle>>,
     nft: Mutex<Option<Nft>>,
     docker_addr: Option<Ipv4Net>,
     /// conlink's namespace, kept for starting OVS's daemons inside it.
@@ -106,6 +110,7 @@ impl NetKernel {
             place,
             host: Mutex::new(None),
             ctrs: Mutex::new(HashMap::new()),
+            unused: Mutex::new(HashMap::new()),
             nft: Mutex::new(None),
             docker_addr,
             conlink_ns: conlink_ns.try_clone().map_err(net_err)?,
@@ -116,15 +121,29 @@ impl NetKernel {
     /// Takes handles already open on container namespaces (the netns
     /// runtime opens each at start-up to set its loopback up): the first
     /// setup of each container then opens none (docs/performance.md,
-    /// "Where the time goes").
+    /// "Where the time goes"). A namespace deleted and made again before
+    /// its first setup is not the one its start-up handle holds: the first
+    /// use checks, and a container's death drops the handle unused.
     pub fn with_ctr_handles(self, hs: impl IntoIterator<Item = (PathBuf, Handle)>) -> Self {
-        {
-            let mut c = self.ctrs.lock().unwrap_or_else(|p| p.into_inner());
-            for (path, h) in hs {
-                c.insert(path, Arc::new(h));
-            }
-        }
+        self.unused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(hs);
         self
+    }
+
+    /// The start-up handle for `path` if the path still names the
+    /// namespace it holds. (Inode numbers are unique among live
+    /// namespaces, and the handle keeps its namespace alive.)
+    fn take_unused(&self, path: &Path) -> Option<Handle> {
+        use std::os::unix::fs::MetadataExt;
+        let h = self
+            .unused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path)?;
+        let now = std::fs::metadata(path).ok()?.ino();
+        (h.netns().inode().ok()? == now).then_some(h)
     }
 
     /// The OVS answering in conlink's namespace, or conlink's own daemons
@@ -234,11 +253,12 @@ impl NetKernel {
         {
             return Ok(h.clone());
         }
-        let h = Arc::new(
-            Netns::open(path)
+        let h = Arc::new(match self.take_unused(path) {
+            Some(h) => h,
+            None => Netns::open(path)
                 .and_then(|ns| Handle::open(&ns))
                 .map_err(net_err)?,
-        );
+        });
         self.ctrs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -701,6 +721,13 @@ impl Kernel for NetKernel {
 
     fn forget_ns(&self, ctr: &Path) {
         self.ctrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ctr);
+    }
+
+    fn forget_unused_ns(&self, ctr: &Path) {
+        self.unused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(ctr);

@@ -445,8 +445,12 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                     let name = {
                         let mut obs = Self::lock(&self.observed);
                         let name = obs.iter().find(|(_, c)| c.id == id).map(|(n, _)| n.clone());
-                        if let Some(n) = &name {
-                            obs.remove(n);
+                        if let Some(c) = name.as_ref().and_then(|n| obs.remove(n)) {
+                            // A handle opened ahead for it and never used
+                            // would keep the dead namespace alive (and a
+                            // namespace made again under its path is
+                            // another one).
+                            self.applier.kernel().forget_unused_ns(&c.netns);
                         }
                         name
                     };

@@ -1431,7 +1431,14 @@ fn conlink_start_rootless_podman_links_existing_containers() {
     let bb = format!("localhost/{BUSYBOX}:latest");
     for (name, cmd) in [
         ("node2", "/utils/wait -I eth0 -- sleep 600"),
-        ("node1", "/utils/wait -I eth0 -- ping -c 1 -W 10 10.231.3.2"),
+        // One ping of a few: node1's link may be up before node2's, and
+        // one echo lost to an unanswered ARP (3 tries, 1 s apart) would
+        // fail a single `ping -c 1` however long it waits.
+        (
+            "node1",
+            "/utils/wait -I eth0 -- sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do \
+             ping -c 1 -W 1 10.231.3.2 && exit 0; done; exit 1'",
+        ),
     ] {
         // NET_RAW: busybox ping opens a raw socket; rootless podman's
         // default capabilities leave it out ("permission denied").
