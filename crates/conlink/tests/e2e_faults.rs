@@ -631,6 +631,269 @@ fn sigkill_during_a_compose_scale_up_then_restart_converges() {
     assert_eq!(marked_for(None, &name), Vec::<String>::new());
 }
 
+/// conlink's own OVS (userspace datapath: this kernel has no openvswitch
+/// module), as the netns OVS tests reach it: `ovs-vsctl ARGS`.
+fn vsctl(own: &str, args: &[&str]) -> Output {
+    run(Command::new("ovs-vsctl")
+        .arg(format!("--db=unix:/run/conlink/ovs-{own}/db.sock"))
+        .args(["--timeout=5", "--"])
+        .args(args))
+}
+
+/// The ports of OVS bridge `bridge` in conlink's OVS, sorted.
+fn ovs_ports(own: &str, bridge: &str) -> Vec<String> {
+    let out = vsctl(own, &["list-ports", bridge]);
+    assert!(
+        out.status.success(),
+        "ovs-vsctl list-ports {bridge}: {}",
+        text(&out.stderr)
+    );
+    let mut v: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    v.sort();
+    v
+}
+
+/// `nft list ruleset` in `pid`'s namespace (the host's nft).
+fn nft_ruleset(pid: u32) -> String {
+    let out = run(Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-n", "nft", "list", "ruleset"])
+        .stdin(Stdio::null()));
+    assert!(
+        out.status.success(),
+        "nft list ruleset in pid {pid}'s namespace: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// `nft list ruleset` in namespace `ns`.
+fn nft_ruleset_ns(ns: &str) -> String {
+    let out = run(Command::new("ip").args(["netns", "exec", ns, "nft", "list", "ruleset"]));
+    assert!(
+        out.status.success(),
+        "nft list ruleset in {ns}: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The network namespaces process `pid` holds descriptors on (`net:[INO]`).
+fn held_namespaces(pid: u32) -> Vec<u64> {
+    let mut v: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("conlink's fd table")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|t| {
+            t.to_string_lossy()
+                .strip_prefix("net:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// conlink SIGKILLed at seeded points (three times) while `docker compose
+/// up --scale node=10` takes a converged 50-replica service down to 10,
+/// started again each time on the namespace the killed run left. Each
+/// replica has a linux-bridge link and a link on an OVS bridge with 1:1
+/// NAT. Once compose is done and conlink says it converged: exactly the
+/// 10 remaining replicas are in its status, each has its two links once
+/// (outer ends on their bridges, one OVS port each, no port of a removed
+/// replica), its NAT rules once; the killed runs' OVS daemons are gone;
+/// conlink holds no namespace of a removed replica; pings work. `down`
+/// and a stop leave no interface, OVS port, nft table, namespace or
+/// process. `CONLINK_FAULTS_N` changes the replica count (10 stay).
+#[test]
+fn sigkill_during_a_compose_scale_down_then_restart_converges() {
+    require_engine();
+    let n: u32 = std::env::var("CONLINK_FAULTS_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let keep = 10.min(n);
+    let tag = format!("fd{}", std::process::id() % 10000);
+    let dir = tempdir::Dir::new(&format!("faults-{tag}"));
+    let file = dir.0.join("compose.yaml");
+    compose_file(
+        &file,
+        &[("node", "")],
+        "  bridges:\n    - {bridge: lan, mode: linux}\n    - {bridge: ovsb, mode: ovs}\n  links:\n\
+         \x20   - {service: node, bridge: lan, ip: 10.93.0.1/24}\n\
+         \x20   - {service: node, dev: e1, bridge: ovsb, ip: 10.93.64.1/24, nat: 10.93.128.1}\n",
+    );
+    let name = format!("clf-down-{}", std::process::id());
+    let sock = Path::new("/var/run/docker.sock");
+    let mut cl = HostConlink::on_engine(sock, &tag, &file, &name, &[]);
+    let own = cl.own_ns.clone();
+    let p = Project::new(&name, &file, None);
+    cl.wait_for("All links connected", 1, Duration::from_secs(30));
+    p.compose_ok(&["up", "-d", "--scale", &format!("node={n}")]);
+    let converged = |own: &str, k: u32| {
+        status(own).is_some_and(|st| {
+            st["converged"] == true
+                && st["links"].as_array().is_some_and(|l| {
+                    l.len() == 2 * k as usize && l.iter().all(|x| x["state"] == "up")
+                })
+        })
+    };
+    wait_until(
+        &format!("conlink reports {n} replicas' links converged"),
+        Duration::from_secs(120),
+        || converged(&own, n),
+    );
+    let t_down = Instant::now();
+    let down_log = dir.0.join("compose-down.log");
+    let mut down = p.spawn(&["up", "-d", "--scale", &format!("node={keep}")], &down_log);
+    let mut s = seed(0xd0e5);
+    eprintln!("kill points seed {s:#x} (CONLINK_FAULTS_SEED replays it)");
+    for round in 0..3 {
+        let wait = Duration::from_millis(100 + next(&mut s) % 900);
+        std::thread::sleep(wait);
+        let ends = veths(&own).len();
+        cl.kill9();
+        eprintln!(
+            "round {round}: SIGKILL after {wait:?} ({:.1} s into the scale-down, {ends} outer end(s))",
+            t_down.elapsed().as_secs_f64()
+        );
+        cl.respawn();
+    }
+    let t0 = Instant::now();
+    let st = loop {
+        if let Some(st) = down.try_wait().expect("wait for compose") {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(240) {
+            let _ = down.kill();
+            let _ = down.wait();
+            panic!("docker compose up --scale node={keep} took more than 240 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        st.success(),
+        "docker compose up (scale-down): {}",
+        std::fs::read_to_string(&down_log).unwrap_or_default()
+    );
+    eprintln!(
+        "bench: compose scale node={n} -> {keep}: {:.1} s",
+        t_down.elapsed().as_secs_f64()
+    );
+    wait_until(
+        &format!("conlink reports exactly {keep} replicas' links converged"),
+        Duration::from_secs(120),
+        || converged(&own, keep),
+    );
+    // Each remaining link once: its outer end on its bridge.
+    let sorted = |dev: &str| -> Vec<String> {
+        let mut v: Vec<String> = (1..=keep).map(|i| format!("node_{i}-{dev}")).collect();
+        v.sort();
+        v
+    };
+    let mut want = sorted("eth0");
+    want.extend(sorted("e1"));
+    want.sort();
+    let v = veths(&own);
+    assert_eq!(names(&v), want, "outer ends");
+    for e in v.iter().filter(|e| e.name.ends_with("-eth0")) {
+        assert_eq!(e.master.as_deref(), Some("lan"), "{e:?}");
+    }
+    // OVS: a port per remaining replica, none of a removed one.
+    assert_eq!(ovs_ports(&own, "ovsb"), sorted("e1"), "ports of ovsb");
+    // One OVS instance (this run's), the killed runs' daemons gone: conlink
+    // and its ovsdb-server and ovs-vswitchd are all that name its
+    // namespace.
+    let procs = processes_with(&own);
+    assert_eq!(procs.len(), 3, "{procs:#?}");
+    // The other interfaces: the bridge, OVS's userspace devices, lo.
+    let mut all = link_names(&own);
+    all.retain(|l| !l.starts_with("node_"));
+    all.sort();
+    assert_eq!(
+        all,
+        ["lan", "lo", "ovs-netdev", "ovsb"],
+        "unexpected interfaces in conlink's namespace"
+    );
+    assert_eq!(
+        nft_ruleset_ns(&own).trim(),
+        "",
+        "nft rules in conlink's namespace"
+    );
+    let pids: Vec<u32> = (1..=keep).map(|i| p.pid_ok(&p.ctr("node", i))).collect();
+    for (i, pid) in (1..=keep).zip(&pids) {
+        assert_eq!(ifnames(*pid), ["e1", "eth0", "lo"], "replica {i}");
+        assert_eq!(
+            addrs(*pid, "eth0"),
+            [format!("10.93.0.{i}/24")],
+            "replica {i}"
+        );
+        assert_eq!(
+            addrs(*pid, "e1"),
+            [format!("10.93.64.{i}/24")],
+            "replica {i}"
+        );
+        // Its NAT rules once (a restart adopts or replaces them, never
+        // adds a second set).
+        let rules = nft_ruleset(*pid);
+        assert_eq!(
+            rules.matches("table ip conlink").count(),
+            1,
+            "replica {i}: {rules}"
+        );
+        assert_eq!(
+            rules.matches("dnat to 10.93.128.1").count(),
+            1,
+            "replica {i}: {rules}"
+        );
+        assert_eq!(
+            rules.matches(&format!("snat to 10.93.64.{i}")).count(),
+            1,
+            "replica {i}: {rules}"
+        );
+    }
+    // conlink holds namespaces of live containers only (and the one it
+    // runs in, its own): none of the 40 removed replicas.
+    let cl_pid = cl.pid().expect("conlink's pid");
+    let _ = status(&own);
+    let mut live: Vec<u64> = pids.iter().map(|p| netns_ino(*p)).collect();
+    live.push(netns_ino(cl_pid));
+    if let Ok(m) = std::fs::metadata(format!("/run/netns/{own}")) {
+        use std::os::unix::fs::MetadataExt;
+        live.push(m.ino());
+    }
+    let held = held_namespaces(cl_pid);
+    let dead: Vec<&u64> = held.iter().filter(|i| !live.contains(i)).collect();
+    assert!(
+        dead.is_empty(),
+        "conlink holds namespaces of no live container: {dead:?} (held {held:?})"
+    );
+    for i in 2..=keep {
+        assert!(
+            ping(pids[0], &format!("10.93.0.{i}")),
+            "replica 1 cannot ping replica {i}"
+        );
+    }
+    assert_eq!(cl.count("link setup failed"), 0, "{:#?}", cl.log());
+    p.compose_ok(&["down", "--timeout", "1"]);
+    wait_until(
+        "conlink removed every link and OVS port",
+        Duration::from_secs(60),
+        || veths(&own).is_empty() && ovs_ports(&own, "ovsb").is_empty(),
+    );
+    assert!(cl.stop(), "conlink exited with an error");
+    assert!(
+        !Path::new(&format!("/run/netns/{own}")).exists(),
+        "conlink's namespace {own} left behind"
+    );
+    assert!(
+        processes_with(&own).is_empty(),
+        "{:?}",
+        processes_with(&own)
+    );
+    assert_eq!(marked_for(None, &name), Vec::<String>::new());
+}
+
 /// A container with several links and a command, SIGKILLed at seeded
 /// delays after its start (before, during and after conlink sets it up),
 /// eight times: conlink keeps running, the other containers' links are
@@ -657,7 +920,7 @@ fn container_killed_mid_setup_leaves_nothing_and_restarts_wired() {
          \x20   - {service: v, dev: e1, bridge: s1, ip: 10.95.0.10/24}\n\
          \x20   - {service: v, dev: e2, bridge: s2, ip: 10.95.1.10/24, route: 10.96.0.0/16 via 10.95.1.254}\n\
          \x20   - {service: v, dev: e3, bridge: s3, ip: 10.95.2.10/24, mtu: 1400}\n\
-         \x20   - {service: v, dev: e4, bridge: s4, ip: 10.95.3.10/24}\n\
+         \x20   - {service: v, dev: e4, bridge: s4, ip: 10.95.3.10/24, nat: 10.95.4.10}\n\
          \x20 commands:\n\
          \x20   - {service: v, command: \"ip link show e4\"}\n",
     );
@@ -776,6 +1039,16 @@ fn container_killed_mid_setup_leaves_nothing_and_restarts_wired() {
     );
     assert!(ping(pv, "10.95.0.1"), "v cannot ping k1");
     assert!(ping(pk2, "10.95.0.10"), "k2 cannot ping v");
+    // Its NAT rules once, made again in the new namespace; none in
+    // conlink's.
+    let rules = nft_ruleset(pv);
+    assert_eq!(rules.matches("table ip conlink").count(), 1, "{rules}");
+    assert_eq!(rules.matches("dnat to 10.95.4.10").count(), 1, "{rules}");
+    assert_eq!(
+        nft_ruleset_ns(&own).trim(),
+        "",
+        "nft rules in conlink's namespace"
+    );
     assert_eq!(keep(&veths(&own)), kept, "others' links changed");
     assert_eq!(
         fds(),
