@@ -107,6 +107,8 @@ pub trait Marks {
     fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>>;
     /// The flood list of mesh tunnel `dev` in conlink's namespace.
     fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>>;
+    /// Whether conlink's forward table is in conlink's namespace.
+    fn has_forward_table(&self) -> KResult<bool>;
 }
 
 impl<K: Kernel> Marks for K {
@@ -115,6 +117,9 @@ impl<K: Kernel> Marks for K {
     }
     fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
         Kernel::fdb_flood(self, dev)
+    }
+    fn has_forward_table(&self) -> KResult<bool> {
+        Kernel::has_forward_table(self)
     }
 }
 
@@ -187,9 +192,10 @@ pub fn scan<K: Marks + ?Sized>(kernel: &K, inp: &Inputs) -> Found {
         }
     }
     // Forwarding and its table: re-asserted (idempotent) when wanted,
-    // removed when not; what an earlier run left is unknown, so assume
-    // the worst.
-    f.state.globals.forward_table = true;
+    // removed when not. The table is looked up (its rules are not: they
+    // are replaced whole when wanted); when the lookup fails, assume the
+    // worst.
+    f.state.globals.forward_table = kernel.has_forward_table().unwrap_or(true);
     if f.count > 0 {
         info!(
             "found {} interface(s) of an earlier conlink run: adopting what still matches",

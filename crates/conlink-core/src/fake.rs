@@ -629,6 +629,10 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    fn has_forward_table(&self) -> KResult<bool> {
+        Ok(self.w().fwd.is_some())
+    }
+
     fn enable_forwarding(&self) {
         self.w().forwarding = true;
     }

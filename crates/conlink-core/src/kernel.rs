@@ -178,6 +178,8 @@ pub trait Kernel: Send + Sync + 'static {
     fn del_forwards(&self, key: &str) -> KResult<()>;
     /// Deletes conlink's nftables table in its own namespace.
     fn drop_forward_table(&self) -> KResult<()>;
+    /// Whether conlink's nftables table is in its own namespace.
+    fn has_forward_table(&self) -> KResult<bool>;
     /// IPv4 forwarding on in conlink's namespace (a warning, not an error,
     /// when /proc/sys is read-only).
     fn enable_forwarding(&self);

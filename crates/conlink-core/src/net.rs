@@ -695,6 +695,10 @@ impl Kernel for NetKernel {
         r
     }
 
+    fn has_forward_table(&self) -> KResult<bool> {
+        self.with_nft(|n| n.has_table())
+    }
+
     fn enable_forwarding(&self) {
         enable_forwarding(self.conlink.netns());
     }
@@ -790,6 +794,13 @@ impl MarkReader {
 impl crate::adopt::Marks for MarkReader {
     fn fdb_flood(&self, dev: &str) -> KResult<Vec<Ipv4Addr>> {
         self.conlink.fdb_flood(dev).map_err(net_err)
+    }
+
+    fn has_forward_table(&self) -> KResult<bool> {
+        let ns = self.conlink.netns();
+        Nft::open_fd(ns.as_fd(), ns.path())
+            .and_then(|mut n| n.has_table())
+            .map_err(nft_err)
     }
 
     fn marked(&self, ns: Ns<'_>) -> KResult<Vec<Marked>> {
