@@ -1,7 +1,9 @@
 //! Fault injection on the real kernel (issue 12), netns runtime: conlink
 //! SIGKILLed at seeded random points of a scale-up, then restarted, must
 //! converge with every link present once and leave nothing behind after a
-//! clean stop (interfaces, nft tables, processes). The fake-kernel twins
+//! clean stop (interfaces, nft tables, processes); links needing kernel
+//! features this kernel lacks (netem, dummy), among good ones, fail only
+//! their containers and leave nothing. The fake-kernel twins
 //! (an error at every setup step, a namespace vanishing at every step, a
 //! missing feature) are in crates/conlink-core/tests/faults.rs; a namespace
 //! deleted mid-setup is `netns_daemon::namespaces_killed_mid_setup_…`.
@@ -150,4 +152,79 @@ fn sigkill_at_random_points_of_a_scale_up_then_restart_leaks_nothing() {
     let mut before = before;
     before.retain(|x| !x.starts_with(&format!("{p}n_")) && *x != own);
     assert_eq!(after, before);
+}
+
+/// Kernel features this kernel lacks (sch_netem, the dummy driver: see
+/// docs/testing), asked for by one link in the middle of others: the
+/// containers with such a link fail with an error naming the container and
+/// the link, are rolled back to nothing (their good links too), and the
+/// container beside them is wired and untouched; conlink keeps running, does
+/// not claim convergence, and a stop leaves nothing.
+#[test]
+fn missing_kernel_features_fail_only_their_containers_and_leave_nothing() {
+    require_root();
+    let p = prefix();
+    let before = netns_list(&p);
+    let cfg = format!(
+        r#"
+links:
+  - {{container: {p}a, dev: eth0, bridge: s1, ip: 10.209.0.1/24}}
+  - {{container: {p}a, dev: eth1, bridge: s1, ip: 10.209.1.1/24, netem: "delay 10ms"}}
+  - {{container: {p}a, dev: eth2, bridge: s2, ip: 10.209.2.1/24}}
+  - {{container: {p}b, dev: eth0, bridge: s1, ip: 10.209.0.2/24}}
+  - {{container: {p}c, dev: eth0, bridge: s1, ip: 10.209.0.3/24, nat: 10.209.9.3}}
+  - {{container: {p}c, dev: d0, type: dummy, ip: 10.209.3.3/24}}
+  - {{container: {p}c, dev: eth1, bridge: s2, ip: 10.209.4.3/24}}
+"#
+    );
+    let mut c = Conlink::start(&p, &cfg, &[]);
+    c.wait_for(
+        &format!("{p}b: 1 link(s) ready"),
+        1,
+        Duration::from_secs(30),
+    );
+    c.wait_for("link setup failed", 2, Duration::from_secs(30));
+    let failed: Vec<String> = c
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("link setup failed"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for (ctr, dev) in [("a", "eth1"), ("c", "d0")] {
+        assert!(
+            failed
+                .iter()
+                .any(|l| l.contains(&format!("{p}{ctr}")) && l.contains(dev)),
+            "no error naming {p}{ctr} and {dev}: {failed:#?}"
+        );
+    }
+    // Rolled back whole: nothing but lo, no NAT table.
+    for ctr in ["a", "c"] {
+        let ns = format!("{p}{ctr}");
+        assert_eq!(link_names(&ns), vec!["lo"], "{ns} half-built");
+        let nft = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "list", "tables"])
+            .output()
+            .unwrap();
+        assert!(nft.status.success());
+        assert!(
+            !String::from_utf8_lossy(&nft.stdout).contains("conlink"),
+            "{ns}: NAT table left behind"
+        );
+    }
+    // The other container is wired; conlink's namespace holds its outer
+    // end and the bridges only.
+    let b = ip_json(&format!("{p}b"), &["addr", "show", "dev", "eth0"]);
+    assert_eq!(b[0]["operstate"], "UP", "{b}");
+    assert_eq!(b[0]["addr_info"][0]["local"], "10.209.0.2", "{b}");
+    let mut own = link_names(&c.own_ns);
+    own.sort();
+    let mut want = vec![format!("{p}b-eth0"), "lo".into(), "s1".into(), "s2".into()];
+    want.sort();
+    assert_eq!(own, want);
+    assert_eq!(c.try_exit(), None, "conlink exited");
+    assert!(!c.log().iter().any(|l| l.contains("All links connected")));
+    assert!(c.stop());
+    assert_eq!(netns_list(&p), before, "namespaces left");
+    assert!(processes_with(&c.own_ns).is_empty());
 }
