@@ -31,6 +31,9 @@ use crate::state::{CtrState, Globals, State};
 pub const ALL_CONNECTED: &str = "All links connected";
 
 /// How many events the history keeps (for `--since`).
+/// Failures named in the `links failed` verdict; the rest are counted.
+const FAILED_SHOWN: usize = 10;
+
 const HISTORY: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -868,10 +871,18 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         let verdict = if failed.is_empty() {
             ALL_CONNECTED.to_string()
         } else {
+            // At most FAILED_SHOWN of them: a lab of thousands failing
+            // alike would make one line of hundreds of KB (`conlink
+            // status` lists every failure).
+            let shown = failed.len().min(FAILED_SHOWN);
+            let more = match failed.len() - shown {
+                0 => String::new(),
+                n => format!("; … and {n} more (conlink status lists them)"),
+            };
             format!(
-                "links failed ({} container(s)): {}",
+                "links failed ({} container(s)): {}{more}",
                 failed.len(),
-                failed.join("; ")
+                failed[..shown].join("; ")
             )
         };
         {

@@ -904,13 +904,26 @@ impl Handle {
             m.attr_u32(IFLA_MASTER, idx);
             m
         };
-        let op = || format!("set master of {name} to {master:?}");
         match master {
             // The bridge's index from the cache (one lookup per bridge, not
             // per port); a stale one (the bridge made again) answers ENODEV
             // and is looked up once more.
-            Some(b) => self.request_on(b, |i| Ok(msg(i)), op),
-            None => self.request(&msg(0), op),
+            Some(b) => self
+                .request_on(b, |i| Ok(msg(i)), || format!("add {name} to bridge {b}"))
+                .map_err(|e| match e {
+                    // BR_MAX_PORTS: say it, the errno text ("Exchange
+                    // full") does not.
+                    Error::Netlink { op, errno, .. } if errno == libc::EXFULL => Error::Netlink {
+                        op,
+                        errno,
+                        kernel_msg: Some(format!(
+                            "bridge {b} is full: a Linux bridge takes at most 1023 ports; \
+                             spread the links over more bridges"
+                        )),
+                    },
+                    e => e,
+                }),
+            None => self.request(&msg(0), || format!("take {name} out of its bridge")),
         }
     }
 

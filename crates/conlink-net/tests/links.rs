@@ -523,3 +523,32 @@ fn batched_veth_outer_end_has_no_ipv6_link_local() {
         "{a}"
     );
 }
+
+/// A Linux bridge takes at most 1023 ports (BR_MAX_PORTS less port 0): the 1024th
+/// join fails with an error naming the port and the bridge and saying why
+/// (the errno's own text is "Exchange full").
+#[test]
+fn a_full_bridge_says_so() {
+    require_root();
+    let sw = Ns::new("full");
+    sw.h.create_bridge(&LinkAttrs::new("br0").up()).unwrap();
+    for i in 0..1023 {
+        sw.h.create_veth(
+            &LinkAttrs::new(&format!("p{i}")),
+            &LinkAttrs::new(&format!("q{i}")),
+            &sw.h,
+        )
+        .unwrap();
+        sw.h.set_master(&format!("p{i}"), Some("br0")).unwrap();
+    }
+    sw.h.create_veth(&LinkAttrs::new("p1023"), &LinkAttrs::new("q1023"), &sw.h)
+        .unwrap();
+    let e = sw.h.set_master("p1023", Some("br0")).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EXFULL), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("add p1023 to bridge br0: ")
+            && msg.contains("bridge br0 is full: a Linux bridge takes at most 1023 ports"),
+        "{msg}"
+    );
+}

@@ -228,3 +228,35 @@ links:
     assert_eq!(netns_list(&p), before, "namespaces left");
     assert!(processes_with(&c.own_ns).is_empty());
 }
+
+/// Many containers failing alike make one verdict line of bounded length:
+/// ten failures named, the rest counted.
+#[test]
+fn the_links_failed_verdict_names_ten_and_counts_the_rest() {
+    require_root();
+    let p = prefix();
+    let before = netns_list(&p);
+    let cfg = format!("links:\n  - {{service: {p}d, dev: d0, type: dummy, ip: 10.210.0.1/24}}\n");
+    let mut c = Conlink::start(&p, &cfg, &["--scale", &format!("{p}d=13")]);
+    c.wait_for(
+        "links failed (13 container(s)): ",
+        1,
+        Duration::from_secs(30),
+    );
+    let line = c
+        .log()
+        .into_iter()
+        .find(|l| l.contains("links failed (13 container(s))"))
+        .unwrap();
+    assert_eq!(
+        line.matches("kernel lacks dummy support").count(),
+        10,
+        "{line}"
+    );
+    assert!(
+        line.ends_with("; … and 3 more (conlink status lists them)"),
+        "{line}"
+    );
+    assert!(c.stop());
+    assert_eq!(netns_list(&p), before, "namespaces left");
+}
