@@ -534,8 +534,8 @@ fn a_full_bridge_says_so() {
     sw.h.create_bridge(&LinkAttrs::new("br0").up()).unwrap();
     for i in 0..1023 {
         sw.h.create_veth(
-            &LinkAttrs::new(&format!("p{i}")),
-            &LinkAttrs::new(&format!("q{i}")),
+            &LinkAttrs::new(format!("p{i}")),
+            &LinkAttrs::new(format!("q{i}")),
             &sw.h,
         )
         .unwrap();
