@@ -31,6 +31,18 @@ use crate::state::{CtrState, Globals, State};
 pub const ALL_CONNECTED: &str = "All links connected";
 
 /// How many events the history keeps (for `--since`).
+/// How many containers are set up at once: `CONLINK_SETUP_SLOTS` (1–64),
+/// else the cores clamped to 2..8 (docs/performance.md).
+fn setup_slots() -> usize {
+    slots_from(std::env::var("CONLINK_SETUP_SLOTS").ok().as_deref())
+}
+
+fn slots_from(v: Option<&str>) -> usize {
+    v.and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)))
+}
+
 /// Failures named in the `links failed` verdict; the rest are counted.
 const FAILED_SHOWN: usize = 10;
 
@@ -253,9 +265,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             globals_seen: Mutex::new(actual.globals.clone()),
             globals: tokio::sync::Mutex::new(actual.globals),
             queues: Mutex::new(Queues::default()),
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
-            )),
+            slots: Arc::new(tokio::sync::Semaphore::new(setup_slots())),
             events,
             history: Mutex::new(VecDeque::new()),
             timings: Timings::default(),
@@ -1226,6 +1236,17 @@ fn teardown_all<K: Kernel>(ap: &Applier<K>, actual: State, globals: Globals) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setup_slots_from_the_environment_or_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        assert_eq!(slots_from(Some("1")), 1);
+        assert_eq!(slots_from(Some(" 16 ")), 16);
+        for bad in ["0", "65", "x", ""] {
+            assert_eq!(slots_from(Some(bad)), cores, "{bad:?}");
+        }
+        assert_eq!(slots_from(None), cores);
+    }
 
     #[test]
     fn timings_keep_the_last_samples_and_count_all() {
