@@ -454,6 +454,29 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                     );
                     self.trigger(&name, t0, false);
                 }
+                // Adopted entries no listed container claimed are of
+                // containers that died while conlink was down (or in the
+                // moment before its listing): removed now, as the start-up
+                // sweep removes those the engine no longer has at all.
+                Event::Synced => {
+                    let orphans: Vec<String> = {
+                        let obs = Self::lock(&self.observed);
+                        Self::lock(&self.entries)
+                            .iter()
+                            .filter(|(n, e)| {
+                                !obs.contains_key(*n)
+                                    && e.actual.as_ref().is_some_and(|a| {
+                                        a.ctr.id.starts_with(crate::adopt::ADOPT_PREFIX)
+                                    })
+                            })
+                            .map(|(n, _)| n.clone())
+                            .collect()
+                    };
+                    for n in orphans {
+                        debug!("{n}: adopted links of a container not running: removed");
+                        self.trigger(&n, t0, false);
+                    }
+                }
                 Event::Die(id) => {
                     let name = {
                         let mut obs = Self::lock(&self.observed);

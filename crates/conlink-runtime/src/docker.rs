@@ -624,7 +624,7 @@ impl DockerRuntime {
                 }
             }
         }
-        Ok(true)
+        Ok(tx.send(Event::Synced).await.is_ok())
     }
 
     /// Runs `argv` in container `c` through the exec API, logging output
@@ -759,10 +759,33 @@ pub struct Engines(pub Vec<DockerRuntime>);
 
 impl crate::Runtime for Engines {
     async fn watch(&self, tx: mpsc::Sender<Event>) {
+        // Each engine's events are relayed; `Synced` only once every
+        // engine has listed (before that, another engine's containers are
+        // not reported yet).
+        let n = self.0.len();
+        let synced = std::sync::Arc::new(std::sync::Mutex::new(vec![false; n]));
         let mut set = tokio::task::JoinSet::new();
-        for rt in &self.0 {
-            let (rt, tx) = (rt.clone(), tx.clone());
-            set.spawn(async move { rt.watch(tx).await });
+        for (i, rt) in self.0.iter().enumerate() {
+            let (rt, tx, synced) = (rt.clone(), tx.clone(), synced.clone());
+            let (etx, mut erx) = mpsc::channel(1024);
+            set.spawn(async move { rt.watch(etx).await });
+            set.spawn(async move {
+                while let Some(ev) = erx.recv().await {
+                    if let Event::Synced = ev {
+                        let all = {
+                            let mut s = synced.lock().unwrap_or_else(|p| p.into_inner());
+                            s[i] = true;
+                            s.iter().all(|x| *x)
+                        };
+                        if !all {
+                            continue;
+                        }
+                    }
+                    if tx.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+            });
         }
         drop(tx);
         while set.join_next().await.is_some() {}
@@ -1076,7 +1099,7 @@ mod tests {
     fn started(ev: &Event) -> Option<(String, u32)> {
         match ev {
             Event::Start(c) => Some((c.name.clone(), c.index)),
-            Event::Die(_) => None,
+            Event::Die(_) | Event::Synced => None,
         }
     }
 
@@ -1113,6 +1136,8 @@ mod tests {
             assert_eq!(c.netns, PathBuf::from("/proc/101/ns/net"));
             assert_eq!(c.project.as_deref(), Some("p"));
         }
+        // The listing is complete.
+        assert_eq!(next(&mut rx).await, Event::Synced);
 
         // A new-style start event split across two chunks.
         running
@@ -1155,6 +1180,7 @@ mod tests {
         got.sort_by_key(|e| format!("{e:?}"));
         assert_eq!(got[0], Event::Die(id('b')));
         assert_eq!(started(&got[1]), Some(("p-node-3".into(), 3)));
+        assert_eq!(next(&mut rx).await, Event::Synced);
         // The new subscription goes out right after the listing (it replays
         // from before it, `since`).
         let t = std::time::Instant::now();

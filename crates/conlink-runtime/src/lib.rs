@@ -17,6 +17,11 @@ pub enum Event {
     Start(Container),
     /// A container died; its id.
     Die(String),
+    /// The runtime's listing is complete: every container running at that
+    /// moment has been reported by a `Start` (sent after each successful
+    /// listing; with several engines, once all have listed). Entries of an
+    /// earlier run that no `Start` claimed by then are of containers gone.
+    Synced,
 }
 
 /// A container the engine knows about, whatever its state (for deciding

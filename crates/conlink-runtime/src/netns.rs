@@ -447,6 +447,7 @@ impl crate::Runtime for NetnsRuntime {
         // then reported as a death after its start, not missed.
         let handle = self.watcher().spawn(tx.clone());
         self.announce(&tx).await;
+        let _ = tx.send(Event::Synced).await;
         tx.closed().await;
         tokio::task::spawn_blocking(move || handle.stop())
             .await

@@ -42,6 +42,7 @@ async fn next_for(rx: &mut mpsc::Receiver<Event>, id: &str) -> Event {
         let of = match &ev {
             Event::Start(c) => c.id == id,
             Event::Die(d) => d == id,
+            Event::Synced => false,
         };
         if of {
             return ev;
