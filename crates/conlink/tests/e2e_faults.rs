@@ -497,6 +497,55 @@ fn engine_restart_under_a_running_conlink() {
     assert_eq!(marked_for(Some(&host_ns), ""), Vec::<String>::new());
 }
 
+/// SIGKILLs conlink three times at seeded points while `what` (a compose
+/// run started at `t0`) goes on, starting it again each time: waits of
+/// `base + (0..spread)` ms.
+fn kill_three_times(
+    cl: &mut HostConlink,
+    own: &str,
+    salt: u64,
+    base: u64,
+    spread: u64,
+    what: &str,
+    t0: Instant,
+) {
+    let mut s = seed(salt);
+    eprintln!("kill points seed {s:#x} (CONLINK_FAULTS_SEED replays it)");
+    for round in 0..3 {
+        let wait = Duration::from_millis(base + next(&mut s) % spread);
+        std::thread::sleep(wait);
+        let ends = veths(own).len();
+        cl.kill9();
+        eprintln!(
+            "round {round}: SIGKILL after {wait:?} ({:.1} s into the {what}, {ends} outer end(s))",
+            t0.elapsed().as_secs_f64()
+        );
+        cl.respawn();
+    }
+}
+
+/// Waits (at most 240 s) for a compose run started with
+/// [`Project::spawn`]; fails the test with its log unless it succeeded.
+fn wait_compose(mut child: Child, log: &Path, what: &str) {
+    let t0 = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().expect("wait for compose") {
+            break st;
+        }
+        if t0.elapsed() > Duration::from_secs(240) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} took more than 240 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        st.success(),
+        "{what}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 /// conlink SIGKILLed at seeded points (three times) while `docker compose
 /// up --scale node=50` runs, started again each time on the namespace the
 /// killed run left: once compose is done, every replica has exactly its
@@ -527,37 +576,9 @@ fn sigkill_during_a_compose_scale_up_then_restart_converges() {
     cl.wait_for("All links connected", 1, Duration::from_secs(30));
     let t_up = Instant::now();
     let up_log = dir.0.join("compose-up.log");
-    let mut up = p.spawn(&["up", "-d", "--scale", &format!("node={n}")], &up_log);
-    let mut s = seed(0x5ca1e);
-    eprintln!("kill points seed {s:#x} (CONLINK_FAULTS_SEED replays it)");
-    for round in 0..3 {
-        let wait = Duration::from_millis(300 + next(&mut s) % 4000);
-        std::thread::sleep(wait);
-        let ends = veths(&own).len();
-        cl.kill9();
-        eprintln!(
-            "round {round}: SIGKILL after {wait:?} ({:.1} s into the scale-up, {ends} outer end(s))",
-            t_up.elapsed().as_secs_f64()
-        );
-        cl.respawn();
-    }
-    let t0 = Instant::now();
-    let st = loop {
-        if let Some(st) = up.try_wait().expect("wait for compose") {
-            break st;
-        }
-        if t0.elapsed() > Duration::from_secs(240) {
-            let _ = up.kill();
-            let _ = up.wait();
-            panic!("docker compose up --scale node={n} took more than 240 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(
-        st.success(),
-        "docker compose up: {}",
-        std::fs::read_to_string(&up_log).unwrap_or_default()
-    );
+    let up = p.spawn(&["up", "-d", "--scale", &format!("node={n}")], &up_log);
+    kill_three_times(&mut cl, &own, 0x5ca1e, 300, 4000, "scale-up", t_up);
+    wait_compose(up, &up_log, &format!("docker compose up --scale node={n}"));
     eprintln!(
         "bench: compose up --scale node={n}: {:.1} s",
         t_up.elapsed().as_secs_f64()
@@ -745,36 +766,12 @@ fn sigkill_during_a_compose_scale_down_then_restart_converges() {
     );
     let t_down = Instant::now();
     let down_log = dir.0.join("compose-down.log");
-    let mut down = p.spawn(&["up", "-d", "--scale", &format!("node={keep}")], &down_log);
-    let mut s = seed(0xd0e5);
-    eprintln!("kill points seed {s:#x} (CONLINK_FAULTS_SEED replays it)");
-    for round in 0..3 {
-        let wait = Duration::from_millis(100 + next(&mut s) % 900);
-        std::thread::sleep(wait);
-        let ends = veths(&own).len();
-        cl.kill9();
-        eprintln!(
-            "round {round}: SIGKILL after {wait:?} ({:.1} s into the scale-down, {ends} outer end(s))",
-            t_down.elapsed().as_secs_f64()
-        );
-        cl.respawn();
-    }
-    let t0 = Instant::now();
-    let st = loop {
-        if let Some(st) = down.try_wait().expect("wait for compose") {
-            break st;
-        }
-        if t0.elapsed() > Duration::from_secs(240) {
-            let _ = down.kill();
-            let _ = down.wait();
-            panic!("docker compose up --scale node={keep} took more than 240 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(
-        st.success(),
-        "docker compose up (scale-down): {}",
-        std::fs::read_to_string(&down_log).unwrap_or_default()
+    let down = p.spawn(&["up", "-d", "--scale", &format!("node={keep}")], &down_log);
+    kill_three_times(&mut cl, &own, 0xd0e5, 100, 900, "scale-down", t_down);
+    wait_compose(
+        down,
+        &down_log,
+        &format!("docker compose up --scale node={keep} (scale-down)"),
     );
     eprintln!(
         "bench: compose scale node={n} -> {keep}: {:.1} s",
