@@ -126,11 +126,7 @@ links:
         Duration::from_secs(30),
     );
     c.wait_for("link setup failed", 1, Duration::from_secs(30));
-    let failed: Vec<String> = c
-        .log()
-        .into_iter()
-        .filter(|l| l.contains("link setup failed"))
-        .collect();
+    let failed = c.lines_with("link setup failed");
     assert!(
         failed[0].contains(&format!("{p}bad")) && failed[0].contains("eth1"),
         "error must name the container and link: {failed:?}"

@@ -184,11 +184,7 @@ links:
         Duration::from_secs(30),
     );
     c.wait_for("link setup failed", 2, Duration::from_secs(30));
-    let failed: Vec<String> = c
-        .log()
-        .into_iter()
-        .filter(|l| l.contains("link setup failed"))
-        .collect();
+    let failed = c.lines_with("link setup failed");
     assert_eq!(failed.len(), 2, "{failed:#?}");
     for (ctr, dev) in [("a", "eth1"), ("c", "d0")] {
         assert!(

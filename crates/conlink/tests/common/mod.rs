@@ -257,6 +257,14 @@ impl Conlink {
         self.log.lock().unwrap().clone()
     }
 
+    /// Log lines so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
+
     /// Waits (bounded) until `n` log lines contain `needle`.
     pub fn wait_for(&mut self, needle: &str, n: usize, timeout: Duration) {
         let t0 = Instant::now();
