@@ -297,33 +297,6 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         self.stop.send_replace(true);
     }
 
-    /// After start-up: adopted entries whose container the engine does
-    /// not have at all are removed now (nothing will claim them).
-    pub async fn sweep_adopted(self: &Arc<Self>) {
-        let adopted: Vec<String> = Self::lock(&self.entries)
-            .iter()
-            .filter(|(_, e)| {
-                e.actual
-                    .as_ref()
-                    .is_some_and(|a| a.ctr.id.starts_with(crate::adopt::ADOPT_PREFIX))
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
-        if adopted.is_empty() {
-            return;
-        }
-        let known: BTreeSet<String> = match self.runtime.known().await {
-            Ok(k) => k.into_iter().map(|k| k.name).collect(),
-            Err(e) => {
-                warn!("cannot list the engine's containers: {e}");
-                return;
-            }
-        };
-        for n in adopted.iter().filter(|n| !known.contains(*n)) {
-            self.trigger(n, Instant::now(), false);
-        }
-    }
-
     /// The runtime.
     pub fn runtime(&self) -> &Arc<R> {
         &self.runtime
@@ -455,9 +428,8 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                     self.trigger(&name, t0, false);
                 }
                 // Adopted entries no listed container claimed are of
-                // containers that died while conlink was down (or in the
-                // moment before its listing): removed now, as the start-up
-                // sweep removes those the engine no longer has at all.
+                // containers gone: removed or stopped while conlink was
+                // down, or dead in the moment before its listing.
                 Event::Synced => {
                     let orphans: Vec<String> = {
                         let obs = Self::lock(&self.observed);

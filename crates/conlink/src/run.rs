@@ -728,8 +728,6 @@ async fn serve<R: Runtime>(
     let looped = tokio::spawn(async move { c2.run(rx).await });
     let rt = core.runtime().clone();
     let watcher = tokio::spawn(async move { rt.watch(tx).await });
-    let c3 = core.clone();
-    tokio::spawn(async move { c3.sweep_adopted().await });
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<&'static str>(4);
     let _files = ConfigWatch::spawn(&opts.files, reload_tx.clone());
