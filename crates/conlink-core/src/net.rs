@@ -96,6 +96,40 @@ pub struct NetKernel {
     /// operation (configs without ovs bridges never touch OVS); its own
     /// daemons stop when the kernel is dropped, after the teardown.
     ovs: Mutex<Option<Arc<OvsSupervisor>>>,
+    /// New interfaces in conlink's namespace start with IPv6 disabled
+    /// (`net.ipv6.conf.default.disable_ipv6 = 1` there, see
+    /// [`disable_ipv6_by_default`]): outer ends then need no
+    /// `addrgenmode none` request of their own.
+    v6_off: bool,
+}
+
+const V6_DEFAULT_KNOB: &str = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+
+/// Makes every interface created in `ns` from now on start with IPv6
+/// disabled (`sysctl net.ipv6.conf.default.disable_ipv6=1` inside it);
+/// for namespaces conlink owns. Outer ends, bridges and tunnels never
+/// carry IPv6 (the containers' traffic crosses them at layer 2), and an
+/// interface with IPv6 merely "without a link-local address" (`addrgenmode
+/// none`) still gets a multicast route (`ff00::/8`) when it comes up: with
+/// thousands of outer ends, every later up, alias change and delete in the
+/// namespace walks them all (`rt6_sync_up`, `rt6_disable_ip`;
+/// docs/performance.md). Disabled, the kernel skips its IPv6 work for them
+/// altogether. Interfaces that exist already (docker's `DOCKER-ETH0`,
+/// `lo`) keep theirs. An error (no IPv6 in the kernel, `/proc/sys`
+/// read-only in a container) leaves the namespace as it was: outer ends
+/// then get `addrgenmode none` each, as before.
+pub fn disable_ipv6_by_default(ns: &Netns) -> Result<(), String> {
+    match ns.run(|| std::fs::write(V6_DEFAULT_KNOB, "1")) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("write {V6_DEFAULT_KNOB}: {e}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether new interfaces in `ns` start with IPv6 disabled.
+fn ipv6_off_by_default(ns: &Netns) -> bool {
+    ns.run(|| std::fs::read_to_string(V6_DEFAULT_KNOB))
+        .is_ok_and(|r| r.is_ok_and(|v| v.trim() == "1"))
 }
 
 impl NetKernel {
@@ -105,6 +139,7 @@ impl NetKernel {
     pub fn open(conlink_ns: &Netns, place: Placement) -> KResult<Self> {
         let conlink = Handle::open(conlink_ns).map_err(net_err)?;
         let docker_addr = prepare_docker_if(&conlink).map_err(net_err)?;
+        let v6_off = ipv6_off_by_default(conlink_ns);
         Ok(NetKernel {
             conlink,
             place,
@@ -115,6 +150,7 @@ impl NetKernel {
             docker_addr,
             conlink_ns: conlink_ns.try_clone().map_err(net_err)?,
             ovs: Mutex::new(None),
+            v6_off,
         })
     }
 
@@ -485,13 +521,15 @@ impl Kernel for NetKernel {
         marker: &str,
     ) -> KResult<()> {
         let h = self.ctr(ctr)?;
-        // The outer end needs no IPv6: without a link-local address the kernel
-        // sends no DAD or router solicitations from it (flooded to every
-        // port of the bridge: O(N) per new container, see
-        // docs/performance.md).
-        let local = attrs(outer, None, mtu, marker)
-            .group(OUTER_GROUP)
-            .no_ipv6_ll();
+        // The outer end needs no IPv6: disabled by the namespace's default
+        // (see `disable_ipv6_by_default`), or else without a link-local
+        // address, so the kernel sends no DAD or router solicitations from
+        // it (flooded to every port of the bridge: O(N) per new container,
+        // see docs/performance.md).
+        let mut local = attrs(outer, None, mtu, marker).group(OUTER_GROUP);
+        if !self.v6_off {
+            local = local.no_ipv6_ll();
+        }
         let peer = v6(attrs(dev, mac, mtu, marker), ipv6);
         match self.conlink.create_veth(&local, &peer, &h) {
             // A leftover of ours in the container: after a conlink

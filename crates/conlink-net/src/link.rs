@@ -726,9 +726,9 @@ impl Handle {
     /// A veth pair in one datagram to this namespace: the create request
     /// (peer placed straight into `into`'s namespace under its final name,
     /// echoed back so the peer's index is known without a lookup),
-    /// then the follow-ups the kernel does not take at creation (alias,
-    /// `addrgenmode`), then master and up, so the link joins the bridge and
-    /// comes up once, fully configured. The peer's alias and up are one
+    /// then one follow-up with what the kernel does not take at creation
+    /// (alias, `addrgenmode`) and master and up, so the link joins the
+    /// bridge and comes up once, fully configured. The peer's alias and up are one
     /// more request in `into`. Both indexes go into the handles' caches: address,
     /// route and tc requests on either end need no lookup afterwards.
     fn create_veth_batched(&self, a: &LinkAttrs, peer: &LinkAttrs, into: &Handle) -> Result<()> {
@@ -766,25 +766,33 @@ impl Handle {
         );
         create.add_flags(nl::NLM_F_ECHO);
         let mut msgs = vec![create];
-        let mut af_at = None;
-        if deferred {
+        // The follow-ups: alias, `addrgenmode none` and master in one
+        // request (the kernel applies them in that order, the link still
+        // down: every request on an outer end costs notifiers and a fill of
+        // its peer's namespace id, O(namespaces) in conlink's). With an up
+        // `addrgenmode` goes first on its own: the kernel applies
+        // IFLA_AF_SPEC after the flags, too late once the link is up.
+        let af_alone = deferred && a.no_ipv6_ll && a.up;
+        let af_with = deferred && a.no_ipv6_ll && !a.up;
+        let follow_up = |af: bool| {
+            let (f, c) = if a.up { (IFF_UP, IFF_UP) } else { (0, 0) };
+            let mut m = set_by_name(&a.name, f, c);
             if let Some(alias) = &a.alias {
-                let mut m = set_by_name(&a.name, 0, 0);
                 m.attr_str(IFLA_IFALIAS, alias);
-                msgs.push(m);
             }
-            if a.no_ipv6_ll {
-                af_at = Some(msgs.len());
-                msgs.push(no_ipv6_ll_msg(&a.name));
+            if let Some(mi) = master {
+                m.attr_u32(IFLA_MASTER, mi);
             }
-            if a.up || master.is_some() {
-                let (f, c) = if a.up { (IFF_UP, IFF_UP) } else { (0, 0) };
-                let mut m = set_by_name(&a.name, f, c);
-                if let Some(mi) = master {
-                    m.attr_u32(IFLA_MASTER, mi);
-                }
-                msgs.push(m);
+            if af {
+                add_no_ipv6_ll(&mut m);
             }
+            m
+        };
+        if af_alone {
+            msgs.push(no_ipv6_ll_msg(&a.name));
+        }
+        if deferred && (a.alias.is_some() || a.up || master.is_some() || af_with) {
+            msgs.push(follow_up(af_with));
         }
         let refs: Vec<&Msg> = msgs.iter().collect();
         let mut res = self.batch(&refs).into_iter();
@@ -793,17 +801,21 @@ impl Handle {
             Some(Err(e)) => return Err(self.map_create_err(&kind, &op, e)),
             None => return Err(Error::Invalid(format!("{op}: no answer"))),
         };
+        // A kernel without IPv6 has nothing to generate: its refusal of
+        // `addrgenmode` is no error (and the request carrying it goes
+        // again without it).
+        let no_v6 = |e: &nl::NlError| matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP);
         for (i, r) in res.enumerate() {
-            match r {
-                Ok(_) => {}
-                // A kernel without IPv6 has nothing to generate anyway.
-                Err(e)
-                    if Some(i + 1) == af_at
-                        && matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP) => {}
-                Err(e) => {
-                    let _ = self.delete_link(&a.name);
-                    return Err(nl::op_err(format!("configure veth {}", a.name))(e));
+            let r = match r {
+                Err(e) if i == 0 && af_alone && no_v6(&e) => Ok(None),
+                Err(e) if af_with && no_v6(&e) => {
+                    self.raw_request(&follow_up(false)).map(|()| None)
                 }
+                r => r,
+            };
+            if let Err(e) = r {
+                let _ = self.delete_link(&a.name);
+                return Err(nl::op_err(format!("configure veth {}", a.name))(e));
             }
         }
         let mut peer_index = None;

@@ -300,6 +300,15 @@ async fn follow_peers<K: conlink_core::Kernel, R: Runtime>(
     }
 }
 
+/// New interfaces in conlink's namespace (one it owns) start without IPv6
+/// (`conlink_core::net::disable_ipv6_by_default`; docs/performance.md):
+/// best effort, a failure only costs speed.
+fn no_ipv6_on_new_links(ns: &Netns) {
+    if let Err(e) = conlink_core::net::disable_ipv6_by_default(ns) {
+        debug!("IPv6 stays on for new interfaces in conlink's namespace ({e}): outer ends get `addrgenmode none` each");
+    }
+}
+
 /// conlink's own namespace on a host: a dedicated named one, created if
 /// missing (and then removed at exit).
 pub struct OwnNetns {
@@ -330,6 +339,9 @@ impl OwnNetns {
             } else {
                 info!("using existing network namespace {name} for bridges");
             }
+            if ours {
+                no_ipv6_on_new_links(&ns);
+            }
             return Ok(Self {
                 ns,
                 name: name.to_string(),
@@ -347,6 +359,7 @@ impl OwnNetns {
         conlink_net::Handle::open(&own.ns)
             .and_then(|h| h.mark("lo", conlink_core::apply::NETNS_MARKER))
             .with_context(|| format!("mark conlink's namespace {name}"))?;
+        no_ipv6_on_new_links(&own.ns);
         info!("created network namespace {name} for bridges");
         Ok(own)
     }
@@ -541,6 +554,7 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                                      `cap_add: [NET_ADMIN, SYS_ADMIN]`): {e}"
                                 )
                             })?;
+                        no_ipv6_on_new_links(&ns);
                         info!("bridges in a namespace of conlink's own (anonymous: removed with conlink)");
                         // The host's namespace is the main thread's own
                         // (/proc/self is the thread group leader, which
@@ -566,7 +580,10 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
                             // enough.
                             ovs_dir: Some(Placement::ovs_dir_for(&opts.netns_name)),
                         };
-                        (None, Netns::current()?, place)
+                        // The container's namespace is conlink's own.
+                        let ns = Netns::current()?;
+                        no_ipv6_on_new_links(&ns);
+                        (None, ns, place)
                     }
                 }
                 None => {

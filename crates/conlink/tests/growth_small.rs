@@ -84,7 +84,7 @@ fn fifty_namespaces_two_links_each_all_present_and_all_gone_after() {
     assert_eq!(outer.iter().filter(|n| n.ends_with("-eth1")).count(), N);
     let ports = ip_json(&c.own_ns, &["link", "show", "master", "lan"]);
     assert_eq!(ports.as_array().map(Vec::len), Some(N), "ports of lan");
-    // Outer ends: no IPv6 at all (addrgenmode none).
+    // Outer ends: no IPv6 address at all (IPv6 disabled in the namespace).
     let v6 = ip_json(&c.own_ns, &["-6", "addr", "show"]);
     let with_v6: Vec<&str> = v6
         .as_array()

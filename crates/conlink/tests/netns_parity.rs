@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ip_json, ping, prefix, require_root, Conlink};
+use common::{ip_json, link_names, ping, prefix, require_root, Conlink};
 
 /// The k3s example's `10.128.0.0/15 via 10.200.0.2 dev eth1`, written on
 /// eth0's link before eth1 is even declared: applied once eth1 exists.
@@ -73,6 +73,37 @@ links:
     let one = format!("{p}d_1");
     assert!(ping(&one, "10.231.0.2"), "no IPv4 ping replica 1 -> 2");
     assert!(ping(&one, "fd00:231::2"), "no IPv6 ping replica 1 -> 2");
+    // The IPv6 crossed conlink's namespace at layer 2 only: the bridge and
+    // outer ends there have IPv6 disabled (the namespace's default,
+    // docs/performance.md), so not one IPv6 route is on them.
+    let own: Vec<String> = link_names(&c.own_ns)
+        .into_iter()
+        .filter(|n| n != "lo")
+        .collect();
+    assert_eq!(own.len(), 3, "bridge and two outer ends: {own:?}");
+    for dev in &own {
+        let knob = format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6");
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &c.own_ns, "cat", &knob])
+            .output()
+            .expect("ip netns exec");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1", "{dev}");
+    }
+    let r6 = ip_json(&c.own_ns, &["-6", "route", "show", "table", "all"]);
+    let on_ours: Vec<&serde_json::Value> = r6
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["dev"]
+                .as_str()
+                .is_some_and(|d| own.iter().any(|o| o == d))
+        })
+        .collect();
+    assert!(
+        on_ours.is_empty(),
+        "IPv6 routes in conlink's namespace: {on_ours:?}"
+    );
     assert!(c.stop());
 }
 
