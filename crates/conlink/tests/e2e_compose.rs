@@ -73,7 +73,7 @@ impl Project {
                 .collect(),
         };
         // A leftover of an earlier run with the same pid: remove it first.
-        p.compose(&["down", "-v", "--timeout", "1"]);
+        p.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
         p.compose_ok(&[&["up", "-d"][..], args].concat());
         p
     }
@@ -231,7 +231,7 @@ impl Drop for Project {
         if std::thread::panicking() {
             eprintln!("---- conlink log of {} ----\n{}", self.name, self.logs());
         }
-        self.compose(&["down", "-v", "--timeout", "1"]);
+        self.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
     }
 }
 

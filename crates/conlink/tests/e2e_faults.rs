@@ -110,7 +110,7 @@ impl Project {
             file: file.to_path_buf(),
             host: host.map(String::from),
         };
-        let _ = p.compose(&["down", "-v", "--timeout", "1"]);
+        let _ = p.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
         p
     }
 
@@ -172,7 +172,7 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let _ = self.compose(&["down", "-v", "--timeout", "1"]);
+        let _ = self.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
     }
 }
 

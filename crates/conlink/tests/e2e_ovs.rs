@@ -37,7 +37,7 @@ impl Project {
             name: format!("cle2e-{tag}-{}", std::process::id()),
             file: file.to_path_buf(),
         };
-        p.compose(&["down", "-v", "--timeout", "1"]);
+        p.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
         let out = p.compose(&["up", "-d"]);
         assert!(out.status.success(), "compose up: {}", text(&out.stderr));
         p.wait_log("All links connected", 1);
@@ -137,7 +137,7 @@ impl Drop for Project {
         if std::thread::panicking() {
             eprintln!("---- conlink log of {} ----\n{}", self.name, self.logs());
         }
-        self.compose(&["down", "-v", "--timeout", "1"]);
+        self.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
     }
 }
 
@@ -239,7 +239,7 @@ fn two_containers_through_an_ovs_bridge_with_conlinks_own_daemons() {
     for pid in daemons {
         assert!(!alive(pid), "ovs daemon {pid} outlived conlink");
     }
-    let down = p.compose(&["down", "-v", "--timeout", "1"]);
+    let down = p.compose(&["--profile", "*", "down", "-v", "--timeout", "1"]);
     assert!(
         down.status.success(),
         "compose down: {}",
