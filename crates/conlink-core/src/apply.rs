@@ -11,7 +11,7 @@ use conlink_model::{BridgeMode, LinkType, Route};
 use tracing::warn;
 
 use crate::diff::{diff_container, globals_post, globals_pre, record_container, record_global, Op};
-use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Ns};
+use crate::kernel::{Change, ErrorKind, KResult, Kernel, KernelError, Ns};
 use crate::state::{CtrState, Globals, TunnelState};
 
 /// An operation that failed (after its container was put back).
@@ -117,7 +117,110 @@ fn dev_of(op: &Op) -> Option<String> {
     }
 }
 
+/// Whether `op` is a link-level change that goes to the kernel together
+/// with its neighbours ([`Kernel::batch`]).
+fn batchable(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::SetUp { .. }
+            | Op::SetMtu { .. }
+            | Op::SetMac { .. }
+            | Op::AddAddr { .. }
+            | Op::DelAddr { .. }
+            | Op::AddRoute { .. }
+            | Op::DelRoute { .. }
+            | Op::Mark { .. }
+    )
+}
+
+/// The kernel changes of a batchable op, in order: a veth's outer end
+/// first where the op covers both ends. `marker`: a `Mark`'s text.
+fn changes<'a>(op: &'a Op, marker: &'a str) -> Vec<(Ns<'a>, Change<'a>)> {
+    let both = |ctr: &'a crate::state::CtrRef,
+                outer: &'a Option<String>,
+                c: &dyn Fn(&'a str) -> Change<'a>,
+                dev: &'a str| {
+        let mut v: Vec<(Ns<'a>, Change<'a>)> = outer.iter().map(|o| (Ns::Conlink, c(o))).collect();
+        v.push((Ns::Ctr(&ctr.netns), c(dev)));
+        v
+    };
+    match op {
+        Op::SetUp {
+            ctr,
+            dev,
+            outer,
+            up,
+        } => both(ctr, outer, &|d| Change::Up(d, *up), dev),
+        Op::SetMtu {
+            ctr,
+            dev,
+            outer,
+            to,
+            ..
+        } => both(ctr, outer, &|d| Change::Mtu(d, *to), dev),
+        // A veth's two ends carry the same marker.
+        Op::Mark {
+            ctr, dev, outer, ..
+        } => both(ctr, outer, &|d| Change::Mark(d, marker), dev),
+        Op::SetMac { ctr, dev, to, .. } => vec![(Ns::Ctr(&ctr.netns), Change::Mac(dev, *to))],
+        Op::AddAddr { ctr, dev, addr } => {
+            vec![(Ns::Ctr(&ctr.netns), Change::AddAddr(dev, *addr))]
+        }
+        Op::DelAddr { ctr, dev, addr } => {
+            vec![(Ns::Ctr(&ctr.netns), Change::DelAddr(dev, *addr))]
+        }
+        Op::AddRoute { ctr, dev, route } => {
+            vec![(Ns::Ctr(&ctr.netns), Change::AddRoute(dev, route))]
+        }
+        Op::DelRoute { ctr, dev, route } => {
+            vec![(Ns::Ctr(&ctr.netns), Change::DelRoute(dev, route))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A batchable op's verdict from its changes': the first refusal, where
+/// removals accept what is already gone (a dead container's namespace
+/// takes its links with it) and adds what is already there.
+fn verdict(op: &Op, rs: Vec<KResult<()>>) -> KResult<()> {
+    let accept = match op {
+        Op::AddAddr { .. } | Op::AddRoute { .. } => Some(ErrorKind::Exists),
+        Op::DelAddr { .. } | Op::DelRoute { .. } => Some(ErrorKind::Gone),
+        _ => None,
+    };
+    for r in rs {
+        match accept {
+            Some(k) => ok_if(r, k)?,
+            None => r?,
+        }
+    }
+    Ok(())
+}
+
 impl<K: Kernel> Applier<K> {
+    /// Carries a run of batchable ops out together (each namespace's
+    /// changes in one datagram): one verdict per op, every op tried.
+    fn apply_run(&self, ops: &[&Op]) -> Vec<KResult<()>> {
+        let markers: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Mark { ctr, dev, hash, .. } => link_marker(ctr, dev, hash),
+                _ => String::new(),
+            })
+            .collect();
+        let per: Vec<Vec<(Ns<'_>, Change<'_>)>> = ops
+            .iter()
+            .zip(&markers)
+            .map(|(op, m)| changes(op, m))
+            .collect();
+        let flat: Vec<(Ns<'_>, Change<'_>)> = per.iter().flatten().copied().collect();
+        let mut rs = self.kernel.batch(&flat).into_iter();
+        ops.iter()
+            .zip(&per)
+            .map(|(op, cs)| verdict(op, rs.by_ref().take(cs.len()).collect()))
+            .collect()
+    }
+
     /// An applier over `kernel`.
     pub fn new(kernel: K) -> Self {
         Applier {
@@ -137,6 +240,15 @@ impl<K: Kernel> Applier<K> {
     pub fn apply_one(&self, op: &Op) -> KResult<()> {
         let k = &self.kernel;
         match op {
+            // Link-level changes: the same path alone as in a run.
+            Op::SetUp { .. }
+            | Op::SetMtu { .. }
+            | Op::SetMac { .. }
+            | Op::AddAddr { .. }
+            | Op::DelAddr { .. }
+            | Op::AddRoute { .. }
+            | Op::DelRoute { .. }
+            | Op::Mark { .. } => self.apply_run(&[op]).pop().unwrap_or(Ok(())),
             Op::CreateBridge { name, mode } => {
                 if *mode == BridgeMode::Patch {
                     self.patches().entry(name.clone()).or_default();
@@ -261,34 +373,6 @@ impl<K: Kernel> Applier<K> {
                 }
                 None => ok_if(k.delete_link(Ns::Ctr(&ctr.netns), dev), ErrorKind::Gone),
             },
-            Op::SetMtu {
-                ctr,
-                dev,
-                outer,
-                to,
-                ..
-            } => {
-                if let Some(o) = outer {
-                    k.set_mtu(Ns::Conlink, o, *to)?;
-                }
-                k.set_mtu(Ns::Ctr(&ctr.netns), dev, *to)
-            }
-            Op::SetMac { ctr, dev, to, .. } => k.set_mac(Ns::Ctr(&ctr.netns), dev, *to),
-            Op::AddAddr { ctr, dev, addr } => ok_if(
-                k.add_addr(Ns::Ctr(&ctr.netns), dev, *addr),
-                ErrorKind::Exists,
-            ),
-            Op::DelAddr { ctr, dev, addr } => {
-                ok_if(k.del_addr(Ns::Ctr(&ctr.netns), dev, *addr), ErrorKind::Gone)
-            }
-            Op::AddRoute { ctr, dev, route } => ok_if(
-                k.add_route(Ns::Ctr(&ctr.netns), dev, route),
-                ErrorKind::Exists,
-            ),
-            Op::DelRoute { ctr, dev, route } => ok_if(
-                k.del_route(Ns::Ctr(&ctr.netns), dev, route),
-                ErrorKind::Gone,
-            ),
             Op::SetNetem { ctr, dev, to, .. } => {
                 let r = k.set_netem(Ns::Ctr(&ctr.netns), dev, to.as_ref());
                 if to.is_none() {
@@ -302,17 +386,6 @@ impl<K: Kernel> Applier<K> {
                     k.ethtool(Ns::Ctr(&ctr.netns), dev, s)?;
                 }
                 Ok(())
-            }
-            Op::SetUp {
-                ctr,
-                dev,
-                outer,
-                up,
-            } => {
-                if let Some(o) = outer {
-                    k.set_up(Ns::Conlink, o, *up)?;
-                }
-                k.set_up(Ns::Ctr(&ctr.netns), dev, *up)
             }
             Op::SetNat { ctr, dev, from, to } => {
                 if from.is_some() {
@@ -370,19 +443,6 @@ impl<K: Kernel> Applier<K> {
                     }
                 }
                 Ok(())
-            }
-            Op::Mark {
-                ctr,
-                dev,
-                outer,
-                hash,
-            } => {
-                let m = link_marker(ctr, dev, hash);
-                // A veth's two ends carry the same marker.
-                if let Some(o) = outer {
-                    k.set_marker(Ns::Conlink, o, &m)?;
-                }
-                k.set_marker(Ns::Ctr(&ctr.netns), dev, &m)
             }
             // Commands run through the runtime (the reconciler does it).
             Op::RunCommand { .. } | Op::ForgetCommands { .. } => Ok(()),
@@ -550,35 +610,74 @@ impl<K: Kernel> Applier<K> {
         ops: &[Op],
     ) -> Result<(), ApplyError> {
         let before = actual.clone();
-        for op in ops {
-            match self.apply_one(op) {
-                Ok(()) => *actual = record_container(actual.take(), op),
-                Err(err) => {
-                    // Back to the same instance's previous state; a new
-                    // instance (its predecessor already removed) goes back
-                    // to nothing.
-                    let back = match (&before, op.ctr()) {
-                        (Some(b), Some(c)) if b.ctr == *c => Some(b.clone()),
-                        _ => None,
-                    };
-                    for u in diff_container(actual.as_ref(), back.as_ref()) {
-                        if matches!(u, Op::RunCommand { .. }) {
-                            continue;
-                        }
-                        match self.apply_one(&u) {
-                            Ok(()) => *actual = record_container(actual.take(), &u),
-                            Err(e) => warn!("undo {u}: {e}"),
-                        }
-                    }
-                    return Err(ApplyError {
-                        op: op.to_string(),
-                        dev: dev_of(op),
-                        err,
-                    });
+        let mut i = 0;
+        while i < ops.len() {
+            // A run of link-level changes goes to the kernel together; the
+            // markers (last) in a run of their own, sent only once all that
+            // they vouch for is done.
+            let mut j = i + 1;
+            if batchable(&ops[i]) {
+                let mark = matches!(ops[i], Op::Mark { .. });
+                while j < ops.len()
+                    && batchable(&ops[j])
+                    && matches!(ops[j], Op::Mark { .. }) == mark
+                {
+                    j += 1;
                 }
             }
+            let run: Vec<&Op> = ops[i..j].iter().collect();
+            let verdicts = if run.len() == 1 {
+                vec![self.apply_one(run[0])]
+            } else {
+                self.apply_run(&run)
+            };
+            // Every change of a run was tried: what succeeded is recorded,
+            // so that the undo below sees it.
+            let mut failed = None;
+            for (op, v) in run.into_iter().zip(verdicts) {
+                match v {
+                    Ok(()) => *actual = record_container(actual.take(), op),
+                    Err(e) => {
+                        failed.get_or_insert((op, e));
+                    }
+                }
+            }
+            if let Some((op, err)) = failed {
+                self.undo_container(actual, &before, op);
+                return Err(ApplyError {
+                    op: op.to_string(),
+                    dev: dev_of(op),
+                    err,
+                });
+            }
+            i = j;
         }
         Ok(())
+    }
+
+    /// Puts a container whose `failed` operation was refused back where it
+    /// was (`diff(partial, before)`, best effort): the same instance's
+    /// previous state; a new instance (its predecessor already removed)
+    /// goes back to nothing.
+    fn undo_container(
+        &self,
+        actual: &mut Option<CtrState>,
+        before: &Option<CtrState>,
+        failed: &Op,
+    ) {
+        let back = match (before, failed.ctr()) {
+            (Some(b), Some(c)) if b.ctr == *c => Some(b.clone()),
+            _ => None,
+        };
+        for u in diff_container(actual.as_ref(), back.as_ref()) {
+            if matches!(u, Op::RunCommand { .. }) {
+                continue;
+            }
+            match self.apply_one(&u) {
+                Ok(()) => *actual = record_container(actual.take(), &u),
+                Err(e) => warn!("undo {u}: {e}"),
+            }
+        }
     }
 
     /// Applies global operations in order, recording successes; on a

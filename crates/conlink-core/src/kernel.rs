@@ -55,6 +55,11 @@ pub enum Ns<'a> {
     Ctr(&'a Path),
 }
 
+/// A link-level change by interface name, one netlink request each (a
+/// marker is written without its `conlink:` prefix): what a run of one
+/// container's operations sends together ([`Kernel::batch`]).
+pub use conlink_net::Change;
+
 /// An interface carrying conlink's ownership marker, as found in a
 /// namespace (for adoption after a restart).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +160,25 @@ pub trait Kernel: Send + Sync + 'static {
     fn add_route(&self, ns: Ns<'_>, dev: &str, r: &Route) -> KResult<()>;
     /// Removes a route on `dev`.
     fn del_route(&self, ns: Ns<'_>, dev: &str, r: &Route) -> KResult<()>;
+    /// Carries `changes` out in order, one verdict each; like netlink, it
+    /// goes on after a refusal (a change that depended on a refused one
+    /// fails too). The real kernel sends each namespace's changes in one
+    /// datagram; by default, one call each.
+    fn batch(&self, changes: &[(Ns<'_>, Change<'_>)]) -> Vec<KResult<()>> {
+        changes
+            .iter()
+            .map(|(ns, c)| match *c {
+                Change::Up(d, up) => self.set_up(*ns, d, up),
+                Change::Mtu(d, m) => self.set_mtu(*ns, d, m),
+                Change::Mac(d, m) => self.set_mac(*ns, d, m),
+                Change::Mark(d, m) => self.set_marker(*ns, d, m),
+                Change::AddAddr(d, a) => self.add_addr(*ns, d, a),
+                Change::DelAddr(d, a) => self.del_addr(*ns, d, a),
+                Change::AddRoute(d, r) => self.add_route(*ns, d, r),
+                Change::DelRoute(d, r) => self.del_route(*ns, d, r),
+            })
+            .collect()
+    }
     /// Replaces the root qdisc with netem, or removes it (None).
     fn set_netem(&self, ns: Ns<'_>, dev: &str, netem: Option<&Netem>) -> KResult<()>;
     /// One ethtool setting.

@@ -16,7 +16,7 @@ use conlink_net::{
 };
 use tracing::{info, warn};
 
-use crate::kernel::{ErrorKind, KResult, Kernel, KernelError, Marked, Ns};
+use crate::kernel::{Change, ErrorKind, KResult, Kernel, KernelError, Marked, Ns};
 use crate::state::{LinkIdentity, TunnelState};
 
 /// Interface group of every outer end and tunnel conlink creates in its
@@ -638,6 +638,33 @@ impl Kernel for NetKernel {
             .delete_group(OUTER_GROUP)
             .map(|_| ())
             .map_err(net_err)
+    }
+
+    fn batch(&self, changes: &[(Ns<'_>, Change<'_>)]) -> Vec<KResult<()>> {
+        // One datagram per namespace, each in the given order (changes in
+        // different namespaces never depend on each other).
+        let mut groups: Vec<(Ns<'_>, Vec<usize>)> = Vec::new();
+        for (i, (ns, _)) in changes.iter().enumerate() {
+            match groups.iter_mut().find(|(g, _)| g == ns) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((*ns, vec![i])),
+            }
+        }
+        let mut out: Vec<Option<KResult<()>>> = vec![None; changes.len()];
+        for (ns, idx) in groups {
+            match self.ns(ns) {
+                Err(e) => idx.iter().for_each(|&i| out[i] = Some(Err(e.clone()))),
+                Ok(h) => {
+                    let cs: Vec<Change<'_>> = idx.iter().map(|&i| changes[i].1).collect();
+                    for (&i, r) in idx.iter().zip(h.apply(&cs)) {
+                        out[i] = Some(r.map_err(net_err));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(KernelError::new(ErrorKind::Other, "no verdict"))))
+            .collect()
     }
 
     fn set_up(&self, ns: Ns<'_>, dev: &str, up: bool) -> KResult<()> {

@@ -244,13 +244,13 @@ fn wire(prefix: &str, n: usize, threads: usize) -> Res<()> {
         .parse()
         .map_err(|e| format!("{e}"))?;
     let t0 = Instant::now();
-    // The outer ends never carry IPv6: no link-local address, DAD or router
-    // solicitation for them (conlink sends `addrgenmode none` per link; a
-    // floor may set the namespace default once).
+    // The outer ends never carry IPv6: disabled by the namespace default,
+    // as conlink sets it in its own namespace (no link-local address, DAD,
+    // router solicitation or `ff00::/8` route for them).
     sw_ns
-        .run(|| std::fs::write("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1"))
+        .run(|| std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("addr_gen_mode: {e}"))?;
+        .map_err(|e| format!("disable_ipv6: {e}"))?;
     let (mut s0, _) = sockets(&sw_ns)?;
     // A Linux bridge takes at most 1024 ports (BR_MAX_PORTS): one shared
     // bridge per PORTS_PER_BRIDGE namespaces, as bench/growth configures.

@@ -4,12 +4,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use conlink_model::{IpNet, Ipv4Net, Ipv6Net, Route, RouteType};
 
+use crate::change::Change;
 use crate::error::Result;
 use crate::handle::Handle;
-use crate::nl::{self, Msg, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE};
+use crate::nl::{self, Msg, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 
 const RTM_NEWADDR: u16 = 20;
-const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
@@ -357,36 +357,19 @@ impl Handle {
     /// (`ip addr replace ADDR/LEN brd + dev DEV`; IPv6: `ip -6 addr replace
     /// ADDR/LEN dev DEV nodad`).
     pub fn add_addr(&self, dev: &str, addr: impl Into<IpNet>) -> Result<()> {
-        let addr = addr.into();
-        self.request_on(
-            dev,
-            |idx| {
-                Ok(addr_msg(
-                    RTM_NEWADDR,
-                    NLM_F_CREATE | NLM_F_REPLACE,
-                    idx,
-                    addr,
-                ))
-            },
-            || format!("add address {addr} on {dev}"),
-        )
+        self.apply_one(Change::AddAddr(dev, addr.into()))
     }
 
     /// Removes an address (`ip addr del ADDR/LEN dev DEV`).
     pub fn del_addr(&self, dev: &str, addr: impl Into<IpNet>) -> Result<()> {
-        let addr = addr.into();
-        self.request_on(
-            dev,
-            |idx| Ok(addr_msg(RTM_DELADDR, 0, idx, addr)),
-            || format!("delete address {addr} on {dev}"),
-        )
+        self.apply_one(Change::DelAddr(dev, addr.into()))
     }
 
     /// Adds (or re-applies) a route with every field of the model
     /// (`ip route replace ROUTE dev DEV`): out of the route's own `dev` if it
     /// names one, else out of `dev`.
     pub fn add_route(&self, dev: &str, r: &Route) -> Result<()> {
-        self.route_request(dev, r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE)
+        self.apply_one(Change::AddRoute(dev, r))
     }
 
     /// Adds a route, failing with EEXIST if it exists (`ip route add ROUTE dev DEV`).
@@ -396,7 +379,7 @@ impl Handle {
 
     /// Deletes a route (`ip route del ROUTE dev DEV`).
     pub fn del_route(&self, dev: &str, r: &Route) -> Result<()> {
-        self.route_request(dev, r, RTM_DELROUTE, 0)
+        self.apply_one(Change::DelRoute(dev, r))
     }
 
     fn route_request(&self, dev: &str, r: &Route, ty: u16, flags: u16) -> Result<()> {

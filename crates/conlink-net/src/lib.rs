@@ -10,6 +10,7 @@
 //! `Handle` whose doc names its iproute2 equivalent.
 
 mod addr;
+mod change;
 mod error;
 mod ethtool;
 mod fdb;
@@ -23,6 +24,7 @@ mod stats;
 mod tc;
 
 pub use addr::RouteTo;
+pub use change::Change;
 pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{IpvlanMode, LinkAttrs, LinkInfo, LinkKind, MacvlanMode, TunnelSpec, MARK_PREFIX};

@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 
 use conlink_model::{MacAddr, IFNAME_MAX};
 
+use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::nl::{self, ifinfomsg, Msg, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
@@ -557,7 +558,7 @@ fn add_no_ipv6_ll(m: &mut Msg) {
     });
 }
 
-fn set_by_name(name: &str, flags: u32, change: u32) -> Msg {
+pub(crate) fn set_by_name(name: &str, flags: u32, change: u32) -> Msg {
     let mut m = Msg::new(RTM_NEWLINK, 0, &ifinfomsg(0, 0, flags, change));
     m.attr_str(IFLA_IFNAME, name);
     m
@@ -967,24 +968,17 @@ impl Handle {
 
     /// Brings a link up or down (`ip link set dev NAME up|down`).
     pub fn set_up(&self, name: &str, up: bool) -> Result<()> {
-        let m = set_by_name(name, if up { IFF_UP } else { 0 }, IFF_UP);
-        self.request(&m, || {
-            format!("set {name} {}", if up { "up" } else { "down" })
-        })
+        self.apply_one(Change::Up(name, up))
     }
 
     /// Sets the MTU (`ip link set dev NAME mtu M`).
     pub fn set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
-        let mut m = set_by_name(name, 0, 0);
-        m.attr_u32(IFLA_MTU, mtu);
-        self.request(&m, || format!("set mtu {mtu} on {name}"))
+        self.apply_one(Change::Mtu(name, mtu))
     }
 
     /// Sets the MAC address (`ip link set dev NAME address MAC`).
     pub fn set_mac(&self, name: &str, mac: MacAddr) -> Result<()> {
-        let mut m = set_by_name(name, 0, 0);
-        m.attr(IFLA_ADDRESS, &mac.0);
-        self.request(&m, || format!("set address {mac} on {name}"))
+        self.apply_one(Change::Mac(name, mac))
     }
 
     /// Sets the alias (`ip link set dev NAME alias TEXT`).
@@ -996,7 +990,7 @@ impl Handle {
 
     /// Marks a link as conlink's (`ip link set dev NAME alias conlink:OWNER`).
     pub fn mark(&self, name: &str, owner: &str) -> Result<()> {
-        self.set_alias(name, &format!("{MARK_PREFIX}{owner}"))
+        self.apply_one(Change::Mark(name, owner))
     }
 
     /// Sets the interface group (`ip link set dev NAME group N`).

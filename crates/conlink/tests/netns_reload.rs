@@ -26,10 +26,26 @@ fn ifindex(ns: &str, dev: &str) -> serde_json::Value {
 
 /// `ip -j addr` and `ip -j route` of a namespace (the whole visible state).
 fn snapshot(ns: &str) -> (serde_json::Value, serde_json::Value) {
-    (
+    // Less what the kernel changes by itself, on its own clock: a bridge's
+    // operstate (UNKNOWN until linkwatch runs, up to a second after its
+    // first port), an IPv6 address's `tentative` (until DAD ends).
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("operstate");
+                m.remove("tentative");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut s = (
         ip_json(ns, &["addr", "show"]),
         ip_json(ns, &["route", "show"]),
-    )
+    );
+    strip(&mut s.0);
+    s
 }
 
 /// A background ping counting replies: `ping -i 0.05 -c N`.
