@@ -168,6 +168,55 @@ fn a_kernel_error_at_any_step_leaks_nothing_and_heals() {
     }
 }
 
+/// The link-level changes of a setup go to the kernel as runs (one
+/// datagram per namespace on the real kernel): a change refused in the
+/// middle of a run does not stop the rest of the run, but everything that
+/// took effect is undone, and the markers (a run of their own, last) are
+/// never written over a half-made container.
+#[test]
+fn a_refused_change_in_a_run_is_undone_with_the_rest_and_no_marker_is_written() {
+    let inp = inputs();
+    let calls = setup_calls(&inp);
+    let at = |what: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(what) && c.contains(" eth0 "))
+            .unwrap_or_else(|| panic!("no {what} call for eth0 in {calls:#?}"))
+    };
+    // In a clean setup the eth0 address and route follow one another in a
+    // run (the same call order as their ops), and the markers come last.
+    let (addr, route) = (at("add_addr"), at("add_route"));
+    assert!(addr < route, "{calls:#?}");
+    assert!(
+        calls.iter().rposition(|c| c.starts_with("set_marker")) == Some(calls.len() - 1),
+        "markers last: {calls:#?}"
+    );
+    let (ap, _) = with_globals(&inp, 1);
+    let before = ap.kernel().world().without_indexes();
+    let n0 = ap.kernel().calls.lock().unwrap().len();
+    ap.kernel().fail_on(&calls[addr]);
+    let want = desired_container(&inp, &ctr(1)).unwrap().unwrap();
+    let mut slot = None;
+    let e = ap
+        .apply_container(&mut slot, &diff_container(None, Some(&want)))
+        .unwrap_err();
+    assert!(e.op.contains("address 10.0.0.1/24 added"), "{e}");
+    let made = ap.kernel().calls.lock().unwrap()[n0..].to_vec();
+    let failed = made.iter().position(|c| c == &calls[addr]).unwrap();
+    assert!(
+        made[failed..].iter().any(|c| c == &calls[route]),
+        "the route after the refused address was not tried: {made:#?}"
+    );
+    assert!(
+        !made.iter().any(|c| c.starts_with("set_marker")),
+        "a marker was written over a half-made container: {made:#?}"
+    );
+    assert!(slot.is_none(), "state left {slot:?}");
+    let after = ap.kernel().world().without_indexes();
+    assert_eq!(after.ns, before.ns, "interfaces left");
+    assert_eq!(after.nat, before.nat, "NAT table left");
+}
+
 /// The container dies (its namespace vanishes) after each step of its
 /// setup: the rest fails, and removing the container leaves conlink's
 /// namespace as the globals alone made it.
