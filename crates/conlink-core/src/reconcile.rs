@@ -30,10 +30,9 @@ use crate::state::{CtrState, Globals, State};
 /// The exact line existing tests and users grep for.
 pub const ALL_CONNECTED: &str = "All links connected";
 
-/// How many events the history keeps (for `--since`).
 /// How many containers are set up at once: `CONLINK_SETUP_SLOTS` (1–64),
 /// else the cores clamped to 2..8 (docs/performance.md).
-fn setup_slots() -> usize {
+pub fn setup_slots() -> usize {
     slots_from(std::env::var("CONLINK_SETUP_SLOTS").ok().as_deref())
 }
 
@@ -46,6 +45,7 @@ fn slots_from(v: Option<&str>) -> usize {
 /// Failures named in the `links failed` verdict; the rest are counted.
 const FAILED_SHOWN: usize = 10;
 
+/// How many events the history keeps (for `--since`).
 const HISTORY: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! nothing behind. One path for both runtimes: they differ only in how
 //! conlink's namespace is found and which [`Runtime`] feeds the core.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use conlink_core::net::{NetKernel, Placement};
 use conlink_core::reconcile::Core;
 use conlink_core::Inputs;
 use conlink_model::NetworkConfig;
-use conlink_net::Netns;
+use conlink_net::{Change, Netns};
 use conlink_runtime::docker::{DockerRuntime, Engines};
 use conlink_runtime::netns::NetnsRuntime;
 use conlink_runtime::Runtime;
@@ -433,21 +433,50 @@ pub async fn run(cfg: NetworkConfig, opts: RunOptions) -> anyhow::Result<()> {
             let created: Vec<String> = rt.created().map(String::from).collect();
             // The handles opened here are the ones the kernel side uses
             // for these containers later (one open per namespace).
+            // Opened on as many threads as setups run at once (each open
+            // is a setns and two sockets, then a request or two: at 2000
+            // namespaces a serial open was a fifth of the start-up).
             type Opened = (Vec<String>, Vec<(PathBuf, conlink_net::Handle)>);
+            let slots = conlink_core::reconcile::setup_slots();
             let (claimed, handles) =
                 tokio::task::spawn_blocking(move || -> anyhow::Result<Opened> {
-                    let (mut claimed, mut handles) = (Vec::new(), Vec::with_capacity(lo.len()));
-                    for (name, ns) in lo {
-                        let h = conlink_net::Handle::open(&Netns::open(&ns)?)?;
-                        if created.contains(&name) {
-                            h.set_up("lo", true)?;
-                            h.mark("lo", conlink_core::apply::NETNS_MARKER)?;
-                        } else if netns_marked(&h) {
-                            claimed.push(name);
+                    let created: HashSet<String> = created.into_iter().collect();
+                    let open = |part: &[(String, PathBuf)]| -> anyhow::Result<Opened> {
+                        let (mut claimed, mut handles) =
+                            (Vec::new(), Vec::with_capacity(part.len()));
+                        for (name, ns) in part {
+                            let h = conlink_net::Handle::open(&Netns::open(ns)?)?;
+                            if created.contains(name) {
+                                // Up and marked in one datagram.
+                                for r in h.apply(&[
+                                    Change::Up("lo", true),
+                                    Change::Mark("lo", conlink_core::apply::NETNS_MARKER),
+                                ]) {
+                                    r?;
+                                }
+                            } else if netns_marked(&h) {
+                                claimed.push(name.clone());
+                            }
+                            handles.push((ns.clone(), h));
                         }
-                        handles.push((ns, h));
-                    }
-                    Ok((claimed, handles))
+                        Ok((claimed, handles))
+                    };
+                    let per = lo.len().div_ceil(slots.max(1)).max(1);
+                    std::thread::scope(|s| {
+                        let parts: Vec<_> = lo
+                            .chunks(per)
+                            .map(|part| s.spawn(move || open(part)))
+                            .collect();
+                        let (mut claimed, mut handles) = (Vec::new(), Vec::new());
+                        for p in parts {
+                            let (c, h) = p
+                                .join()
+                                .map_err(|_| anyhow::anyhow!("opening namespaces panicked"))??;
+                            claimed.extend(c);
+                            handles.extend(h);
+                        }
+                        Ok((claimed, handles))
+                    })
                 })
                 .await??;
             debug!("start-up: {} namespace(s) opened", handles.len());
