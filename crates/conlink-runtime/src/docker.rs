@@ -770,7 +770,17 @@ impl crate::Runtime for Engines {
             let (etx, mut erx) = mpsc::channel(1024);
             set.spawn(async move { rt.watch(etx).await });
             set.spawn(async move {
-                while let Some(ev) = erx.recv().await {
+                loop {
+                    // The receiver gone (conlink stopping) ends the relay
+                    // at once, while the engine is quiet too: dropping
+                    // `erx` is what tells the engine's watcher to stop.
+                    let ev = tokio::select! {
+                        ev = erx.recv() => match ev {
+                            Some(ev) => ev,
+                            None => return,
+                        },
+                        () = tx.closed() => return,
+                    };
                     if let Event::Synced = ev {
                         let all = {
                             let mut s = synced.lock().unwrap_or_else(|p| p.into_inner());

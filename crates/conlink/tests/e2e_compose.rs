@@ -288,6 +288,12 @@ fn router_three_switches_then_sigterm_leaves_nothing() {
         logs.contains("cleanup done"),
         "cleanup did not finish:\n{logs}"
     );
+    // Nothing waited out a timeout on the way (the engine watcher once
+    // outlived the core by its 2 s grace at every stop).
+    assert!(
+        !logs.contains("did not stop in time") && !logs.contains("not waiting for them"),
+        "the shutdown waited out a timeout:\n{logs}"
+    );
     let code = run(p
         .docker()
         .args(["inspect", "-f", "{{.State.ExitCode}}", &p.network()]));
