@@ -821,10 +821,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
             // times each) cost conlink 2.9 s of CPU and docker more.
             let mut delay = Duration::from_millis(250);
             for _ in 0..5 {
-                if me.checks.load(SeqCst) != this
-                    || !me.converged_verdict().await
-                    || me.busy()
-                {
+                if me.checks.load(SeqCst) != this || !me.converged_verdict().await || me.busy() {
                     return;
                 }
                 tokio::time::sleep(delay).await;
