@@ -13,6 +13,19 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
+/// The addresses on `dev` (`ip -j addr show`): (address, prefix length).
+fn addrs(ns: &Ns, dev: &str) -> Vec<(String, u64)> {
+    ns.ip(&["addr", "show", "dev", dev])[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let local = x["local"].as_str().unwrap_or("").to_string();
+            (local, x["prefixlen"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
 #[test]
 fn a_run_goes_in_one_datagram_with_a_verdict_per_change() {
     require_root();
@@ -56,15 +69,8 @@ fn a_run_goes_in_one_datagram_with_a_verdict_per_change() {
         "{l}"
     );
     assert_eq!(l["ifalias"], "conlink:test run", "{l}");
-    let l = &a.ip(&["addr", "show", "dev", "a0"])[0];
-    assert!(
-        l["addr_info"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["local"] == "10.92.0.1" && x["prefixlen"] == 24),
-        "{l}"
-    );
+    let got = addrs(&a, "a0");
+    assert!(got.contains(&("10.92.0.1".into(), 24)), "{got:?}");
     let r = a.ip(&["route", "show", "10.93.0.0/16"]);
     assert_eq!(r[0]["gateway"], "10.92.0.254", "{r}");
     // The run's removals, again in one datagram.
@@ -106,15 +112,8 @@ fn an_index_gone_stale_is_looked_up_again() {
     ]);
     let v = a.h.apply(&[Change::AddAddr("a0", net("10.94.0.2/24"))]);
     assert!(v[0].is_ok(), "{v:?}");
-    let l = &a.ip(&["addr", "show", "dev", "a0"])[0];
-    assert!(
-        l["addr_info"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["local"] == "10.94.0.2"),
-        "{l}"
-    );
+    let got = addrs(&a, "a0");
+    assert!(got.contains(&("10.94.0.2".into(), 24)), "{got:?}");
     // An interface that is not there at all: a clear error, nothing sent.
     let v = a.h.apply(&[Change::AddAddr("gone0", net("10.94.0.3/24"))]);
     assert!(
