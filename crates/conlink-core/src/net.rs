@@ -208,9 +208,21 @@ impl NetKernel {
     /// it, as through a Linux bridge).
     fn create_ovs_bridge(&self, name: &str) -> KResult<()> {
         let ovs = self.ovs()?;
-        if ovs.bridge_exists(name).map_err(net_err)?
-            || self.conlink.link(name).map_err(net_err)?.is_some()
-        {
+        let mut dev = self.conlink.link(name).map_err(net_err)?;
+        if let Some(d) = &dev {
+            // The tap of a bridge a killed conlink's own OVS made, killed
+            // before marking it: the leftover database proves it ours.
+            if d.owner().is_none()
+                && d.kind.as_deref() == Some("tun")
+                && ovs.started_own()
+                && ovs.leftover_bridges().iter().any(|b| b == name)
+            {
+                self.conlink.delete_link(name).map_err(net_err)?;
+                info!("bridge {name}: removed its device left by a killed conlink's ovs-vswitchd");
+                dev = None;
+            }
+        }
+        if ovs.bridge_exists(name).map_err(net_err)? || dev.is_some() {
             return Err(KernelError::new(
                 ErrorKind::Exists,
                 format!("bridge {name}: an ovs bridge or interface with that name already exists in conlink's namespace; refusing to share it"),

@@ -171,6 +171,10 @@ struct Instance {
     appctl: PathBuf,
     /// `/dev/net/tun` was created here (removed again at stop).
     made_tun: bool,
+    /// Bridges the database of a killed conlink's instance (in the same
+    /// directory) had marked with the owner: see
+    /// [`OvsSupervisor::leftover_bridges`].
+    leftover_bridges: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -235,6 +239,22 @@ impl OvsSupervisor {
     /// The database socket in use.
     pub fn db_socket(&self) -> &Path {
         &self.db
+    }
+
+    /// Bridges marked with the owner in the database a killed conlink's
+    /// daemons left in the run directory (read with `ovsdb-tool query`
+    /// before the directory was cleared); empty for an existing OVS or a
+    /// clean start. On the userspace datapath such a bridge's tap can
+    /// outlive its daemons without conlink's mark (conlink was killed
+    /// between `add-br` and marking it): this list is what proves the
+    /// device was conlink's.
+    pub fn leftover_bridges(&self) -> Vec<String> {
+        self.own
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|i| i.leftover_bridges.clone())
+            .unwrap_or_default()
     }
 
     /// Whether the daemons are conlink's own (false: an existing OVS).
@@ -450,7 +470,7 @@ impl Instance {
             Some(p) if !p.as_os_str().is_empty() && !p.exists() => Some(p.to_path_buf()),
             _ => None,
         };
-        clear_leftover(&dir, opts.timeout)?;
+        let leftover_bridges = clear_leftover(&dir, opts)?;
         let made_tun = match opts.datapath.unwrap_or_else(Datapath::detect) {
             Datapath::Netdev => ensure_tun()?,
             Datapath::System => false,
@@ -465,6 +485,7 @@ impl Instance {
             timeout: opts.timeout,
             appctl: opts.programs.appctl.clone(),
             made_tun,
+            leftover_bridges,
         };
         // Stop and remove what was started if any step fails.
         match inst.start_daemons(netns, opts) {
@@ -731,11 +752,14 @@ fn stop_child(child: &mut Child, timeout: Duration) -> std::io::Result<()> {
 
 /// A runtime directory left by a conlink that was killed: stops its
 /// daemons if any still run (only processes whose command line names this
-/// directory: a recycled PID is left alone), then removes it.
-fn clear_leftover(dir: &Path, timeout: Duration) -> Result<()> {
+/// directory: a recycled PID is left alone), reads the bridges its
+/// database had marked with `opts.owner`, then removes it. Returns those
+/// bridges.
+fn clear_leftover(dir: &Path, opts: &OvsOptions) -> Result<Vec<String>> {
     if !dir.exists() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let timeout = opts.timeout;
     let dirs = dir.display().to_string();
     for name in ["ovs-vswitchd", "ovsdb-server"] {
         let Some(pid) = read_pid(&dir.join(format!("{name}.pid"))) else {
@@ -759,8 +783,56 @@ fn clear_leftover(dir: &Path, timeout: Duration) -> Result<()> {
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
     }
+    let db = dir.join("conf.db");
+    let bridges = if db.exists() {
+        leftover_marked(&opts.programs.ovsdb_tool, &db, &opts.owner)
+    } else {
+        Vec::new()
+    };
     std::fs::remove_dir_all(dir)
-        .map_err(|e| io_err(format!("remove leftover {}", dir.display()), e))
+        .map_err(|e| io_err(format!("remove leftover {}", dir.display()), e))?;
+    Ok(bridges)
+}
+
+/// The bridges marked `external_ids:conlink-owner=OWNER` in the database
+/// file `db` of stopped daemons (`ovsdb-tool query`, read-only). A file
+/// that cannot be read gives none, with a warning: the devices it would
+/// have proved conlink's are then refused as someone else's.
+fn leftover_marked(ovsdb_tool: &Path, db: &Path, owner: &str) -> Vec<String> {
+    let query = serde_json::json!([
+        "Open_vSwitch",
+        {
+            "op": "select",
+            "table": "Bridge",
+            "where": [["external_ids", "includes", ["map", [[OWNER_KEY, owner]]]]],
+            "columns": ["name"],
+        }
+    ])
+    .to_string();
+    let out = Command::new(ovsdb_tool)
+        .arg("query")
+        .arg(db)
+        .arg(&query)
+        .stdin(Stdio::null())
+        .output();
+    let parsed = out.ok().filter(|o| o.status.success()).and_then(|o| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        v.get(0)?.get("rows")?.as_array().map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.get("name")?.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+    });
+    match parsed {
+        Some(names) => names,
+        None => {
+            warn!(
+                "ovs: cannot read the bridges of the leftover database {}",
+                db.display()
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// Whether PID exists and is not a zombie.
