@@ -214,8 +214,7 @@ impl NetKernel {
             // before marking it: the leftover database proves it ours.
             if d.owner().is_none()
                 && d.kind.as_deref() == Some("tun")
-                && ovs.started_own()
-                && ovs.leftover_bridges().iter().any(|b| b == name)
+                && ovs.is_leftover_bridge(name)
             {
                 self.conlink.delete_link(name).map_err(net_err)?;
                 info!("bridge {name}: removed its device left by a killed conlink's ovs-vswitchd");

@@ -173,7 +173,7 @@ struct Instance {
     made_tun: bool,
     /// Bridges the database of a killed conlink's instance (in the same
     /// directory) had marked with the owner: see
-    /// [`OvsSupervisor::leftover_bridges`].
+    /// [`OvsSupervisor::is_leftover_bridge`].
     leftover_bridges: Vec<String>,
 }
 
@@ -241,20 +241,19 @@ impl OvsSupervisor {
         &self.db
     }
 
-    /// Bridges marked with the owner in the database a killed conlink's
-    /// daemons left in the run directory (read with `ovsdb-tool query`
-    /// before the directory was cleared); empty for an existing OVS or a
-    /// clean start. On the userspace datapath such a bridge's tap can
-    /// outlive its daemons without conlink's mark (conlink was killed
-    /// between `add-br` and marking it): this list is what proves the
-    /// device was conlink's.
-    pub fn leftover_bridges(&self) -> Vec<String> {
+    /// Whether bridge `name` was marked with the owner in the database a
+    /// killed conlink's daemons left in the run directory (read with
+    /// `ovsdb-tool query` before the directory was cleared); false for an
+    /// existing OVS or a clean start. On the userspace datapath such a
+    /// bridge's tap can outlive its daemons without conlink's mark (conlink
+    /// was killed between `add-br` and marking it): this is what proves
+    /// the device was conlink's.
+    pub fn is_leftover_bridge(&self, name: &str) -> bool {
         self.own
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .map(|i| i.leftover_bridges.clone())
-            .unwrap_or_default()
+            .is_some_and(|i| i.leftover_bridges.iter().any(|b| b == name))
     }
 
     /// Whether the daemons are conlink's own (false: an existing OVS).
