@@ -280,7 +280,7 @@ impl OvsSupervisor {
     /// Runs `ovs-vsctl --db=unix:SOCK --timeout=T ARGS…` (ARGS start with
     /// `--`, ending the global options, unless they set output format).
     fn vsctl(&self, args: &[&str]) -> Result<std::process::Output> {
-        let out = Command::new(&self.vsctl)
+        let out = tool(&self.vsctl)
             .arg(format!("--db=unix:{}", self.db.display()))
             .arg(format!("--timeout={}", self.timeout.as_secs().max(1)))
             .args(args)
@@ -431,7 +431,7 @@ impl Drop for OvsSupervisor {
 /// alive in `netns`. Err says why not.
 fn existing_in(netns: &Netns, sock: &Path, vsctl: &Path) -> std::result::Result<(), String> {
     UnixStream::connect(sock).map_err(|e| format!("connect: {e}"))?;
-    let out = Command::new(vsctl)
+    let out = tool(vsctl)
         .arg(format!("--db=unix:{}", sock.display()))
         .args(["--timeout=3", "--", "show"])
         .stdin(Stdio::null())
@@ -503,7 +503,7 @@ impl Instance {
         let dir = self.dir.clone();
         let db = dir.join("conf.db");
         let sock = dir.join("db.sock");
-        let out = Command::new(&p.ovsdb_tool)
+        let out = tool(&p.ovsdb_tool)
             .arg("create")
             .arg(&db)
             .arg(&p.schema)
@@ -534,7 +534,7 @@ impl Instance {
 
         // The Open_vSwitch root row, as ovs-ctl makes it before starting
         // the switch (`ovs-vsctl --no-wait init`).
-        let init = Command::new(&p.vsctl)
+        let init = tool(&p.vsctl)
             .arg(format!("--db=unix:{}", sock.display()))
             .args(["--no-wait", "--timeout=5", "--", "init"])
             .stdin(Stdio::null())
@@ -663,7 +663,7 @@ impl Instance {
             return;
         }
         let ctl = self.dir.join("ovs-vswitchd.ctl");
-        let out = Command::new(&self.appctl)
+        let out = tool(&self.appctl)
             .arg(format!("--timeout={}", self.timeout.as_secs().max(1)))
             .arg("-t")
             .arg(&ctl)
@@ -808,7 +808,7 @@ fn leftover_marked(ovsdb_tool: &Path, db: &Path, owner: &str) -> Vec<String> {
         }
     ])
     .to_string();
-    let out = Command::new(ovsdb_tool)
+    let out = tool(ovsdb_tool)
         .arg("query")
         .arg(db)
         .arg(&query)
@@ -939,6 +939,33 @@ fn check_value(what: &str, v: &str) -> Result<()> {
     Ok(())
 }
 
+/// A one-shot OVS tool (`ovs-vsctl`, `ovs-appctl`, `ovsdb-tool`), killed
+/// if the thread that runs it dies: a conlink killed by SIGKILL while an
+/// `ovs-vsctl --timeout=10 del-port` waited would otherwise leave it
+/// running, and it would act on the next run's database (the socket path
+/// is the same) up to 10 s later (seen in the e2e scale-down fault test).
+/// The thread runs the tool with `output()`, so it outlives it unless
+/// conlink dies. (The daemons have their own keeper thread, see `Keeper`.)
+fn tool(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: runs in the forked child before exec; prctl and getppid are
+    // async-signal-safe and touch no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // conlink died between fork and prctl: no signal will come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("conlink exited"));
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
 /// The thread that forks conlink's OVS daemons, for as long as they run.
 ///
 /// It enters conlink's namespace once (so the daemons start there: the
@@ -1022,5 +1049,33 @@ impl Drop for Keeper {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// A tool outlives neither conlink nor the thread that ran it: here the
+    /// thread spawns `sleep 30` and exits, and the kernel kills the sleep.
+    #[test]
+    fn a_tool_dies_with_the_thread_that_ran_it() {
+        let mut child =
+            std::thread::spawn(|| tool("sleep").arg("30").spawn().expect("spawn sleep"))
+                .join()
+                .expect("thread");
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if t0.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("sleep still runs 5 s after the thread that ran it ended");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     }
 }
