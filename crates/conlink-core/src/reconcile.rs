@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use conlink_model::{Container, Target};
-use conlink_runtime::{Event, Runtime};
+use conlink_runtime::{Event, Known, Runtime};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -811,19 +811,31 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         let this = self.checks.fetch_add(1, SeqCst) + 1;
         // The engine query is async; the verdict is computed on a task.
         tokio::spawn(async move {
-            // The engine may still list a container that just died as
-            // running (docker 20.10 sends `die` before its container list
-            // is updated): such a verdict is "waiting" with nothing left to
-            // wake it. Look again a few times, 0.25 s doubling (7.75 s in
-            // all); any later event checks anew anyway, and then this
-            // check stops looking: during a `--scale` of 200 every setup
-            // started one, and their looks (the engine's whole list, five
-            // times each) cost conlink 2.9 s of CPU and docker more.
+            // The first look may take the runtime's record of its events
+            // (`known_cached`): during a `--scale` of 200 every setup ends
+            // in a check, and while compose has replicas created and not
+            // started the record says "not yet" without the engine listing
+            // its containers 200 times. A "converged" is always confirmed
+            // by a listing. A "waiting" may be stale (a container the
+            // record missed the removal of; the engine listing a container
+            // that just died as running): look again a few times with a
+            // listing, 0.25 s doubling (1 s after a record's "not yet");
+            // any later event checks anew anyway, and then this check
+            // stops looking.
             let mut delay = Duration::from_millis(250);
+            let mut may_cache = true;
             for _ in 0..5 {
-                if me.checks.load(SeqCst) != this || !me.converged_verdict().await || me.busy() {
+                if me.checks.load(SeqCst) != this {
                     return;
                 }
+                let (waiting, cached) = me.converged_verdict(may_cache).await;
+                if !waiting || me.busy() {
+                    return;
+                }
+                if cached {
+                    delay = delay.max(Duration::from_secs(1));
+                }
+                may_cache = false;
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
@@ -835,14 +847,15 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
     }
 
     /// The verdict; true when it was "not yet" only because the engine
-    /// lists a wanted container conlink has not seen running (worth
-    /// another look).
-    async fn converged_verdict(self: &Arc<Self>) -> bool {
+    /// has a wanted container conlink has not seen running (worth
+    /// another look), and whether that came from the runtime's record
+    /// (`may_cache`) rather than a listing.
+    async fn converged_verdict(self: &Arc<Self>, may_cache: bool) -> (bool, bool) {
         let inp = self.inputs();
         let failed: Vec<String> = {
             let es = Self::lock(&self.entries);
             if es.values().any(|e| e.wanted && e.status == Status::Pending) {
-                return false;
+                return (false, false);
             }
             es.iter()
                 .filter(|(_, e)| e.wanted && e.status == Status::Failed)
@@ -853,34 +866,42 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
                 })
                 .collect()
         };
+        let project = inp.project.as_deref();
+        // A known container the config wants that does not run yet (or
+        // whose start has not reached us): not converged.
+        let waiting_on = |known: &[Known]| {
+            let observed = Self::lock(&self.observed);
+            known.iter().any(|k| {
+                let c = Container {
+                    id: String::new(),
+                    name: k.name.clone(),
+                    service: k.service.clone(),
+                    project: k.project.clone(),
+                    index: 1,
+                    netns: Default::default(),
+                };
+                let wanted = targets_for(&c, project).iter().any(|t| match t {
+                    Target::Service(s) => inp.cfg.services.contains_key(s),
+                    Target::Container(n) => inp.cfg.containers.contains_key(n),
+                });
+                wanted && !observed.contains_key(&k.name)
+            })
+        };
+        if let Some(known) = self.runtime.known_cached().filter(|_| may_cache) {
+            if waiting_on(&known) {
+                return (true, true);
+            }
+        }
         let known = match self.runtime.known().await {
             Ok(k) => k,
             Err(e) => {
                 warn!("cannot list the engine's containers: {e}");
-                return false;
+                return (false, false);
             }
         };
-        let project = inp.project.as_deref();
-        let observed = Self::lock(&self.observed).clone();
-        // A known container the config wants that does not run yet (or
-        // whose start has not reached us): not converged.
-        let waiting = known.iter().any(|k| {
-            let c = Container {
-                id: String::new(),
-                name: k.name.clone(),
-                service: k.service.clone(),
-                project: k.project.clone(),
-                index: 1,
-                netns: Default::default(),
-            };
-            let wanted = targets_for(&c, project).iter().any(|t| match t {
-                Target::Service(s) => inp.cfg.services.contains_key(s),
-                Target::Container(n) => inp.cfg.containers.contains_key(n),
-            });
-            wanted && !observed.contains_key(&k.name)
-        });
+        let waiting = waiting_on(&known);
         if waiting || self.busy() {
-            return waiting;
+            return (waiting, false);
         }
         let verdict = if failed.is_empty() {
             ALL_CONNECTED.to_string()
@@ -902,7 +923,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         {
             let mut a = Self::lock(&self.announced);
             if a.as_deref() == Some(verdict.as_str()) {
-                return false;
+                return (false, false);
             }
             *a = Some(verdict.clone());
         }
@@ -917,7 +938,7 @@ impl<K: Kernel, R: Runtime> Core<K, R> {
         } else {
             error!("{verdict}");
         }
-        false
+        (false, false)
     }
 
     /// Replaces the inputs and converges to them: new globals first, then

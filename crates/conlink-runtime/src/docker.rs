@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::seen::{Listed, Seen};
 use crate::{Container, Event};
 
 const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -154,6 +155,10 @@ pub struct DockerRuntime {
     /// in conlink's container (`--sandbox-dir`): every container's
     /// namespace is then opened there, by the file name of its SandboxKey.
     sandbox_dir: Option<PathBuf>,
+    /// The engine's containers as the event stream shows them (shared by
+    /// the clones: the watcher folds events in, the convergence check
+    /// reads it).
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
 }
 
 /// What conlink learns about its own container from the engine.
@@ -229,6 +234,7 @@ impl DockerRuntime {
             docker,
             socket: socket.to_path_buf(),
             sandbox_dir: None,
+            seen: Default::default(),
         })
     }
 
@@ -417,6 +423,67 @@ impl DockerRuntime {
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lists every container (`docker ps -a`) and merges the listing into
+    /// the record of what the events showed; the ids of those running.
+    async fn list_into_seen(&self) -> Result<Vec<String>, DockerError> {
+        use bollard::models::ContainerSummaryStateEnum as S;
+        let since = self.seen().mark();
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.api(e))?;
+        let mut running = Vec::new();
+        let mut listed = Vec::with_capacity(list.len());
+        for c in list {
+            let (Some(id), Some(name)) = (c.id, c.names.as_ref().and_then(|n| n.first())) else {
+                continue;
+            };
+            // What `docker ps` without `-a` lists (inspect tells which run).
+            if matches!(c.state, Some(S::RUNNING | S::PAUSED | S::RESTARTING)) {
+                running.push(id.clone());
+            }
+            let labels = c.labels.unwrap_or_default();
+            // Swarm tasks by their service and stack, like `inspect`
+            // (the index does not matter here).
+            let (service, project, _) = identity(&labels, |_| 1);
+            listed.push(Listed {
+                id,
+                known: crate::Known {
+                    name: name.trim_start_matches('/').to_string(),
+                    service,
+                    project,
+                },
+                alive: matches!(
+                    c.state,
+                    Some(S::CREATED) | Some(S::RUNNING) | Some(S::RESTARTING)
+                ),
+            });
+        }
+        debug!(
+            "docker at {}: listed {} container(s)",
+            self.socket.display(),
+            listed.len()
+        );
+        self.seen().merge(since, listed);
+        Ok(running)
+    }
+
+    /// The containers that exist (created, restarting, running) by the
+    /// event stream alone, without asking the engine; None when the record
+    /// cannot tell (the stream is not running, or a container created
+    /// since the last listing has no name yet). See [`crate::seen`].
+    pub fn known_cached(&self) -> Option<Vec<crate::Known>> {
+        self.seen().alive()
+    }
+
     /// Subscribes to container start/die events. The request goes out when
     /// the stream is first polled, after [`Self::resync`] has listed what
     /// runs; `since` (a second before now) makes the engine replay what
@@ -432,7 +499,11 @@ impl DockerRuntime {
             ("type".to_string(), vec!["container".to_string()]),
             (
                 "event".to_string(),
-                vec!["start".to_string(), "die".to_string()],
+                // create/destroy/rename only keep `seen` (podman names
+                // its removal `remove`).
+                ["start", "die", "create", "destroy", "remove", "rename"]
+                    .map(String::from)
+                    .to_vec(),
             ),
         ]);
         self.docker.events(Some(EventsOptions {
@@ -497,6 +568,7 @@ impl DockerRuntime {
                 continue;
             };
             debug!("docker event {} {}", ev.action, ev.id);
+            self.seen().event(&ev.action, &ev.id);
             match ev.action.as_str() {
                 "start" => {
                     let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));
@@ -586,6 +658,7 @@ impl DockerRuntime {
                         self.socket.display()
                     );
                     lost.get_or_insert_with(std::time::Instant::now);
+                    self.seen().set_live(false);
                     tokio::time::sleep(backoff).await;
                 }
             }
@@ -598,7 +671,10 @@ impl DockerRuntime {
         known: &mut HashSet<String>,
         tx: &mpsc::Sender<Event>,
     ) -> Result<bool, DockerError> {
-        let running = self.running().await?;
+        let running = self.list_into_seen().await?;
+        // The stream opens (replaying from a second before the listing)
+        // as soon as this returns: the record is complete from here on.
+        self.seen().set_live(true);
         let now: HashSet<String> = running.iter().cloned().collect();
         let gone: Vec<String> = known.difference(&now).cloned().collect();
         for id in gone {
@@ -720,36 +796,8 @@ impl DockerRuntime {
     /// run: created, restarting, running (`docker ps -a` minus the exited
     /// and dead ones).
     pub async fn known(&self) -> Result<Vec<crate::Known>, DockerError> {
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| self.api(e))?;
-        Ok(list
-            .into_iter()
-            .filter(|c| {
-                use bollard::models::ContainerSummaryStateEnum as S;
-                matches!(
-                    c.state,
-                    Some(S::CREATED) | Some(S::RUNNING) | Some(S::RESTARTING)
-                )
-            })
-            .filter_map(|c| {
-                let labels = c.labels.unwrap_or_default();
-                let name = c.names?.first()?.trim_start_matches('/').to_string();
-                // Swarm tasks by their service and stack, like `inspect`
-                // (the index does not matter here).
-                let (service, project, _) = identity(&labels, |_| 1);
-                Some(crate::Known {
-                    name,
-                    service,
-                    project,
-                })
-            })
-            .collect())
+        self.list_into_seen().await?;
+        Ok(self.seen().alive_named())
     }
 }
 
@@ -821,6 +869,14 @@ impl crate::Runtime for Engines {
             all.extend(rt.known().await?);
         }
         Ok(all)
+    }
+
+    fn known_cached(&self) -> Option<Vec<crate::Known>> {
+        let mut all = Vec::new();
+        for rt in &self.0 {
+            all.extend(rt.known_cached()?);
+        }
+        Some(all)
     }
 }
 

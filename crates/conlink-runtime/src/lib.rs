@@ -7,6 +7,7 @@
 
 pub mod docker;
 pub mod netns;
+mod seen;
 
 pub use conlink_model::Container;
 
@@ -64,4 +65,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// restarting): the set `All links connected` waits for is drawn from
     /// these.
     fn known(&self) -> impl std::future::Future<Output = Result<Vec<Known>, RuntimeError>> + Send;
+
+    /// The same from what the runtime's events showed, without asking the
+    /// engine; None when it cannot tell. Good for "not yet" only: the core
+    /// confirms a "converged" with [`Self::known`].
+    fn known_cached(&self) -> Option<Vec<Known>> {
+        None
+    }
 }

@@ -1320,3 +1320,65 @@ fn all_links_connected_waits_only_for_existing_containers() {
     // The others are untouched.
     p.assert_ping(&a, "10.9.0.2");
 }
+
+/// `All links connected` waits for a container that is created and not
+/// started (compose `create`), and stops waiting for it once it is removed:
+/// what the engine's create, start and destroy events show conlink
+/// (`conlink_runtime::seen`) must agree with the engine's own list.
+#[test]
+fn a_created_container_is_waited_for_until_it_starts_or_goes() {
+    let dir = fixtures().join("partial");
+    let p = Project::up(
+        "created",
+        &[dir.join("compose.yaml")],
+        &[],
+        &["network", "a"],
+    );
+    let (a, b) = (p.ctr("a", 1), p.ctr("b", 1));
+    // Some change, then whether conlink says `All links connected` again
+    // within 4 s (a record's "not yet" is looked at again with the
+    // engine's list after 1 s, then 2 s).
+    let restart_a = |ready: usize| {
+        let st = run(Command::new("docker").args(["restart", "-t", "1", &a]));
+        assert!(st.status.success(), "docker restart: {}", text(&st.stderr));
+        p.wait_ready(&a, ready);
+    };
+    let announced_within = |n: usize, t: Duration| {
+        let t0 = Instant::now();
+        while t0.elapsed() < t {
+            if p.count("All links connected") >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    };
+
+    // b created, not started: a's restart converges a, not the lab.
+    p.compose_ok(&["create", "b"]);
+    restart_a(2);
+    assert!(
+        !announced_within(2, Duration::from_secs(4)),
+        "announced with {b} created and not started: {}",
+        p.logs()
+    );
+    // b starts: its links, then the announcement.
+    p.compose_ok(&["start", "b"]);
+    p.wait_ready(&b, 1);
+    assert!(announced_within(2, Duration::from_secs(30)), "{}", p.logs());
+    p.assert_ping(&a, "10.9.0.2");
+
+    // `extra` created, then removed without ever starting: the lab is
+    // connected again at the next change.
+    p.compose_ok(&["--profile", "extra", "create", "extra"]);
+    restart_a(3);
+    assert!(
+        !announced_within(3, Duration::from_secs(4)),
+        "announced with extra created and not started: {}",
+        p.logs()
+    );
+    p.compose_ok(&["--profile", "extra", "rm", "-f", "extra"]);
+    restart_a(4);
+    assert!(announced_within(3, Duration::from_secs(30)), "{}", p.logs());
+    assert_eq!(p.count("links failed"), 0, "{}", p.logs());
+}

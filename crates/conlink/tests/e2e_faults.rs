@@ -764,6 +764,15 @@ fn sigkill_during_a_compose_scale_down_then_restart_converges() {
         Duration::from_secs(120),
         || converged(&own, n),
     );
+    // compose created the replicas, then started them: each setup's
+    // convergence check found one created and not started in the record
+    // of the engine's events, without listing the engine's containers
+    // (before that record: a listing per setup, 50 here).
+    let listings = cl.count(": listed ");
+    assert!(
+        listings <= 2 + n as usize / 10,
+        "{listings} listings of the engine's containers for {n} setups"
+    );
     let t_down = Instant::now();
     let down_log = dir.0.join("compose-down.log");
     let down = p.spawn(&["up", "-d", "--scale", &format!("node={keep}")], &down_log);
