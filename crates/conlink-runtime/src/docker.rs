@@ -410,16 +410,20 @@ impl DockerRuntime {
             .and_then(|a| a.parse().ok()))
     }
 
-    /// Ids of running containers.
-    pub async fn running(&self) -> Result<Vec<String>, DockerError> {
-        let list = self
-            .docker
+    /// The engine's containers: running ones (`docker ps`), or all.
+    async fn list(&self, all: bool) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
+        self.docker
             .list_containers(Some(ListContainersOptions {
-                all: false,
+                all,
                 ..Default::default()
             }))
             .await
-            .map_err(|e| self.api(e))?;
+            .map_err(|e| self.api(e))
+    }
+
+    /// Ids of running containers.
+    pub async fn running(&self) -> Result<Vec<String>, DockerError> {
+        let list = self.list(false).await?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
@@ -432,24 +436,22 @@ impl DockerRuntime {
     async fn list_into_seen(&self) -> Result<Vec<String>, DockerError> {
         use bollard::models::ContainerSummaryStateEnum as S;
         let since = self.seen().mark();
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| self.api(e))?;
+        let list = self.list(true).await?;
         let mut running = Vec::new();
         let mut listed = Vec::with_capacity(list.len());
         for c in list {
-            let (Some(id), Some(name)) = (c.id, c.names.as_ref().and_then(|n| n.first())) else {
+            let Some(id) = c.id else {
                 continue;
             };
-            // What `docker ps` without `-a` lists (inspect tells which run).
-            if matches!(c.state, Some(S::RUNNING | S::PAUSED | S::RESTARTING)) {
+            // What `docker ps` without `-a` lists; an engine that leaves
+            // the state out gets every container inspected (inspect tells
+            // which run).
+            if matches!(c.state, None | Some(S::RUNNING | S::PAUSED | S::RESTARTING)) {
                 running.push(id.clone());
             }
+            let Some(name) = c.names.as_ref().and_then(|n| n.first()) else {
+                continue;
+            };
             let labels = c.labels.unwrap_or_default();
             // Swarm tasks by their service and stack, like `inspect`
             // (the index does not matter here).
@@ -1115,8 +1117,12 @@ mod tests {
                     let ids: Vec<String> = running
                         .lock()
                         .unwrap()
-                        .keys()
-                        .map(|id| format!(r#"{{"Id":"{id}"}}"#))
+                        .iter()
+                        .map(|(id, (name, svc, _, _))| {
+                            format!(
+                                r#"{{"Id":"{id}","Names":["/{name}"],"State":"running","Labels":{{"com.docker.compose.project":"p","com.docker.compose.service":"{svc}"}}}}"#
+                            )
+                        })
                         .collect();
                     format!("[{}]", ids.join(","))
                 } else if let Some(id) = path
