@@ -207,6 +207,19 @@ pub fn parse_event(m: &EventMessage) -> Option<RawEvent> {
     })
 }
 
+/// The name and compose identity an event's attributes give (docker puts
+/// the container's name and every label there); None without a name.
+fn named_by_attributes(m: &EventMessage) -> Option<crate::Known> {
+    let attrs = m.actor.as_ref()?.attributes.as_ref()?;
+    let name = attrs.get("name").filter(|n| !n.is_empty())?;
+    let (service, project, _) = identity(attrs, |_| 1);
+    Some(crate::Known {
+        name: name.trim_start_matches('/').to_string(),
+        service,
+        project,
+    })
+}
+
 /// Decodes one event as the engine sends it (JSON text), the way the
 /// stream does: bollard's `EventMessage`, then [`parse_event`]. For the
 /// fuzz target and tests.
@@ -570,7 +583,10 @@ impl DockerRuntime {
                 continue;
             };
             debug!("docker event {} {}", ev.action, ev.id);
-            self.seen().event(&ev.action, &ev.id);
+            let named = (ev.action == "create")
+                .then(|| named_by_attributes(&msg))
+                .flatten();
+            self.seen().event(&ev.action, &ev.id, named);
             match ev.action.as_str() {
                 "start" => {
                     let h = tokio::spawn(self.clone().announce(ev.id.clone(), tx.clone()));

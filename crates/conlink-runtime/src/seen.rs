@@ -71,8 +71,12 @@ impl Seen {
         self.live = live;
     }
 
-    /// Folds in one container event (`action` as the engine names it).
-    pub(crate) fn event(&mut self, action: &str, id: &str) {
+    /// Folds in one container event (`action` as the engine names it);
+    /// `named`: the name and compose identity a `create` event carried
+    /// (docker sends the name and every label as the event's attributes),
+    /// so that a container created beside the lab (another project's)
+    /// does not make the next check list the engine to learn who it is.
+    pub(crate) fn event(&mut self, action: &str, id: &str, named: Option<Known>) {
         self.seq += 1;
         let seq = self.seq;
         let alive = match action {
@@ -97,6 +101,9 @@ impl Seen {
         });
         r.alive = alive;
         r.seq = seq;
+        if named.is_some() {
+            r.known = named;
+        }
     }
 
     /// Merges a listing started when [`Self::mark`] said `since`: it gives
@@ -185,7 +192,7 @@ mod tests {
     fn nothing_is_told_before_a_listing_is_merged_with_the_stream_live() {
         let mut s = Seen::default();
         assert!(s.alive().is_none());
-        s.event("create", "a");
+        s.event("create", "a", None);
         assert!(s.alive().is_none());
         let m = s.mark();
         s.merge(m, vec![l("a", true)]);
@@ -201,8 +208,8 @@ mod tests {
         s.merge(m, vec![l("a", true), l("old", false)]);
         s.set_live(true);
         // compose creates b and c: unnamed until listed.
-        s.event("create", "b");
-        s.event("create", "c");
+        s.event("create", "b", None);
+        s.event("create", "c", None);
         assert!(s.alive().is_none());
         let m = s.mark();
         s.merge(m, vec![l("a", true), l("b", true), l("c", true)]);
@@ -211,17 +218,30 @@ mod tests {
             Some(vec!["a".into(), "b".into(), "c".into()])
         );
         // Starts and deaths need no listing.
-        s.event("start", "b");
-        s.event("die", "a");
-        s.event("start", "c");
+        s.event("start", "b", None);
+        s.event("die", "a", None);
+        s.event("start", "c", None);
         assert_eq!(names(s.alive()), Some(vec!["b".into(), "c".into()]));
-        s.event("destroy", "b");
-        s.event("remove", "c");
+        s.event("destroy", "b", None);
+        s.event("remove", "c", None);
         assert_eq!(names(s.alive()), Some(vec![]));
         // A rename takes the name away until the next listing.
-        s.event("start", "a");
-        s.event("rename", "a");
+        s.event("start", "a", None);
+        s.event("rename", "a", None);
         assert!(s.alive().is_none());
+    }
+
+    #[test]
+    fn a_create_that_names_its_container_needs_no_listing() {
+        let mut s = Seen::default();
+        let m = s.mark();
+        s.merge(m, vec![l("a", true)]);
+        s.set_live(true);
+        s.event("create", "x", Some(k("x")));
+        assert_eq!(names(s.alive()), Some(vec!["a".into(), "x".into()]));
+        // A later event without attributes keeps the name.
+        s.event("start", "x", None);
+        assert_eq!(names(s.alive()), Some(vec!["a".into(), "x".into()]));
     }
 
     #[test]
@@ -231,10 +251,10 @@ mod tests {
         s.merge(m, vec![l("a", true), l("b", true)]);
         s.set_live(true);
         // a dies; the engine still lists it running (docker 20.10).
-        s.event("die", "a");
+        s.event("die", "a", None);
         let m = s.mark();
         // d is created while the listing runs: the listing lacks it.
-        s.event("create", "d");
+        s.event("create", "d", None);
         s.merge(m, vec![l("a", true), l("b", true)]);
         assert_eq!(names(Some(s.alive_named())), Some(vec!["b".into()]));
         assert!(s.alive().is_none(), "d has no name yet");
