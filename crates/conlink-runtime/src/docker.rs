@@ -207,17 +207,25 @@ pub fn parse_event(m: &EventMessage) -> Option<RawEvent> {
     })
 }
 
+/// A container's name and compose identity from its name (`/` first, as
+/// listings give it, or not) and labels. Swarm tasks go by their service
+/// and stack, like [`DockerRuntime::inspect`]; the index does not matter
+/// here.
+fn known_of(name: &str, labels: &HashMap<String, String>) -> crate::Known {
+    let (service, project, _) = identity(labels, |_| 1);
+    crate::Known {
+        name: name.trim_start_matches('/').to_string(),
+        service,
+        project,
+    }
+}
+
 /// The name and compose identity an event's attributes give (docker puts
 /// the container's name and every label there); None without a name.
 fn named_by_attributes(m: &EventMessage) -> Option<crate::Known> {
     let attrs = m.actor.as_ref()?.attributes.as_ref()?;
     let name = attrs.get("name").filter(|n| !n.is_empty())?;
-    let (service, project, _) = identity(attrs, |_| 1);
-    Some(crate::Known {
-        name: name.trim_start_matches('/').to_string(),
-        service,
-        project,
-    })
+    Some(known_of(name, attrs))
 }
 
 /// Decodes one event as the engine sends it (JSON text), the way the
@@ -465,17 +473,9 @@ impl DockerRuntime {
             let Some(name) = c.names.as_ref().and_then(|n| n.first()) else {
                 continue;
             };
-            let labels = c.labels.unwrap_or_default();
-            // Swarm tasks by their service and stack, like `inspect`
-            // (the index does not matter here).
-            let (service, project, _) = identity(&labels, |_| 1);
             listed.push(Listed {
                 id,
-                known: crate::Known {
-                    name: name.trim_start_matches('/').to_string(),
-                    service,
-                    project,
-                },
+                known: known_of(name, &c.labels.unwrap_or_default()),
                 alive: matches!(
                     c.state,
                     Some(S::CREATED) | Some(S::RUNNING) | Some(S::RESTARTING)

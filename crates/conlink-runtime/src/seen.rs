@@ -24,7 +24,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 struct Rec {
     /// Name and compose identity; None until a listing names it (a
-    /// container first heard of by a `create` or `rename` event).
+    /// container first heard of by a `create` event without attributes,
+    /// or renamed).
     known: Option<Known>,
     /// Created, starting, restarting or running: a container `All links
     /// connected` waits for (if the config wants it).
